@@ -1,0 +1,166 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, stages, tests, demonstrates, benchmarks and packages the EtcdSecure module.
+.DESCRIPTION
+    Tasks (several may be given, in order):
+      bootstrap  Pester into .tools/, etcd + etcdctl (Debian etcd-server/etcd-client) when missing.
+      build      Compiles and stages out/EtcdSecure/<version>/ (manifest, cmdlet dll, Dependencies/, formats, help).
+      test       build + bootstrap, then Pester on the staged module; prints "N passed, N failed" last.
+      demo       build + bootstrap, then examples/secure-cluster-behind-proxy.ps1 in a temporary folder.
+      bench      build + bootstrap, then bench/Invoke-Benchmark.ps1 (writes docs/benchmarks.md).
+      package    build, then out/packages/EtcdSecure.<version>.nupkg.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 test
+.EXAMPLE
+    dotnet pwsh ./build.ps1 test -Tag Unit
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0, ValueFromRemainingArguments)]
+    [ValidateSet('bootstrap', 'build', 'test', 'demo', 'bench', 'package')]
+    [string[]] $Task = @('build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tags to run or leave out, e.g. -Tag Unit for a quick loop without etcd.
+    [string[]] $Tag,
+    [string[]] $ExcludeTag,
+
+    # Test files (or folders) to run instead of tests/Pester.
+    [string[]] $TestPath
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+$Root = $PSScriptRoot
+$PesterVersion = '5.7.1'
+$ToolsDir = Join-Path $Root '.tools'
+$PesterManifest = Join-Path $ToolsDir "packages/pester/$PesterVersion/tools/Pester.psd1"
+$ModuleVersion = (Import-PowerShellDataFile (Join-Path $Root 'EtcdSecure.psd1')).ModuleVersion
+$StageDir = Join-Path $Root "out/EtcdSecure/$ModuleVersion"
+$StagedManifest = Join-Path $StageDir 'EtcdSecure.psd1'
+
+function Invoke-Native {
+    # Native failures do not stop a script on their own; every call here must.
+    # A plain function on purpose: an advanced one would bind switches such as -v to its common parameters.
+    $FilePath, $Arguments = $args
+    & $FilePath @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($Arguments -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Install-DebianPackage {
+    param([string[]] $Package)
+    if (-not $IsLinux -or -not (Get-Command apt-get -ErrorAction Ignore)) {
+        throw "Install $($Package -join ', ') (or the equivalent for this system) and run again: this bootstrap can only install them with apt-get on Debian or Ubuntu."
+    }
+    $prefix = @()
+    if ((id -u) -ne '0') {
+        if (-not (Get-Command sudo -ErrorAction Ignore)) { throw "Installing $($Package -join ', ') needs root: run as root, or install them yourself." }
+        $prefix = @('sudo')
+    }
+    # Debian's etcd-server would start a system etcd on 2379 where services run; keep installs inert.
+    $policy = '/usr/sbin/policy-rc.d'
+    $madePolicy = $false
+    if (-not (Test-Path $policy) -and $prefix.Count -eq 0) {
+        Set-Content -Path $policy -Value "#!/bin/sh`nexit 101"
+        chmod 755 $policy
+        $madePolicy = $true
+    }
+    try {
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Write-Host "bootstrap: apt-get install $($Package -join ' ')"
+        Invoke-Native @prefix apt-get -qq update
+        Invoke-Native @prefix apt-get -qq install -y --no-install-recommends @Package
+    }
+    finally {
+        if ($madePolicy) { Remove-Item $policy -Force }
+    }
+}
+
+function Invoke-Bootstrap {
+    if (-not (Test-Path $PesterManifest)) {
+        Write-Host "bootstrap: Pester $PesterVersion into .tools/"
+        Invoke-Native dotnet restore (Join-Path $Root 'tools/tools.proj') --packages (Join-Path $ToolsDir 'packages') --nologo --verbosity quiet
+    }
+    $missing = @()
+    if (-not (Get-Command etcd -CommandType Application -ErrorAction Ignore)) { $missing += 'etcd-server' }
+    if (-not (Get-Command etcdctl -CommandType Application -ErrorAction Ignore)) { $missing += 'etcd-client' }
+    if (-not (Get-Command openssl -CommandType Application -ErrorAction Ignore)) { $missing += 'openssl' }
+    # cfssl is the reference the PKI is tested against (interop both ways).
+    if (-not (Get-Command cfssl -CommandType Application -ErrorAction Ignore)) { $missing += 'golang-cfssl' }
+    if ($missing) { Install-DebianPackage $missing }
+}
+
+function Invoke-Build {
+    $obj = Join-Path $Root 'out/obj'
+    Remove-Item $obj, $StageDir -Recurse -Force -ErrorAction Ignore
+    Invoke-Native dotnet publish (Join-Path $Root 'src/EtcdSecure.Engine/EtcdSecure.Engine.csproj') -c $Configuration -o (Join-Path $obj 'engine') --nologo --verbosity quiet
+    Invoke-Native dotnet publish (Join-Path $Root 'src/EtcdSecure.PowerShell/EtcdSecure.PowerShell.csproj') -c $Configuration -o (Join-Path $obj 'cmdlets') --nologo --verbosity quiet
+
+    $deps = New-Item -ItemType Directory -Path (Join-Path $StageDir 'Dependencies') -Force
+    Copy-Item (Join-Path $Root 'EtcdSecure.psd1') $StageDir
+    Copy-Item (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.dll'), (Join-Path $obj 'cmdlets/EtcdSecure.Format.ps1xml') $StageDir
+    $help = Join-Path $Root 'src/EtcdSecure.PowerShell/en-US'
+    if (Test-Path $help) { Copy-Item $help $StageDir -Recurse }
+    # Everything the engine needs, and nothing PowerShell itself provides.
+    Get-ChildItem (Join-Path $obj 'engine') -Filter *.dll |
+        Where-Object Name -NotLike 'System.Management.Automation*' |
+        Copy-Item -Destination $deps
+    Write-Host "build: staged $StageDir"
+}
+
+function Invoke-Test {
+    Import-Module $PesterManifest -Force
+    $config = New-PesterConfiguration
+    $config.Run.Path = if ($TestPath) { $TestPath } else { Join-Path $Root 'tests/Pester' }
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Detailed'
+    $config.TestResult.Enabled = $true
+    $config.TestResult.OutputPath = Join-Path $Root 'out/testResults.xml'
+    if ($Tag) { $config.Filter.Tag = $Tag }
+    if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag }
+    $env:ETCDSECURE_MODULE = $StagedManifest
+    $result = Invoke-Pester -Configuration $config
+    # Failed setup blocks and containers are failures too, though Pester counts them apart from tests.
+    $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+    if ($result.TotalCount -eq 0) { $failed++ ; Write-Host 'test: no test ran' }
+    Write-Host ("{0} passed, {1} failed, {2} skipped" -f $result.PassedCount, $failed, $result.SkippedCount)
+    if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    $path = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-demo-$PID"
+    & (Join-Path $Root 'examples/secure-cluster-behind-proxy.ps1') -Path $path -ModulePath $StagedManifest -Cleanup
+}
+
+function Invoke-Bench {
+    & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $StagedManifest -OutFile (Join-Path $Root 'docs/benchmarks.md')
+}
+
+function Invoke-Package {
+    $dest = New-Item -ItemType Directory -Path (Join-Path $Root 'out/packages') -Force
+    Remove-Item (Join-Path $dest "EtcdSecure.$ModuleVersion.nupkg") -ErrorAction Ignore
+    # Compress-PSResource builds the same .nupkg Publish-PSResource would, without registering a repository.
+    Compress-PSResource -Path $StageDir -DestinationPath $dest
+    Get-Item (Join-Path $dest "EtcdSecure.$ModuleVersion.nupkg")
+}
+
+$done = @{}
+function Step([string] $Name, [scriptblock] $Action) {
+    if (-not $done[$Name]) { & $Action; $done[$Name] = $true }
+}
+
+foreach ($t in $Task) {
+    switch ($t) {
+        'bootstrap' { Step bootstrap { Invoke-Bootstrap } }
+        'build' { Step build { Invoke-Build } }
+        'test' { Step bootstrap { Invoke-Bootstrap }; Step build { Invoke-Build }; Invoke-Test }
+        'demo' { Step bootstrap { Invoke-Bootstrap }; Step build { Invoke-Build }; Invoke-Demo }
+        'bench' { Step bootstrap { Invoke-Bootstrap }; Step build { Invoke-Build }; Invoke-Bench }
+        'package' { Step build { Invoke-Build }; Invoke-Package }
+    }
+}

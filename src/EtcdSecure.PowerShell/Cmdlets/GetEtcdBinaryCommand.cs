@@ -1,0 +1,36 @@
+using System.Management.Automation;
+using EtcdSecure.Engine.Members;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>Finds etcd and etcdctl and reports their versions and the TLS flags they support.</summary>
+[Cmdlet(VerbsCommon.Get, "EtcdBinary")]
+[OutputType(typeof(EtcdBinary))]
+public sealed class GetEtcdBinaryCommand : EtcdCmdlet
+{
+    [Parameter(Position = 0)]
+    [ValidateSet("etcd", "etcdctl")]
+    public string[] Name { get; set; } = { "etcd", "etcdctl" };
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    protected override void Process()
+    {
+        foreach (string name in Name)
+        {
+            var info = Engine.Members.EtcdBinary.Locate(name, Path is null ? null : ResolveLocalPath(Path));
+            WriteObject(new EtcdBinary
+            {
+                Name = info.Name,
+                Path = info.Path,
+                Version = info.Version,
+                GoVersion = info.GoVersion,
+                SupportsTlsMinVersion = info.SupportsTlsMinVersion,
+                SupportsClientCertFile = info.SupportsClientCertFile,
+                SupportsV2 = info.SupportsV2,
+            });
+        }
+    }
+}

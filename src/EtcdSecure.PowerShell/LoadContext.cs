@@ -1,0 +1,52 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace EtcdSecure.PowerShell;
+
+/// <summary>
+/// Holds EtcdSecure.Engine and every third-party assembly it needs (BouncyCastle, gRPC, Protobuf, ...),
+/// all loaded from Dependencies/. Another module in the same session can load other versions of the
+/// same packages into the default context without either module breaking the other.
+/// </summary>
+internal sealed class EtcdSecureLoadContext : AssemblyLoadContext
+{
+    private readonly string _dependencyDirectory;
+
+    public EtcdSecureLoadContext(string dependencyDirectory)
+        : base("EtcdSecure", isCollectible: false)
+    {
+        _dependencyDirectory = dependencyDirectory;
+    }
+
+    protected override Assembly? Load(AssemblyName assemblyName)
+    {
+        string path = Path.Combine(_dependencyDirectory, assemblyName.Name + ".dll");
+        // Anything not shipped in Dependencies/ (the framework, System.Management.Automation) comes from the
+        // default context, so types such as X509Certificate2 are the same types on both sides.
+        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+    }
+}
+
+/// <summary>Wires the load context up when the module is imported and unhooks it on Remove-Module.</summary>
+public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssemblyCleanup
+{
+    internal const string EngineAssemblyName = "EtcdSecure.Engine";
+
+    private static readonly string DependencyDirectory =
+        Path.Combine(Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!, "Dependencies");
+
+    private static readonly Lazy<EtcdSecureLoadContext> Context = new(() => new EtcdSecureLoadContext(DependencyDirectory));
+
+    public void OnImport() => AssemblyLoadContext.Default.Resolving += ResolveEngine;
+
+    public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveEngine;
+
+    // Only the engine is redirected: its own references are then resolved by EtcdSecureLoadContext.Load.
+    private static Assembly? ResolveEngine(AssemblyLoadContext defaultContext, AssemblyName name) =>
+        string.Equals(name.Name, EngineAssemblyName, StringComparison.Ordinal)
+            ? Context.Value.LoadFromAssemblyName(name)
+            : null;
+}

@@ -1,0 +1,87 @@
+BeforeAll { . "$PSScriptRoot/Common.ps1" }
+
+Describe 'The module manifest' -Tag Unit {
+    BeforeAll { $manifest = Test-ModuleManifest $ModuleManifest -ErrorAction Stop }
+
+    It 'targets PowerShell 7.4+ Core only' {
+        $manifest.PowerShellVersion | Should -Be ([version] '7.4')
+        $manifest.CompatiblePSEditions | Should -Be @('Core')
+    }
+
+    It 'has gallery metadata filled in' {
+        $manifest.Tags | Should -Contain 'etcd'
+        $manifest.ProjectUri | Should -Not -BeNullOrEmpty
+        $manifest.LicenseUri | Should -Not -BeNullOrEmpty
+        $manifest.ReleaseNotes | Should -Not -BeNullOrEmpty
+    }
+
+    It 'exports exactly the cmdlets the assembly defines' {
+        $assembly = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'EtcdSecure.PowerShell' } | Select-Object -First 1
+        $defined = $assembly.GetTypes() | ForEach-Object {
+            $attr = $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)
+            if ($attr) { '{0}-{1}' -f $attr[0].VerbName, $attr[0].NounName }
+        }
+        $exported = (Import-PowerShellDataFile $ModuleManifest).CmdletsToExport
+        @($exported | Sort-Object) | Should -Be @($defined | Sort-Object)
+    }
+
+    It 'uses approved verbs only' {
+        $approved = (Get-Verb).Verb
+        (Get-Command -Module EtcdSecure).Verb | Where-Object { $_ -notin $approved } | Should -BeNullOrEmpty
+    }
+
+    It 'gives every exported type a table view' {
+        $formats = [xml](Get-Content (Join-Path (Split-Path $ModuleManifest) 'EtcdSecure.Format.ps1xml') -Raw)
+        $viewed = $formats.Configuration.ViewDefinitions.View.ViewSelectedBy.TypeName
+        $outputs = Get-Command -Module EtcdSecure | ForEach-Object { $_.OutputType.Name } | Sort-Object -Unique
+        $outputs | Should -Not -BeNullOrEmpty
+        $outputs | Where-Object { $_ -notin $viewed } | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Importing the module' -Tag Unit {
+    It 'imports into a clean session without warnings or errors' {
+        $r = Invoke-CleanPwsh "Import-Module '$ModuleManifest' -ErrorAction Stop -WarningVariable w 3>&1; if (`$w) { 'WARNING: ' + (`$w -join ';') }; 'imported'"
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Be @('imported')
+    }
+
+    It 'loads the engine and its packages into the EtcdSecure load context, not the default one' {
+        $script = @"
+Import-Module '$ModuleManifest' -ErrorAction Stop
+`$null = Get-EtcdBinary -Name etcd -ErrorAction Ignore
+[AppDomain]::CurrentDomain.GetAssemblies() |
+    Where-Object { `$_.Location -like '*Dependencies*' -or `$_.GetName().Name -eq 'EtcdSecure.Engine' } |
+    ForEach-Object { '{0}={1}' -f `$_.GetName().Name, [Runtime.Loader.AssemblyLoadContext]::GetLoadContext(`$_).Name }
+"@
+        $r = Invoke-CleanPwsh $script
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Contain 'EtcdSecure.Engine=EtcdSecure'
+        # Nothing shipped in Dependencies/ may end up in the default context.
+        $r.Output | Where-Object { $_ -notlike '*=EtcdSecure' } | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Get-EtcdBinary' -Tag Integration {
+    It 'finds etcd and etcdctl on PATH and reads their versions' {
+        $bins = Get-EtcdBinary
+        $bins.Name | Should -Be @('etcd', 'etcdctl')
+        foreach ($b in $bins) {
+            $b.Version.Major | Should -Be 3
+            $b.Path | Should -Exist
+        }
+    }
+
+    It 'says which flags the installed etcd supports' {
+        $etcd = Get-EtcdBinary -Name etcd
+        $etcd.SupportsV2 | Should -Be ($etcd.Version -lt [version] '3.6')
+        $etcd.SupportsClientCertFile | Should -Be ($etcd.Version -ge [version] '3.5')
+    }
+
+    It 'fails with a stable error id when the path does not exist' {
+        $err = Get-ThrownError { Get-EtcdBinary -Name etcd -Path (Join-Path $TestDrive 'no-such-etcd') }
+        $err.FullyQualifiedErrorId | Should -BeLike 'EtcdBinaryNotFound,*'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err.TargetObject | Should -BeLike '*no-such-etcd'
+    }
+}
