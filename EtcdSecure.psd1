@@ -11,6 +11,10 @@
     FormatsToProcess       = @('EtcdSecure.Format.ps1xml')
     CmdletsToExport        = @(
         'Get-EtcdBinary'
+        'Get-EtcdCertificate'
+        'New-EtcdCA'
+        'New-EtcdCertificate'
+        'Test-EtcdCertificate'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -97,9 +97,10 @@ function Invoke-Bootstrap {
 
 function Invoke-Build {
     $obj = Join-Path $Root 'out/obj'
+    # build, not publish: publish leaves out PrivateAssets=all packages, which are exactly the engine's.
     Remove-Item $obj, $StageDir -Recurse -Force -ErrorAction Ignore
-    Invoke-Native dotnet publish (Join-Path $Root 'src/EtcdSecure.Engine/EtcdSecure.Engine.csproj') -c $Configuration -o (Join-Path $obj 'engine') --nologo --verbosity quiet
-    Invoke-Native dotnet publish (Join-Path $Root 'src/EtcdSecure.PowerShell/EtcdSecure.PowerShell.csproj') -c $Configuration -o (Join-Path $obj 'cmdlets') --nologo --verbosity quiet
+    Invoke-Native dotnet build (Join-Path $Root "src/EtcdSecure.Engine/EtcdSecure.Engine.csproj") -c $Configuration -o (Join-Path $obj 'engine') --nologo --verbosity quiet
+    Invoke-Native dotnet build (Join-Path $Root "src/EtcdSecure.PowerShell/EtcdSecure.PowerShell.csproj") -c $Configuration -o (Join-Path $obj 'cmdlets') --nologo --verbosity quiet
 
     $deps = New-Item -ItemType Directory -Path (Join-Path $StageDir 'Dependencies') -Force
     Copy-Item (Join-Path $Root 'EtcdSecure.psd1') $StageDir

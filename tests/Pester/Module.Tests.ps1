@@ -33,7 +33,7 @@ Describe 'The module manifest' -Tag Unit {
     It 'gives every exported type a table view' {
         $formats = [xml](Get-Content (Join-Path (Split-Path $ModuleManifest) 'EtcdSecure.Format.ps1xml') -Raw)
         $viewed = $formats.Configuration.ViewDefinitions.View.ViewSelectedBy.TypeName
-        $outputs = Get-Command -Module EtcdSecure | ForEach-Object { $_.OutputType.Name } | Sort-Object -Unique
+        $outputs = Get-Command -Module EtcdSecure | ForEach-Object { $_.OutputType.Name } | Where-Object { $_ -like 'EtcdSecure.*' } | Sort-Object -Unique
         $outputs | Should -Not -BeNullOrEmpty
         $outputs | Where-Object { $_ -notin $viewed } | Should -BeNullOrEmpty
     }
@@ -50,6 +50,9 @@ Describe 'Importing the module' -Tag Unit {
         $script = @"
 Import-Module '$ModuleManifest' -ErrorAction Stop
 `$null = Get-EtcdBinary -Name etcd -ErrorAction Ignore
+`$dir = Join-Path ([IO.Path]::GetTempPath()) "alc-`$PID"
+`$null = New-EtcdCA -Path `$dir -Force
+Remove-Item `$dir -Recurse -Force
 [AppDomain]::CurrentDomain.GetAssemblies() |
     Where-Object { `$_.Location -like '*Dependencies*' -or `$_.GetName().Name -eq 'EtcdSecure.Engine' } |
     ForEach-Object { '{0}={1}' -f `$_.GetName().Name, [Runtime.Loader.AssemblyLoadContext]::GetLoadContext(`$_).Name }
@@ -57,6 +60,7 @@ Import-Module '$ModuleManifest' -ErrorAction Stop
         $r = Invoke-CleanPwsh $script
         $r.ExitCode | Should -Be 0
         $r.Output | Should -Contain 'EtcdSecure.Engine=EtcdSecure'
+        $r.Output | Should -Contain 'BouncyCastle.Cryptography=EtcdSecure'
         # Nothing shipped in Dependencies/ may end up in the default context.
         $r.Output | Where-Object { $_ -notlike '*=EtcdSecure' } | Should -BeNullOrEmpty
     }

@@ -1,0 +1,61 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using EtcdSecure.Engine;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure.PowerShell;
+
+/// <summary>Lets -Validity take cfssl's Go durations ("8760h", "1h30m") as well as TimeSpans ("365.00:00:00").</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class GoDurationTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        object value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        switch (value)
+        {
+            case TimeSpan t:
+                return t;
+            case string s when TryParse(s, out TimeSpan parsed):
+                return parsed;
+            case sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double:
+                // PowerShell reads 1s, 30d or 10l as numbers (type suffixes), so the unit never arrives.
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' arrived as a number, without a unit: PowerShell reads suffixes such as 's' or 'd' as number types. Quote the duration: '1s', '8760h'.");
+            default:
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' is not a duration. Use Go's form as cfssl does (\"8760h\", \"43800h\", \"90m\") or a TimeSpan (\"365.00:00:00\").");
+        }
+    }
+
+    private static bool TryParse(string s, out TimeSpan value) =>
+        GoDuration.TryParse(s, out value) || TimeSpan.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out value);
+}
+
+/// <summary>Completes -Profile with the built-in profiles and, when -Config is given, the profiles in that file.</summary>
+public sealed class ProfileCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        IEnumerable<string> names = SigningConfig.BuiltInNames;
+        if (fakeBoundParameters["Config"] is string config)
+        {
+            try
+            {
+                names = SigningConfig.Load(config).ProfileNames;
+            }
+            catch (EtcdSecureException)
+            {
+                // An unreadable config still completes the built-in names; the cmdlet reports the file itself.
+            }
+        }
+
+        return names
+            .Where(n => n.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(n => new CompletionResult(n.Contains(' ') ? $"'{n}'" : n, n, CompletionResultType.ParameterValue, n));
+    }
+}

@@ -1,0 +1,73 @@
+using System.Collections.ObjectModel;
+using System.IO;
+using System.Management.Automation;
+using EtcdSecure.Engine;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>Reads PEM certificates (made by this module, cfssl or openssl) into objects.</summary>
+[Cmdlet(VerbsCommon.Get, "EtcdCertificate", DefaultParameterSetName = ByPath)]
+[OutputType(typeof(EtcdCertificate))]
+public sealed class GetEtcdCertificateCommand : EtcdCmdlet
+{
+    private const string ByPath = "Path";
+    private const string ByLiteralPath = "LiteralPath";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByPath)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = System.Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByLiteralPath)]
+    [Alias("PSPath", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] LiteralPath { get; set; } = System.Array.Empty<string>();
+
+    protected override void Process()
+    {
+        foreach (string p in ParameterSetName == ByPath ? Path : LiteralPath)
+        {
+            Collection<string> files;
+            if (ParameterSetName == ByPath)
+            {
+                try
+                {
+                    files = GetResolvedProviderPathFromPSPath(p, out _);
+                }
+                catch (ItemNotFoundException ex)
+                {
+                    WriteError(new ErrorRecord(ex, "FileNotFound", ErrorCategory.ObjectNotFound, p));
+                    continue;
+                }
+            }
+            else
+            {
+                files = new Collection<string> { ResolveLocalPath(p) };
+            }
+
+            foreach (string file in files)
+            {
+                try
+                {
+                    foreach (var cert in CertificateFile.Load(file))
+                    {
+                        WriteObject(EtcdCertificate.From(CertificateDetails.From(cert), file, Sibling(file, "-key.pem"), Sibling(file, ".csr")));
+                    }
+                }
+                catch (EtcdSecureException ex)
+                {
+                    // One bad file in a wildcard must not hide the others.
+                    WriteError(Errors.ToRecord(ex));
+                }
+            }
+        }
+    }
+
+    private static string? Sibling(string certPath, string suffix)
+    {
+        if (!certPath.EndsWith(".pem", System.StringComparison.OrdinalIgnoreCase)) return null;
+        string candidate = certPath[..^4] + suffix;
+        return File.Exists(candidate) ? candidate : null;
+    }
+}

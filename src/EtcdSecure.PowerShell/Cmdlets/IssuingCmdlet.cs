@@ -1,0 +1,101 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>
+/// Parameters and steps shared by New-EtcdCA and New-EtcdCertificate: the subject (from parameters or a cfssl
+/// CSR JSON, parameters winning), the key, the validity, and where the three cfssljson -bare files go.
+/// </summary>
+public abstract class IssuingCmdlet : EtcdCmdlet
+{
+    [Parameter]
+    [Alias("CN")]
+    [ValidateNotNullOrEmpty]
+    public string? CommonName { get; set; }
+
+    [Parameter]
+    [Alias("C")]
+    public string? Country { get; set; }
+
+    [Parameter]
+    [Alias("ST", "Province")]
+    public string? State { get; set; }
+
+    [Parameter]
+    [Alias("L", "City")]
+    public string? Locality { get; set; }
+
+    [Parameter]
+    [Alias("O")]
+    public string? Organization { get; set; }
+
+    [Parameter]
+    [Alias("OU")]
+    public string? OrganizationalUnit { get; set; }
+
+    /// <summary>DNS names and IP addresses for the subject alternative names (cfssl "hosts" / -hostname).</summary>
+    [Parameter]
+    [Alias("Hostname", "SAN")]
+    public string[]? Hosts { get; set; }
+
+    [Parameter]
+    [ValidateSet("ECDSA", "RSA")]
+    public string? KeyAlgorithm { get; set; }
+
+    [Parameter]
+    [ValidateSet("256", "384", "521", "2048", "3072", "4096")]
+    public int? KeySize { get; set; }
+
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan? Validity { get; set; }
+
+    /// <summary>A cfssl CSR JSON file; parameters given on the command line override its values.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CsrJson { get; set; }
+
+    /// <summary>Base name of the files, as cfssljson -bare NAME: NAME.pem, NAME-key.pem, NAME.csr.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected CertificateRequestSpec BuildRequest()
+    {
+        var fromParameters = new CertificateRequestSpec
+        {
+            CommonName = CommonName,
+            Country = Country,
+            State = State,
+            Locality = Locality,
+            Organization = Organization,
+            OrganizationalUnit = OrganizationalUnit,
+            Hosts = Hosts,
+            KeyAlgorithm = KeyAlgorithm is null ? null : Enum.Parse<KeyAlgorithm>(KeyAlgorithm, ignoreCase: true),
+            KeySize = KeySize,
+        };
+        return fromParameters.Over(CsrJson is null ? null : CertificateRequestSpec.LoadCfsslJson(ResolveLocalPath(CsrJson)));
+    }
+
+    /// <summary>Writes the three files all-or-nothing and describes the result as the pipeline sees it.</summary>
+    protected EtcdCertificate Save(IssuedCertificate issued, BareFileNames files, string? profile)
+    {
+        PemFileSet.Write(new[]
+        {
+            new PemFileSet.Entry(files.Key, issued.PrivateKeyPem, Secret: true),
+            new PemFileSet.Entry(files.Certificate, issued.CertificatePem, Secret: false),
+            new PemFileSet.Entry(files.Csr, issued.CsrPem, Secret: false),
+        }, Force.IsPresent);
+        foreach (string warning in issued.Warnings) WriteWarning(warning);
+        WriteVerbose($"Wrote {string.Join(", ", files.All)}.");
+        return EtcdCertificate.From(CertificateDetails.From(issued.Certificate), files.Certificate, files.Key, files.Csr, profile);
+    }
+
+    protected static string Describe(BareFileNames files) => string.Join(", ", files.All.Select(System.IO.Path.GetFileName)) + " in " + System.IO.Path.GetDirectoryName(files.Certificate);
+}

@@ -1,0 +1,37 @@
+using System;
+using System.Management.Automation;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>Creates a self-signed certificate authority, as cfssl gencert -initca | cfssljson -bare ca does.</summary>
+[Cmdlet(VerbsCommon.New, "EtcdCA", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(EtcdCertificate))]
+public sealed class NewEtcdCACommand : IssuingCmdlet
+{
+    /// <summary>The folder the files go into (created when missing). Default: the current location.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    /// <summary>Maximum number of intermediate CAs below this one; omitted means no limit, as cfssl's default.</summary>
+    [Parameter]
+    [ValidateRange(0, 16)]
+    public int? PathLength { get; set; }
+
+    protected override void Process()
+    {
+        CertificateRequestSpec request = BuildRequest();
+        // A CA needs no particular name; workflow B's "etcd-ca" is a sensible default.
+        SubjectName subject = (request with { CommonName = request.CommonName ?? "etcd-ca" }).Subject("The CA");
+        KeySpec key = request.Key;
+        TimeSpan validity = Validity ?? request.CaExpiry ?? SigningConfig.DefaultExpiry;
+        var hosts = Engine.Pki.Hosts.Parse(request.Hosts);
+        BareFileNames files = BareFileNames.For(ResolveLocalPath(Path ?? "."), Name ?? "ca");
+        PemFileSet.EnsureWritable(files.All, Force.IsPresent);
+        if (!ShouldProcess(Describe(files), $"Create CA \"{subject}\" ({key}, valid {validity.TotalHours:0}h)")) return;
+
+        IssuedCertificate issued = CertificateIssuer.CreateCertificateAuthority(subject, hosts, key, validity, PathLength ?? request.CaPathLength, DateTime.UtcNow);
+        WriteObject(Save(issued, files, profile: "CA"));
+    }
+}
