@@ -12,8 +12,11 @@
     CmdletsToExport        = @(
         'Get-EtcdBinary'
         'Get-EtcdCertificate'
+        'Get-EtcdMember'
         'New-EtcdCA'
         'New-EtcdCertificate'
+        'Start-EtcdMember'
+        'Stop-EtcdMember'
         'Test-EtcdCertificate'
     )
     FunctionsToExport      = @()

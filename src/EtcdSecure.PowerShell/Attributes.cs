@@ -59,3 +59,33 @@ public sealed class ProfileCompleter : IArgumentCompleter
             .Select(n => new CompletionResult(n.Contains(' ') ? $"'{n}'" : n, n, CompletionResultType.ParameterValue, n));
     }
 }
+
+/// <summary>Lets certificate parameters take an EtcdCertificate from the PKI cmdlets or a path to a PEM file.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class CertificateTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        object value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        switch (value)
+        {
+            case EtcdCertificate c:
+                return c;
+            case string or System.IO.FileInfo:
+                string path = engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath(value is System.IO.FileInfo f ? f.FullName : (string)value);
+                try
+                {
+                    var cert = CertificateFile.LoadFirst(path);
+                    string? key = path.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) && System.IO.File.Exists(path[..^4] + "-key.pem") ? path[..^4] + "-key.pem" : null;
+                    return EtcdCertificate.From(CertificateDetails.From(cert), path, key, null);
+                }
+                catch (EtcdSecureException ex)
+                {
+                    throw new ArgumentTransformationMetadataException(ex.Message, ex);
+                }
+
+            default:
+                throw new ArgumentTransformationMetadataException($"Give a certificate from New-EtcdCertificate or Get-EtcdCertificate, or the path of a PEM certificate, not a {value?.GetType().Name ?? "null"}.");
+        }
+    }
+}

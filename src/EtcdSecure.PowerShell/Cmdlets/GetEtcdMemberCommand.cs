@@ -1,0 +1,24 @@
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine.Members;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>The members this module started in this session: running, stopped, or exited with their last log lines.</summary>
+[Cmdlet(VerbsCommon.Get, "EtcdMember")]
+[OutputType(typeof(EtcdMember))]
+public sealed class GetEtcdMemberCommand : EtcdCmdlet
+{
+    [Parameter(Position = 0)]
+    [SupportsWildcards]
+    public string[] Name { get; set; } = { "*" };
+
+    protected override void Process()
+    {
+        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+        foreach (RunningMember m in MemberHost.All.Where(m => patterns.Any(p => p.IsMatch(m.Spec.Name))))
+        {
+            WriteObject(EtcdMember.From(m));
+        }
+    }
+}

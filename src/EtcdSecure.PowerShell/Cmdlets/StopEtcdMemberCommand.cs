@@ -1,0 +1,57 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine;
+using EtcdSecure.Engine.Members;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>Stops members this module started: SIGTERM, then a kill after -Timeout. Data is kept unless -RemoveData.</summary>
+[Cmdlet(VerbsLifecycle.Stop, "EtcdMember", SupportsShouldProcess = true, DefaultParameterSetName = ByName)]
+[OutputType(typeof(EtcdMember))]
+public sealed class StopEtcdMemberCommand : EtcdCmdlet
+{
+    private const string ByName = "Name";
+    private const string ById = "ProcessId";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ByName)]
+    [SupportsWildcards]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = ById)]
+    [Alias("Id")]
+    public int[] ProcessId { get; set; } = Array.Empty<int>();
+
+    [Parameter]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Also delete the member's data dir (its keys and WAL): the member cannot rejoin with its old identity.</summary>
+    [Parameter]
+    public SwitchParameter RemoveData { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void Process()
+    {
+        var targets = ParameterSetName == ById
+            ? ProcessId.Select(pid => MemberHost.All.LastOrDefault(m => m.ProcessId == pid)
+                ?? throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"Process {pid} was not started by this module in this session; it is left alone.", pid)).ToList()
+            : Name.SelectMany(n =>
+            {
+                var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+                var found = MemberHost.All.Where(m => pattern.IsMatch(m.Spec.Name)).ToList();
+                return found.Count > 0 || WildcardPattern.ContainsWildcardCharacters(n) ? found
+                    : throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"No member named '{n}' was started by this module in this session.", n);
+            }).ToList();
+
+        foreach (RunningMember m in targets.Distinct())
+        {
+            if (!ShouldProcess($"member {m.Spec.Name} (process {m.ProcessId})", RemoveData ? "Stop and remove its data dir" : "Stop")) continue;
+            MemberHost.StopAsync(m, Timeout, CancelToken).GetAwaiter().GetResult();
+            if (RemoveData && Directory.Exists(m.Spec.DataDir)) Directory.Delete(m.Spec.DataDir, recursive: true);
+            if (PassThru) WriteObject(EtcdMember.From(m));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $root = Join-Path $TestDrive 'cluster'
+    $ca = New-EtcdCA -Path (Join-Path $root 'pki')
+    $node = $ca | New-EtcdCertificate -Profile Peer -CommonName etcd-node -Hosts localhost, 127.0.0.1
+    $client = $ca | New-EtcdCertificate -Profile Client -CommonName root
+    $names = 'n1', 'n2', 'n3'
+    $client_ports = @{}; $peers = @{}
+    foreach ($n in $names) { $client_ports[$n] = Get-FreeTcpPort; $peers[$n] = "https://127.0.0.1:$(Get-FreeTcpPort)" }
+
+    function Start-Node([string] $Name, [string] $State = 'New') {
+        Start-EtcdMember $Name -ClientUrl "https://127.0.0.1:$($client_ports[$Name])" -PeerUrl $peers[$Name] -InitialCluster $peers `
+            -ClusterState $State -ClusterToken 'pester' -Certificate $node -CA $ca -DataDir (Join-Path $root "nodes/$Name")
+    }
+    function Invoke-Ctl([string[]] $Arguments, [string] $Endpoint = ($client_ports.Values | ForEach-Object { "https://127.0.0.1:$_" }) -join ',') {
+        Invoke-Etcdctl (@('--endpoints', $Endpoint, '--cacert', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath, '--dial-timeout', '2s', '--command-timeout', '5s') + $Arguments)
+    }
+
+    $started = foreach ($n in $names) { Start-Node $n }
+}
+
+AfterAll {
+    $pids = (Get-EtcdMember).ProcessId
+    Get-EtcdMember | Stop-EtcdMember
+    # Nothing this suite started may outlive it.
+    foreach ($p in $pids) { Get-Process -Id $p -ErrorAction Ignore | Should -BeNullOrEmpty }
+}
+
+Describe 'Start-EtcdMember: a 3-member TLS cluster' -Tag Integration {
+    It 'returns running members whose process ids are the etcd processes themselves' {
+        $started.State | Should -Be @('Running', 'Running', 'Running')
+        foreach ($m in $started) { (Get-Content "/proc/$($m.ProcessId)/comm") | Should -Be 'etcd' }
+    }
+
+    It 'starts etcd with TLS enforced on client and peer traffic' {
+        foreach ($flag in '--client-cert-auth', '--peer-client-cert-auth', '--trusted-ca-file', '--peer-trusted-ca-file', '--cert-file', '--peer-cert-file', '--initial-cluster-state new') {
+            $started[0].CommandLine | Should -Match ([regex]::Escape($flag))
+        }
+        $started[0].CommandLine | Should -Not -Match 'http://'
+        $started[0].ClientUrls | Should -Be @("https://127.0.0.1:$($client_ports['n1'])")
+    }
+
+    It 'forms one cluster that real etcdctl lists with a client certificate' {
+        Wait-Until -Timeout '00:00:20' -Because 'the cluster to elect a leader' { (Invoke-Ctl @('endpoint', 'health')).ExitCode -eq 0 }
+        $list = Invoke-Ctl @('member', 'list')
+        $list.ExitCode | Should -Be 0
+        ($list.Output -split "`n" | Where-Object { $_ -match 'started' }).Count | Should -Be 3
+        (Invoke-Ctl @('put', 'greeting', 'hello')).ExitCode | Should -Be 0
+        (Invoke-Ctl @('get', 'greeting', '--print-value-only')).Output | Should -Be 'hello'
+    }
+
+    It 'refuses a client without a certificate' {
+        $r = Invoke-Etcdctl @('--endpoints', "https://127.0.0.1:$($client_ports['n1'])", '--cacert', $ca.Path, '--dial-timeout', '2s', '--command-timeout', '3s', 'get', 'greeting')
+        $r.ExitCode | Should -Not -Be 0
+    }
+
+    It 'keeps serving with one member down, and the member rejoins with state Existing' {
+        Stop-EtcdMember n1
+        (Get-EtcdMember n1).State | Should -Be 'Stopped'
+        $others = "https://127.0.0.1:$($client_ports['n2']),https://127.0.0.1:$($client_ports['n3'])"
+        (Invoke-Ctl @('put', 'while-down', 'yes') -Endpoint $others).ExitCode | Should -Be 0
+
+        $back = Start-Node n1 -State Existing
+        $back.State | Should -Be 'Running'
+        $back.CommandLine | Should -Match 'initial-cluster-state existing'
+        Wait-Until -Timeout '00:00:20' -Because 'n1 to catch up' {
+            (Invoke-Ctl @('get', 'while-down', '--print-value-only', '--consistency', 's') -Endpoint "https://127.0.0.1:$($client_ports['n1'])").Output -eq 'yes'
+        }
+    }
+
+    It 'lists the members it started with Get-EtcdMember, by wildcard' {
+        (Get-EtcdMember 'n*').Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
+        Get-EtcdMember 'zz*' | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Start-EtcdMember: what it checks before starting' -Tag Integration {
+    BeforeAll {
+        function Start-Lone([hashtable] $Extra = @{}) {
+            $p = @{ Name = 'lone'; ClientUrl = "https://127.0.0.1:$(Get-FreeTcpPort)"; PeerUrl = "https://127.0.0.1:$(Get-FreeTcpPort)"; Certificate = $node; CA = $ca; DataDir = (Join-Path $TestDrive "lone-$([guid]::NewGuid())") }
+            foreach ($k in $Extra.Keys) { $p[$k] = $Extra[$k] }
+            Start-EtcdMember @p
+        }
+        $before = @(Get-EtcdMember | Where-Object State -EQ 'Running').Count
+    }
+
+    It 'prints the command line with -WhatIf and starts nothing' {
+        $port = Get-FreeTcpPort
+        $out = Start-Lone @{ ClientUrl = "https://127.0.0.1:$port"; WhatIf = $true; Verbose = $true } 4>&1 | Out-String
+        $out | Should -Match 'client-cert-auth'
+        @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
+        { $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, $port); $l.Start(); $l.Stop() } | Should -Not -Throw
+    }
+
+    It 'fails with <ErrorId> on <Case>, leaving no process' -ForEach @(
+        @{ Case = 'a port in use'; ErrorId = 'PortInUse'; Extra = 'PORT' }
+        @{ Case = 'an advertised IP missing from the SANs'; ErrorId = 'MemberCertificateInvalid'; Extra = @{ AdvertiseClientUrl = 'https://127.0.0.2:23790' } }
+        @{ Case = 'a plain http URL'; ErrorId = 'InvalidUrl'; Extra = @{ ClientUrl = 'http://127.0.0.1:23791' } }
+        @{ Case = 'a name not in the initial cluster'; ErrorId = 'NameNotInInitialCluster'; Extra = @{ InitialCluster = 'other=https://127.0.0.1:23792' } }
+        @{ Case = 'a wildcard listen address without advertise URL'; ErrorId = 'AdvertiseUrlRequired'; Extra = @{ ClientUrl = 'https://0.0.0.0:23793' } }
+        @{ Case = 'a client certificate as server certificate'; ErrorId = 'MemberCertificateInvalid'; Extra = 'CLIENT' }
+    ) {
+        $listener = $null
+        try {
+            $x = if ($Extra -eq 'PORT') {
+                $listener = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $listener.Start()
+                @{ ClientUrl = "https://127.0.0.1:$($listener.LocalEndpoint.Port)" }
+            } elseif ($Extra -eq 'CLIENT') { @{ Certificate = $client } } else { $Extra }
+            $err = Get-ThrownError { Start-Lone $x }
+            $err.FullyQualifiedErrorId | Should -BeLike "$ErrorId,*"
+            $err.TargetObject | Should -Not -BeNullOrEmpty
+            @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
+        }
+        finally { if ($listener) { $listener.Stop() } }
+    }
+
+    It 'reports why etcd exited, with its last log lines, and leaves no process' {
+        $file = Join-Path $TestDrive 'not-a-dir'
+        Set-Content $file 'x'
+        $err = Get-ThrownError { Start-Lone @{ Name = 'broken'; DataDir = $file } }
+        $err.FullyQualifiedErrorId | Should -BeLike 'MemberExited,*'
+        $err.Exception.Message | Should -Match 'Last lines'
+        (Get-EtcdMember broken).State | Should -Be 'Exited'
+        (Get-EtcdMember broken).LastLogLines | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Stop-EtcdMember' -Tag Integration {
+    It 'leaves a process it did not start alone' {
+        $sleep = Start-Process sleep -ArgumentList 60 -PassThru
+        try {
+            $err = Get-ThrownError { Stop-EtcdMember -ProcessId $sleep.Id }
+            $err.FullyQualifiedErrorId | Should -BeLike 'MemberNotFound,*'
+            $sleep.HasExited | Should -BeFalse
+        }
+        finally { Stop-TestProcess $sleep }
+    }
+
+    It 'fails for a name it never started' {
+        (Get-ThrownError { Stop-EtcdMember nobody }).FullyQualifiedErrorId | Should -BeLike 'MemberNotFound,*'
+    }
+}
