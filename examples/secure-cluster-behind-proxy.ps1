@@ -1,14 +1,74 @@
 #requires -Version 7.4
 <#
 .SYNOPSIS
-    Reference workflow A: a secure 3-member etcd cluster behind a TLS proxy, built with EtcdSecure.
+    Reference workflow A with EtcdSecure: RSA 2048 PKI from a cfssl ca-config.json, three TLS members on
+    1179/1279/1379 (peers 1180/1280/1380), and a health check of every member with the node certificate.
+.DESCRIPTION
+    The proxy on 2379 and the health check through it come with Start-EtcdProxy and Test-EtcdClusterHealth
+    (issues 5 and 6); until then the health check uses etcdctl against the members directly.
+.EXAMPLE
+    ./examples/secure-cluster-behind-proxy.ps1 -Path ./wfa -Cleanup
 #>
 [CmdletBinding()]
 param(
     [Parameter(Mandatory)] [string] $Path,
     [string] $ModulePath = 'EtcdSecure',
+    # Stop the members and delete -Path at the end.
     [switch] $Cleanup
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
-Get-EtcdBinary
+
+$pki = Join-Path $Path 'pki'
+New-Item -ItemType Directory -Path $pki -Force | Out-Null
+Set-Content (Join-Path $pki 'ca-config.json') @'
+{
+  "signing": {
+    "default": { "expiry": "8760h" },
+    "profiles": {
+      "etcd-node":  { "usages": ["signing", "key encipherment", "server auth", "client auth"], "expiry": "8760h" },
+      "etcd-proxy": { "usages": ["signing", "key encipherment", "server auth", "client auth"], "expiry": "8760h" }
+    }
+  }
+}
+'@
+$config = Join-Path $pki 'ca-config.json'
+$hosts = 'localhost', '0.0.0.0', '127.0.0.1'
+
+Write-Host '== PKI (cfssl gencert -initca; gencert -profile etcd-node / etcd-proxy)'
+$ca = New-EtcdCA -Path $pki -CommonName Etcd -Country US -Locality 'San Francisco' -Organization Infra -OrganizationalUnit CA -State California -KeyAlgorithm RSA -KeySize 2048 -Validity 8760h -Force
+$node = $ca | New-EtcdCertificate -Profile etcd-node -Config $config -CommonName etcd-node -OrganizationalUnit Cluster -Hosts $hosts -KeyAlgorithm RSA -KeySize 2048 -Force
+$proxy = $ca | New-EtcdCertificate -Profile etcd-proxy -Config $config -CommonName etcd-proxy -Hosts $hosts -KeyAlgorithm RSA -KeySize 2048 -Force
+$ca, $node, $proxy | Format-Table
+
+$members = [ordered]@{ node1 = 1179; node2 = 1279; node3 = 1379 }
+$cluster = @{}
+foreach ($n in $members.Keys) { $cluster[$n] = "https://localhost:$($members[$n] + 1)" }
+
+try {
+    Write-Host '== Three members with client and peer certificate authentication'
+    $started = foreach ($n in $members.Keys) {
+        Start-EtcdMember $n -ClientUrl "https://localhost:$($members[$n])" -PeerUrl $cluster[$n] -InitialCluster $cluster `
+            -ClusterToken etcd-cluster -Certificate $node -CA $ca -DataDir (Join-Path $Path "nodes/$n")
+    }
+    $started | Format-Table
+
+    Write-Host '== Health of every member, with the node certificate'
+    $endpoints = ($members.Values | ForEach-Object { "https://localhost:$_" }) -join ','
+    $env:ETCDCTL_API = '3'
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    do {
+        $health = & etcdctl --endpoints $endpoints --cacert $ca.Path --cert $node.Path --key $node.KeyPath endpoint health 2>&1
+        $healthy = $LASTEXITCODE -eq 0
+        if (-not $healthy) { Start-Sleep -Milliseconds 250 }
+    } until ($healthy -or [DateTime]::UtcNow -gt $deadline)
+    $health
+    if (-not $healthy) { throw 'The cluster did not become healthy within 30 s.' }
+    & etcdctl --endpoints $endpoints --cacert $ca.Path --cert $node.Path --key $node.KeyPath member list -w table
+}
+finally {
+    if ($Cleanup) {
+        Get-EtcdMember | Stop-EtcdMember
+        Remove-Item $Path -Recurse -Force -ErrorAction Ignore
+    }
+}
