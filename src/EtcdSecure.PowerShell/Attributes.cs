@@ -76,8 +76,7 @@ public sealed class CertificateTransformationAttribute : ArgumentTransformationA
                 try
                 {
                     var cert = CertificateFile.LoadFirst(path);
-                    string? key = path.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) && System.IO.File.Exists(path[..^4] + "-key.pem") ? path[..^4] + "-key.pem" : null;
-                    return EtcdCertificate.From(CertificateDetails.From(cert), path, key, null);
+                    return EtcdCertificate.From(CertificateDetails.From(cert), path, BareFileNames.Beside(path, "-key.pem"), BareFileNames.Beside(path, ".csr"));
                 }
                 catch (EtcdSecureException ex)
                 {

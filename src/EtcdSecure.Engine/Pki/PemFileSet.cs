@@ -20,6 +20,14 @@ public sealed record BareFileNames(string Certificate, string Key, string Csr)
     }
 
     public IReadOnlyList<string> All => new[] { Certificate, Key, Csr };
+
+    /// <summary>The file beside NAME.pem that cfssljson -bare would have written (NAME-key.pem, NAME.csr), if it exists.</summary>
+    public static string? Beside(string certificatePath, string suffix)
+    {
+        if (!certificatePath.EndsWith(".pem", StringComparison.OrdinalIgnoreCase)) return null;
+        string candidate = certificatePath[..^4] + suffix;
+        return File.Exists(candidate) ? candidate : null;
+    }
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Collections.ObjectModel;
-using System.IO;
 using System.Management.Automation;
 using EtcdSecure.Engine;
 using EtcdSecure.Engine.Pki;
@@ -52,7 +51,7 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
                 {
                     foreach (var cert in CertificateFile.Load(file))
                     {
-                        WriteObject(EtcdCertificate.From(CertificateDetails.From(cert), file, Sibling(file, "-key.pem"), Sibling(file, ".csr")));
+                        WriteObject(EtcdCertificate.From(CertificateDetails.From(cert), file, BareFileNames.Beside(file, "-key.pem"), BareFileNames.Beside(file, ".csr")));
                     }
                 }
                 catch (EtcdSecureException ex)
@@ -62,12 +61,5 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
                 }
             }
         }
-    }
-
-    private static string? Sibling(string certPath, string suffix)
-    {
-        if (!certPath.EndsWith(".pem", System.StringComparison.OrdinalIgnoreCase)) return null;
-        string candidate = certPath[..^4] + suffix;
-        return File.Exists(candidate) ? candidate : null;
     }
 }

@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using EtcdSecure.Engine.Pki;
@@ -49,8 +48,7 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
     protected override void Process()
     {
         string path = ResolveLocalPath(Path);
-        string? keyPath = KeyPath is { Length: > 0 } ? ResolveLocalPath(KeyPath)
-            : path.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) && File.Exists(path[..^4] + "-key.pem") ? path[..^4] + "-key.pem" : null;
+        string? keyPath = KeyPath is { Length: > 0 } ? ResolveLocalPath(KeyPath) : BareFileNames.Beside(path, "-key.pem");
         var hosts = Engine.Pki.Hosts.Parse(Hosts);
         var (details, reasons) = CertificateValidator.Test(new CertificateCheck(
             path,
