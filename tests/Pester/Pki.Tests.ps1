@@ -181,6 +181,20 @@ Describe 'New-EtcdCertificate' -Tag Unit {
         Join-Path $dir 'x.pem' | Should -Not -Exist
     }
 
+    It 'rejects a <What> that is not JSON with <ErrorId>' -ForEach @(
+        @{ What = 'signing config'; ErrorId = 'InvalidConfig'; Param = 'Config' }
+        @{ What = 'CSR JSON'; ErrorId = 'InvalidCsrJson'; Param = 'CsrJson' }
+    ) {
+        $bad = Join-Path $TestDrive "not-json-$Param.json"
+        Set-Content $bad '{ "signing": '
+        $p = @{ Profile = 'Server'; CommonName = 'nj'; Hosts = 'localhost'; $Param = $bad }
+        $err = Get-ThrownError { $ca | New-EtcdCertificate @p }
+        $err.FullyQualifiedErrorId | Should -BeLike "$ErrorId,*"
+        $err.CategoryInfo.Category | Should -Be 'InvalidData'
+        $err.TargetObject | Should -Be $bad
+        Join-Path $dir 'nj.pem' | Should -Not -Exist
+    }
+
     It 'rejects the invalid host <BadHost>' -ForEach @(@{ BadHost = 'bad host' }, @{ BadHost = '-leading.example' }, @{ BadHost = '*.com' }) {
         $err = Get-ThrownError { $ca | New-EtcdCertificate -Profile Server -CommonName bad -Hosts $BadHost }
         $err.FullyQualifiedErrorId | Should -BeLike 'InvalidHost,*'

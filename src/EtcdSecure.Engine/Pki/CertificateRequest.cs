@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Text.Json;
 
@@ -48,68 +47,51 @@ public sealed record CertificateRequestSpec
     /// <summary>Reads a cfssl CSR JSON file: CN, hosts, key{algo,size}, names[{C,ST,L,O,OU}], ca{expiry,pathlen}.</summary>
     public static CertificateRequestSpec LoadCfsslJson(string path)
     {
-        string text;
-        try
+        using JsonDocument doc = JsonFile.Parse(path, "CSR JSON", "CsrJsonNotReadable", "InvalidCsrJson");
+        JsonElement r = doc.RootElement;
+        string? Str(JsonElement e, string name) => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        // cfssl allows several "names" entries; for each attribute the first entry that sets it is used.
+        JsonElement[] names = r.TryGetProperty("names", out JsonElement n) && n.ValueKind == JsonValueKind.Array ? n.EnumerateArray().ToArray() : Array.Empty<JsonElement>();
+        string? Name(string key) => names.Select(e => Str(e, key)).FirstOrDefault(v => !string.IsNullOrEmpty(v));
+
+        KeyAlgorithm? algo = null;
+        int? size = null;
+        if (r.TryGetProperty("key", out JsonElement key))
         {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new EtcdSecureException("CsrJsonNotReadable", ErrorKind.ObjectNotFound, $"Cannot read the CSR JSON '{path}': {ex.Message}", path, ex);
-        }
-
-        try
-        {
-            using JsonDocument doc = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            JsonElement r = doc.RootElement;
-            string? Str(JsonElement e, string name) => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-            // cfssl allows several "names" entries; for each attribute the first entry that sets it is used.
-            JsonElement[] names = r.TryGetProperty("names", out JsonElement n) && n.ValueKind == JsonValueKind.Array ? n.EnumerateArray().ToArray() : Array.Empty<JsonElement>();
-            string? Name(string key) => names.Select(e => Str(e, key)).FirstOrDefault(v => !string.IsNullOrEmpty(v));
-
-            KeyAlgorithm? algo = null;
-            int? size = null;
-            if (r.TryGetProperty("key", out JsonElement key))
+            algo = Str(key, "algo")?.ToLowerInvariant() switch
             {
-                algo = Str(key, "algo")?.ToLowerInvariant() switch
-                {
-                    null => null,
-                    "rsa" => Pki.KeyAlgorithm.Rsa,
-                    "ecdsa" => Pki.KeyAlgorithm.Ecdsa,
-                    string other => throw new EtcdSecureException("UnsupportedKeyAlgorithm", ErrorKind.InvalidData, $"'{path}' asks for key algorithm '{other}'; use \"rsa\" or \"ecdsa\".", other),
-                };
-                if (key.TryGetProperty("size", out JsonElement s) && s.ValueKind == JsonValueKind.Number) size = s.GetInt32();
-            }
-
-            TimeSpan? caExpiry = null;
-            int? pathLen = null;
-            if (r.TryGetProperty("ca", out JsonElement ca))
-            {
-                if (Str(ca, "expiry") is { } exp) caExpiry = GoDuration.Parse(exp, $"The CA expiry in {path}");
-                if (ca.TryGetProperty("pathlen", out JsonElement pl) && pl.ValueKind == JsonValueKind.Number) pathLen = pl.GetInt32();
-            }
-
-            return new CertificateRequestSpec
-            {
-                CommonName = Str(r, "CN"),
-                Country = Name("C"),
-                State = Name("ST"),
-                Locality = Name("L"),
-                Organization = Name("O"),
-                OrganizationalUnit = Name("OU"),
-                Hosts = r.TryGetProperty("hosts", out JsonElement h) && h.ValueKind == JsonValueKind.Array
-                    ? h.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToArray()
-                    : null,
-                KeyAlgorithm = algo,
-                KeySize = size,
-                CaExpiry = caExpiry,
-                CaPathLength = pathLen,
+                null => null,
+                "rsa" => Pki.KeyAlgorithm.Rsa,
+                "ecdsa" => Pki.KeyAlgorithm.Ecdsa,
+                string other => throw new EtcdSecureException("UnsupportedKeyAlgorithm", ErrorKind.InvalidData, $"'{path}' asks for key algorithm '{other}'; use \"rsa\" or \"ecdsa\".", other),
             };
+            if (key.TryGetProperty("size", out JsonElement s) && s.ValueKind == JsonValueKind.Number) size = s.GetInt32();
         }
-        catch (JsonException ex)
+
+        TimeSpan? caExpiry = null;
+        int? pathLen = null;
+        if (r.TryGetProperty("ca", out JsonElement ca))
         {
-            throw new EtcdSecureException("InvalidCsrJson", ErrorKind.InvalidData, $"'{path}' is not valid JSON: {ex.Message}", path, ex);
+            if (Str(ca, "expiry") is { } exp) caExpiry = GoDuration.Parse(exp, $"The CA expiry in {path}");
+            if (ca.TryGetProperty("pathlen", out JsonElement pl) && pl.ValueKind == JsonValueKind.Number) pathLen = pl.GetInt32();
         }
+
+        return new CertificateRequestSpec
+        {
+            CommonName = Str(r, "CN"),
+            Country = Name("C"),
+            State = Name("ST"),
+            Locality = Name("L"),
+            Organization = Name("O"),
+            OrganizationalUnit = Name("OU"),
+            Hosts = r.TryGetProperty("hosts", out JsonElement h) && h.ValueKind == JsonValueKind.Array
+                ? h.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToArray()
+                : null,
+            KeyAlgorithm = algo,
+            KeySize = size,
+            CaExpiry = caExpiry,
+            CaPathLength = pathLen,
+        };
     }
 }

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Text.Json;
 
@@ -110,47 +109,30 @@ public sealed class SigningConfig
     /// <summary>Reads a cfssl signing config (ca-config.json): signing.default and signing.profiles.NAME.</summary>
     public static SigningConfig Load(string path)
     {
-        string text;
-        try
+        using JsonDocument doc = JsonFile.Parse(path, "signing config", "ConfigNotReadable", "InvalidConfig");
+        if (!doc.RootElement.TryGetProperty("signing", out JsonElement signing))
         {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new EtcdSecureException("ConfigNotReadable", ErrorKind.ObjectNotFound, $"Cannot read the signing config '{path}': {ex.Message}", path, ex);
+            throw new EtcdSecureException("InvalidConfig", ErrorKind.InvalidData, $"'{path}' has no \"signing\" section, so it is not a cfssl signing config.", path);
         }
 
-        try
+        TimeSpan defaultExpiry = DefaultExpiry;
+        CertificateProfile? defaultProfile = null;
+        if (signing.TryGetProperty("default", out JsonElement def))
         {
-            using JsonDocument doc = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            if (!doc.RootElement.TryGetProperty("signing", out JsonElement signing))
+            defaultProfile = ReadProfile("default", def, path, DefaultExpiry);
+            defaultExpiry = defaultProfile.Expiry;
+        }
+
+        var profiles = new Dictionary<string, CertificateProfile>(StringComparer.OrdinalIgnoreCase);
+        if (signing.TryGetProperty("profiles", out JsonElement ps) && ps.ValueKind == JsonValueKind.Object)
+        {
+            foreach (JsonProperty prop in ps.EnumerateObject())
             {
-                throw new EtcdSecureException("InvalidConfig", ErrorKind.InvalidData, $"'{path}' has no \"signing\" section, so it is not a cfssl signing config.", path);
+                profiles[prop.Name] = ReadProfile(prop.Name, prop.Value, path, defaultExpiry);
             }
-
-            TimeSpan defaultExpiry = DefaultExpiry;
-            CertificateProfile? defaultProfile = null;
-            if (signing.TryGetProperty("default", out JsonElement def))
-            {
-                defaultProfile = ReadProfile("default", def, path, DefaultExpiry);
-                defaultExpiry = defaultProfile.Expiry;
-            }
-
-            var profiles = new Dictionary<string, CertificateProfile>(StringComparer.OrdinalIgnoreCase);
-            if (signing.TryGetProperty("profiles", out JsonElement ps) && ps.ValueKind == JsonValueKind.Object)
-            {
-                foreach (JsonProperty prop in ps.EnumerateObject())
-                {
-                    profiles[prop.Name] = ReadProfile(prop.Name, prop.Value, path, defaultExpiry);
-                }
-            }
-
-            return new SigningConfig(profiles, defaultProfile, path);
         }
-        catch (JsonException ex)
-        {
-            throw new EtcdSecureException("InvalidConfig", ErrorKind.InvalidData, $"'{path}' is not valid JSON: {ex.Message}", path, ex);
-        }
+
+        return new SigningConfig(profiles, defaultProfile, path);
     }
 
     private static CertificateProfile ReadProfile(string name, JsonElement e, string path, TimeSpan fallbackExpiry)
