@@ -12,12 +12,17 @@
     CmdletsToExport        = @(
         'Get-EtcdBinary'
         'Get-EtcdCertificate'
+        'Get-EtcdClusterMember'
         'Get-EtcdMember'
+        'Get-EtcdProxy'
         'New-EtcdCA'
         'New-EtcdCertificate'
         'Start-EtcdMember'
+        'Start-EtcdProxy'
         'Stop-EtcdMember'
+        'Stop-EtcdProxy'
         'Test-EtcdCertificate'
+        'Test-EtcdClusterHealth'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -90,6 +90,8 @@ function Invoke-Bootstrap {
     if (-not (Get-Command etcd -CommandType Application -ErrorAction Ignore)) { $missing += 'etcd-server' }
     if (-not (Get-Command etcdctl -CommandType Application -ErrorAction Ignore)) { $missing += 'etcd-client' }
     if (-not (Get-Command openssl -CommandType Application -ErrorAction Ignore)) { $missing += 'openssl' }
+    # curl is the plain HTTPS (HTTP/1.1) client the proxy tests use.
+    if (-not (Get-Command curl -CommandType Application -ErrorAction Ignore)) { $missing += 'curl' }
     # cfssl is the reference the PKI is tested against (interop both ways).
     if (-not (Get-Command cfssl -CommandType Application -ErrorAction Ignore)) { $missing += 'golang-cfssl' }
     if ($missing) { Install-DebianPackage $missing }

@@ -44,7 +44,11 @@ public sealed class TlsClientIdentity
     }
 
     /// <summary>Validates a server certificate against this CA only (not the system store), with the host-name check kept.</summary>
-    public bool ValidateServer(X509Certificate? certificate, SslPolicyErrors errors, out string? reason)
+    /// <param name="dialledHost">
+    /// When the TLS server name (SNI) is not the host that was dialled, as when a member is addressed through the proxy,
+    /// the certificate must still name the dialled host: that check is done here instead of by the TLS stack.
+    /// </param>
+    public bool ValidateServer(X509Certificate? certificate, SslPolicyErrors errors, out string? reason, string? dialledHost = null)
     {
         reason = null;
         if (certificate is null)
@@ -53,7 +57,16 @@ public sealed class TlsClientIdentity
             return false;
         }
 
-        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        if (dialledHost is not null)
+        {
+            using var named = new X509Certificate2(certificate);
+            if (!named.MatchesHostname(dialledHost))
+            {
+                reason = $"the server certificate does not name {dialledHost} (SAN mismatch)";
+                return false;
+            }
+        }
+        else if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
         {
             reason = "the server certificate does not name the host that was dialled (SAN mismatch)";
             return false;
@@ -69,13 +82,22 @@ public sealed class TlsClientIdentity
         return false;
     }
 
-    public SslClientAuthenticationOptions ClientOptions(string host, params SslApplicationProtocol[] alpn) => new()
+    public SslClientAuthenticationOptions ClientOptions(string host, params SslApplicationProtocol[] alpn) => ClientOptions(host, null, null, alpn);
+
+    /// <param name="serverName">The SNI name to send when it differs from <paramref name="host"/> (routing through the proxy).</param>
+    /// <param name="onRejected">Told why the server certificate was refused, so errors can say more than "handshake failed".</param>
+    public SslClientAuthenticationOptions ClientOptions(string host, string? serverName, Action<string>? onRejected, params SslApplicationProtocol[] alpn) => new()
     {
-        TargetHost = host,
+        TargetHost = serverName ?? host,
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         ClientCertificates = ClientCertificate is null ? null : new X509CertificateCollection { ClientCertificate },
         ApplicationProtocols = alpn.Length > 0 ? new System.Collections.Generic.List<SslApplicationProtocol>(alpn) : null,
-        RemoteCertificateValidationCallback = (_, cert, _, errors) => ValidateServer(cert, errors, out _),
+        RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+        {
+            bool ok = ValidateServer(cert, errors, out string? reason, serverName is null ? null : host);
+            if (!ok && reason is not null) onRejected?.Invoke(reason);
+            return ok;
+        },
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
     };
 }
@@ -83,29 +105,64 @@ public sealed class TlsClientIdentity
 public static class TlsProbe
 {
     /// <summary>One TLS handshake to host:port; null when it succeeded, otherwise why it did not.</summary>
-    public static async Task<string?> HandshakeAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel)
+    public static async Task<string?> HandshakeAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
+        await ProbeAsync(host, port, null, identity, timeout, askVersion: false, cancel).ConfigureAwait(false);
+
+    /// <summary>
+    /// Explains why a TLS endpoint cannot be used: refused, silent, certificate refused either way, or the client
+    /// certificate rejected after the handshake (TLS 1.3 servers say so only on the first read). Null when a plain
+    /// HTTPS GET /version gets an answer.
+    /// </summary>
+    public static async Task<string?> DiagnoseAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
+        await ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel).ConfigureAwait(false);
+
+    private static async Task<string?> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         cts.CancelAfter(timeout);
         using var tcp = new TcpClient();
+        string? rejected = null;
+        string stage = "connect";
         try
         {
             await tcp.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            stage = "handshake";
             await using var ssl = new SslStream(tcp.GetStream(), false);
-            await ssl.AuthenticateAsClientAsync(identity.ClientOptions(host), cts.Token).ConfigureAwait(false);
-            return null;
+            var options = identity.ClientOptions(host, serverName, r => rejected = r, SslApplicationProtocol.Http11);
+            await ssl.AuthenticateAsClientAsync(options, cts.Token).ConfigureAwait(false);
+            if (!askVersion) return null;
+
+            stage = "request";
+            byte[] request = System.Text.Encoding.ASCII.GetBytes($"GET /version HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            await ssl.WriteAsync(request, cts.Token).ConfigureAwait(false);
+            byte[] answer = new byte[12];
+            int n = await ssl.ReadAsync(answer, cts.Token).ConfigureAwait(false);
+            if (n > 0) return null;
+            return RejectedClient(identity, host, port);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            return $"no TLS answer from {host}:{port} within {timeout.TotalSeconds:0.#} s";
+            return $"no {(stage == "connect" ? "TCP" : "TLS")} answer from {host}:{port} within {timeout.TotalSeconds:0.#} s";
         }
         catch (SocketException ex)
         {
-            return $"{host}:{port}: {ex.SocketErrorCode}";
+            return ex.SocketErrorCode == SocketError.ConnectionRefused ? $"connection refused by {host}:{port} (nothing listens there)" : $"{host}:{port}: {ex.SocketErrorCode}";
         }
         catch (Exception ex) when (ex is AuthenticationException or System.IO.IOException)
         {
-            return $"TLS handshake with {host}:{port} failed: {ex.GetBaseException().Message}";
+            if (rejected is not null) return $"TLS with {host}:{port} failed: {rejected}";
+            if (stage == "request") return RejectedClient(identity, host, port);
+            string why = ex.GetBaseException().Message;
+            if (why.Contains("certificate required", StringComparison.OrdinalIgnoreCase) || why.Contains("bad certificate", StringComparison.OrdinalIgnoreCase))
+            {
+                return RejectedClient(identity, host, port);
+            }
+
+            return $"TLS handshake with {host}:{port} failed: {why} (is it a TLS port?)";
         }
     }
+
+    private static string RejectedClient(TlsClientIdentity identity, string host, int port) => identity.ClientCertificate is null
+        ? $"{host}:{port} requires a client certificate and none was given"
+        : $"{host}:{port} did not accept the client certificate '{identity.ClientCertificate.Subject}' (it must chain to the CA the server trusts and allow client auth)";
 }

@@ -31,6 +31,12 @@ public abstract class EtcdCmdlet : PSCmdlet
     /// <summary>Resolves a path the way a user means it: relative to PowerShell's location, not the process's.</summary>
     protected string ResolveLocalPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
+    /// <summary>A certificate and the key beside it (NAME-key.pem), as etcd and the proxy take them.</summary>
+    protected static Engine.Members.TlsFiles KeyPair(EtcdCertificate cert, string parameter) =>
+        cert.KeyPath is { Length: > 0 } key && System.IO.File.Exists(key)
+            ? new Engine.Members.TlsFiles(cert.Path, key)
+            : throw new EtcdSecureException("CertificateKeyNotFound", ErrorKind.ObjectNotFound, $"{parameter} '{cert.Path}' has no private key beside it (expected {cert.Name}-key.pem).", cert.Path);
+
     private void Guard(System.Action step)
     {
         try

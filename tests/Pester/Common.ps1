@@ -48,12 +48,12 @@ function Invoke-Etcdctl {
     foreach ($k in @('ETCDCTL_API') + $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k) }
     try {
         $env:ETCDCTL_API = '3'
-        foreach ($k in $Environment.Keys) { [Environment]::SetEnvironmentVariable($k, $Environment[$k]) }
+        foreach ($k in $Environment.Keys) { Set-TestEnvironment $k $Environment[$k] }
         $out = & etcdctl @Arguments 2>&1
         [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out | ForEach-Object { "$_" }) -join "`n" }
     }
     finally {
-        foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
+        foreach ($k in $saved.Keys) { Set-TestEnvironment $k $saved[$k] }
     }
 }
 
@@ -83,4 +83,78 @@ function Stop-TestProcess {
         $Process.Kill($true)
         $null = $Process.WaitForExit(10000)
     }
+}
+
+function New-TestCluster {
+    <#
+    A CA, a peer/server certificate for every member, a client certificate (CN root), and three members on free
+    loopback ports, started with the module. Returns what the tests need to reach the cluster.
+    #>
+    param([Parameter(Mandatory)] [string] $Root, [string[]] $Names = @('n1', 'n2', 'n3'))
+    $ca = New-EtcdCA -Path (Join-Path $Root 'pki') -CommonName etcd-ca
+    $node = $ca | New-EtcdCertificate -Profile Peer -CommonName etcd-node -Hosts localhost, 127.0.0.1
+    $client = $ca | New-EtcdCertificate -Profile Client -CommonName root
+    $clientUrls = [ordered]@{}; $peers = [ordered]@{}
+    foreach ($n in $Names) { $clientUrls[$n] = "https://127.0.0.1:$(Get-FreeTcpPort)"; $peers[$n] = "https://127.0.0.1:$(Get-FreeTcpPort)" }
+    $members = foreach ($n in $Names) {
+        Start-EtcdMember $n -ClientUrl $clientUrls[$n] -PeerUrl $peers[$n] -InitialCluster $peers -ClusterToken "pester-$(Split-Path $Root -Leaf)" `
+            -Certificate $node -CA $ca -DataDir (Join-Path $Root "nodes/$n")
+    }
+    $cluster = [pscustomobject]@{
+        CA = $ca; Node = $node; Client = $client; Members = $members
+        ClientUrls = $clientUrls; PeerUrls = $peers; Endpoints = @($clientUrls.Values)
+    }
+    Wait-Until -Timeout '00:00:30' -Because 'the cluster to elect a leader' {
+        Test-EtcdClusterHealth -Endpoint $cluster.Endpoints -CA $ca -Certificate $client -Quiet -Timeout '00:00:02'
+    }
+    $cluster
+}
+
+function Restart-TestMember {
+    <# Starts a stopped member of a New-TestCluster cluster again, rejoining with its data. #>
+    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [string] $Name)
+    $m = $Cluster.Members | Where-Object Name -EQ $Name
+    Start-EtcdMember $Name -ClientUrl $Cluster.ClientUrls[$Name] -PeerUrl $Cluster.PeerUrls[$Name] -InitialCluster $Cluster.PeerUrls `
+        -ClusterState Existing -Certificate $Cluster.Node -CA $Cluster.CA -DataDir $m.DataDir
+}
+
+function Stop-TestCluster {
+    <# Stops every member and proxy this test file started, and checks that none is left running. #>
+    $pids = @((Get-EtcdMember).ProcessId)
+    Get-EtcdProxy | Stop-EtcdProxy
+    Get-EtcdMember | Stop-EtcdMember
+    foreach ($p in $pids) { Get-Process -Id $p -ErrorAction Ignore | Should -BeNullOrEmpty }
+}
+
+function Invoke-WithEnvironment {
+    <# Runs a script block with environment variables set (a $null value unsets one), restoring them afterwards. #>
+    param([Parameter(Mandatory)] [hashtable] $Environment, [Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+    $saved = @{}
+    foreach ($k in $Environment.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k) }
+    try {
+        foreach ($k in $Environment.Keys) { Set-TestEnvironment $k $Environment[$k] }
+        & $ScriptBlock
+    }
+    finally {
+        foreach ($k in $saved.Keys) { Set-TestEnvironment $k $saved[$k] }
+    }
+}
+
+function Set-TestEnvironment([string] $Name, $Value) {
+    # PowerShell passes $null to a .NET string parameter as "", which on Unix sets the variable to empty
+    # instead of removing it; an empty ETCDCTL_* still conflicts with etcdctl's flags.
+    if ($null -eq $Value) { Remove-Item "env:$Name" -ErrorAction Ignore } else { Set-Item "env:$Name" $Value }
+}
+
+function Get-ServedCertificate {
+    <# The certificate a TLS server on loopback presents, whatever it then thinks of this client. #>
+    param([Parameter(Mandatory)] [int] $Port)
+    $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+    $seen = [System.Collections.Generic.List[object]]::new()
+    try {
+        $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false, { param($s, $cert) $seen.Add([Security.Cryptography.X509Certificates.X509Certificate2]::new($cert)); $true }.GetNewClosure())
+        try { $ssl.AuthenticateAsClient('127.0.0.1') } catch { $null = $_ }
+    }
+    finally { $tcp.Dispose() }
+    $seen[0]
 }

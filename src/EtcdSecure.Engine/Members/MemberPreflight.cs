@@ -59,7 +59,7 @@ public static class MemberPreflight
     }
 
     /// <summary>Hosts a certificate must cover for these URLs. Wildcard listen addresses are served under other names, checked via the advertise URLs.</summary>
-    private static IReadOnlyList<HostName> HostsOf(IEnumerable<Uri> urls) =>
+    internal static IReadOnlyList<HostName> HostsOf(IEnumerable<Uri> urls) =>
         urls.Select(u => u.IdnHost.Trim('[', ']'))
             .Where(h => h is not "0.0.0.0" and not "::")
             .Distinct()

@@ -106,8 +106,8 @@ public sealed class StartEtcdMemberCommand : EtcdCmdlet
             InitialCluster = InitialClusterText(advertisePeer),
             ClusterToken = ClusterToken,
             ExistingCluster = ClusterState == "Existing",
-            Server = Files(Certificate!, "-Certificate"),
-            Peer = Files(PeerCertificate ?? Certificate!, "-PeerCertificate"),
+            Server = KeyPair(Certificate!, "-Certificate"),
+            Peer = KeyPair(PeerCertificate ?? Certificate!, "-PeerCertificate"),
             TrustedCAPath = CA!.Path,
             PeerTrustedCAPath = (PeerCA ?? CA).Path,
         };
@@ -144,9 +144,4 @@ public sealed class StartEtcdMemberCommand : EtcdCmdlet
         urls.Any(u => u.IdnHost.Trim('[', ']') is "0.0.0.0" or "::")
             ? throw new EtcdSecureException("AdvertiseUrlRequired", ErrorKind.InvalidArgument, $"{listen} listens on a wildcard address, which clients cannot dial: give {advertise} with a real host name or address.", listen)
             : urls;
-
-    private static TlsFiles Files(EtcdCertificate cert, string parameter) =>
-        cert.KeyPath is { Length: > 0 } key && File.Exists(key)
-            ? new TlsFiles(cert.Path, key)
-            : throw new EtcdSecureException("CertificateKeyNotFound", ErrorKind.ObjectNotFound, $"{parameter} '{cert.Path}' has no private key beside it (expected {cert.Name}-key.pem).", cert.Path);
 }

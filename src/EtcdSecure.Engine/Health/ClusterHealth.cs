@@ -1,0 +1,215 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Etcdserverpb;
+using Grpc.Core;
+
+namespace EtcdSecure.Engine.Health;
+
+/// <summary>A member as MemberList reports it.</summary>
+public sealed record ClusterMember(ulong Id, string Name, IReadOnlyList<string> PeerUrls, IReadOnlyList<string> ClientUrls, bool IsLearner)
+{
+    public string IdHex => Id.ToString("x16");
+
+    /// <summary>etcd lists a member added but not yet started with an empty name and no client URLs.</summary>
+    public bool IsStarted => Name.Length > 0;
+}
+
+/// <summary>One endpoint's health, as `etcdctl endpoint health` and `endpoint status` would report it together.</summary>
+public sealed class EndpointHealth
+{
+    public string Endpoint { get; init; } = "";
+    public string? Via { get; init; }
+    public string? Name { get; set; }
+    public ulong? MemberId { get; set; }
+    public bool Healthy { get; set; }
+    public bool IsLeader { get; set; }
+    public ulong? Leader { get; set; }
+    public ulong? RaftTerm { get; set; }
+    public ulong? RaftIndex { get; set; }
+    public string? Version { get; set; }
+    public long? DbSize { get; set; }
+    public TimeSpan? Latency { get; set; }
+    public IReadOnlyList<string> Alarms { get; set; } = Array.Empty<string>();
+    public string? Error { get; set; }
+}
+
+public sealed class HealthQuery
+{
+    public required IReadOnlyList<Uri> Endpoints { get; init; }
+    public required TlsClientIdentity Identity { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Check every member MemberList names, not only the given endpoints.</summary>
+    public bool Cluster { get; init; }
+}
+
+/// <summary>Health of etcd endpoints over TLS with dotnet-etcd: every endpoint in parallel, each bounded by the timeout.</summary>
+public static class ClusterHealth
+{
+    public static async Task<IReadOnlyList<ClusterMember>> MembersAsync(IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel)
+    {
+        var (members, _, errors) = await FirstMemberListAsync(endpoints, identity, timeout, cancel).ConfigureAwait(false);
+        return members ?? throw Unreachable(endpoints, errors);
+    }
+
+    public static async Task<IReadOnlyList<EndpointHealth>> CheckAsync(HealthQuery query, CancellationToken cancel)
+    {
+        var (members, answered, errors) = await FirstMemberListAsync(query.Endpoints, query.Identity, query.Timeout, cancel).ConfigureAwait(false);
+        if (!query.Cluster || members is null)
+        {
+            if (query.Cluster) throw Unreachable(query.Endpoints, errors);
+            var direct = await Task.WhenAll(query.Endpoints.Select(e => CheckOneAsync(e, null, routed: false, query, cancel))).ConfigureAwait(false);
+            Name(direct, members);
+            return direct;
+        }
+
+        // An endpoint that is none of the members' client URLs is something in front of the cluster (the proxy):
+        // address each member through it, so a client that knows only the proxy still sees every member.
+        bool throughFront = !members.Any(m => m.ClientUrls.Any(u => SameEndpoint(u, answered!)));
+        var checks = members.Where(m => m.IsStarted).Select(async m =>
+        {
+            if (throughFront)
+            {
+                EndpointHealth routed = await CheckOneAsync(answered!, m, routed: true, query, cancel).ConfigureAwait(false);
+                // Not our proxy (HAProxy, a DNS name over several members): the answer came from another member.
+                if (routed.MemberId is null || routed.MemberId == m.Id) return routed;
+            }
+
+            Uri url = new(m.ClientUrls.FirstOrDefault() ?? throw new InvalidOperationException());
+            return await CheckOneAsync(url, m, routed: false, query, cancel).ConfigureAwait(false);
+        });
+        var results = await Task.WhenAll(checks).ConfigureAwait(false);
+        Name(results, members);
+        return results;
+    }
+
+    private static void Name(IEnumerable<EndpointHealth> results, IReadOnlyList<ClusterMember>? members)
+    {
+        if (members is null) return;
+        foreach (EndpointHealth r in results)
+        {
+            r.Name ??= members.FirstOrDefault(m => m.Id == r.MemberId)?.Name;
+        }
+    }
+
+    private static async Task<(IReadOnlyList<ClusterMember>? Members, Uri? Answered, IReadOnlyList<string> Errors)> FirstMemberListAsync(
+        IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel)
+    {
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var errors = new List<string>();
+        var pending = endpoints.Select(async e =>
+        {
+            using var client = EtcdEndpointClient.Open(e, identity);
+            try
+            {
+                MemberListResponse r = await client.Client.MemberListAsync(new MemberListRequest(), deadline: DateTime.UtcNow + timeout, cancellationToken: done.Token).ConfigureAwait(false);
+                return (Endpoint: e, Members: (IReadOnlyList<ClusterMember>?)r.Members.Select(m => new ClusterMember(m.ID, m.Name, m.PeerURLs.ToList(), m.ClientURLs.ToList(), m.IsLearner)).ToList(), Error: (string?)null);
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancel.IsCancellationRequested)
+            {
+                return (Endpoint: e, Members: null, Error: (string?)await ExplainAsync(ex, client, timeout, cancel).ConfigureAwait(false));
+            }
+        }).ToList();
+
+        while (pending.Count > 0)
+        {
+            var finished = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(finished);
+            var (endpoint, members, error) = await finished.ConfigureAwait(false);
+            if (members is not null)
+            {
+                done.Cancel();
+                return (members, endpoint, errors);
+            }
+
+            errors.Add($"{endpoint.GetLeftPart(UriPartial.Authority)}: {error}");
+        }
+
+        return (null, null, errors);
+    }
+
+    private static async Task<EndpointHealth> CheckOneAsync(Uri endpoint, ClusterMember? member, bool routed, HealthQuery query, CancellationToken cancel)
+    {
+        ClusterMember? route = routed ? member : null;
+        var result = new EndpointHealth
+        {
+            Endpoint = route is null ? endpoint.GetLeftPart(UriPartial.Authority) : route.ClientUrls.FirstOrDefault() ?? route.IdHex,
+            Via = route is null ? null : endpoint.GetLeftPart(UriPartial.Authority),
+            MemberId = member?.Id,
+            Name = member?.Name,
+        };
+        using var client = EtcdEndpointClient.Open(endpoint, query.Identity, route?.Id);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        bound.CancelAfter(query.Timeout);
+        DateTime deadline = DateTime.UtcNow + query.Timeout;
+        try
+        {
+            StatusResponse status = await client.Client.StatusAsync(new StatusRequest(), deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+            result.MemberId = status.Header.MemberId;
+            result.Leader = status.Leader;
+            result.IsLeader = status.Leader != 0 && status.Leader == status.Header.MemberId;
+            result.RaftTerm = status.RaftTerm;
+            result.RaftIndex = status.RaftIndex;
+            result.Version = status.Version;
+            result.DbSize = status.DbSize;
+            if (route is not null && status.Header.MemberId != route.Id) return result;
+
+            // What `etcdctl endpoint health` does: a linearizable read of "health"; permission denied still proves
+            // the member can serve (auth is on and this user may not read that key).
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                await client.Client.GetAsync("health", deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.PermissionDenied)
+            {
+            }
+
+            result.Latency = watch.Elapsed;
+            AlarmResponse alarms = await client.Client.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Get }, deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+            result.Alarms = alarms.Alarms.Select(a => $"{a.Alarm} on {a.MemberID:x16}").ToList();
+            result.Healthy = result.Alarms.Count == 0;
+            if (!result.Healthy) result.Error = "active alarm: " + string.Join(", ", result.Alarms);
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancel.IsCancellationRequested)
+        {
+            result.Healthy = false;
+            result.Error = await ExplainAsync(ex, client, query.Timeout, cancel).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>gRPC says "Unavailable" for every kind of failure; a second, plain TLS probe says which it was.</summary>
+    private static async Task<string> ExplainAsync(Exception ex, EtcdEndpointClient client, TimeSpan timeout, CancellationToken cancel)
+    {
+        if (client.CertificateRejection is { } rejected) return "TLS: " + rejected;
+        if (ex is RpcException rpc && rpc.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown))
+        {
+            return rpc.StatusCode == StatusCode.DeadlineExceeded ? $"no answer within {timeout.TotalSeconds:0.#} s (no leader, or the member is overloaded)" : $"{rpc.StatusCode}: {rpc.Status.Detail}";
+        }
+
+        Uri e = client.Endpoint;
+        string? why = await TlsProbe.DiagnoseAsync(e.IdnHost.Trim('[', ']'), e.Port, client.Route, client.Identity, timeout, cancel).ConfigureAwait(false);
+        if (why is not null) return why;
+        if (ex is OperationCanceledException) return $"no answer within {timeout.TotalSeconds:0.#} s";
+        return ex is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : ex.Message;
+    }
+
+    private static bool SameEndpoint(string url, Uri endpoint) =>
+        Uri.TryCreate(url, UriKind.Absolute, out Uri? u) && u.Port == endpoint.Port && SameHost(u.IdnHost, endpoint.IdnHost);
+
+    private static bool SameHost(string a, string b)
+    {
+        static string Norm(string h) => h.Trim('[', ']') is "localhost" or "127.0.0.1" or "::1" ? "loopback" : h.Trim('[', ']').ToLowerInvariant();
+        return Norm(a) == Norm(b);
+    }
+
+    private static EtcdSecureException Unreachable(IReadOnlyList<Uri> endpoints, IReadOnlyList<string> errors) => new(
+        "ClusterUnreachable", ErrorKind.ConnectionError,
+        $"No endpoint answered MemberList: {string.Join("; ", errors)}", string.Join(",", endpoints.Select(e => e.GetLeftPart(UriPartial.Authority))));
+}

@@ -1,0 +1,92 @@
+using System;
+using System.Net.Http;
+using System.Net.Security;
+using System.Net.Sockets;
+using dotnet_etcd;
+using Grpc.Net.Client;
+
+namespace EtcdSecure.Engine.Health;
+
+/// <summary>
+/// A dotnet-etcd client bound to exactly one endpoint, with TLS that trusts only the cluster's CA.
+/// dotnet-etcd's own constructors add a retry policy and a round-robin balancer; a health check wants the opposite:
+/// one endpoint, no retries, a failure reported as it happened.
+/// </summary>
+public sealed class EtcdEndpointClient : IDisposable
+{
+    /// <summary>SNI names under this suffix ask the EtcdSecure proxy for one member: "&lt;member id hex&gt;.member.etcdsecure.invalid".</summary>
+    public const string RouteSuffix = ".member.etcdsecure.invalid";
+
+    private readonly GrpcChannel _channel;
+
+    private EtcdEndpointClient(Uri endpoint, string? route, TlsClientIdentity identity, GrpcChannel channel, EtcdClient client)
+    {
+        Identity = identity;
+        Endpoint = endpoint;
+        Route = route;
+        _channel = channel;
+        Client = client;
+    }
+
+    public Uri Endpoint { get; }
+
+    /// <summary>The member id this connection asks the proxy for, or null for a direct connection.</summary>
+    public string? Route { get; }
+
+    public EtcdClient Client { get; }
+
+    public TlsClientIdentity Identity { get; }
+
+    /// <summary>Why the server certificate was refused on the last attempt, when it was.</summary>
+    public string? CertificateRejection { get; private set; }
+
+    public static string RouteName(ulong memberId) => memberId.ToString("x16") + RouteSuffix;
+
+    public static EtcdEndpointClient Open(Uri endpoint, TlsClientIdentity identity, ulong? routeToMember = null)
+    {
+        string host = endpoint.IdnHost.Trim('[', ']');
+        int port = endpoint.Port;
+        string? route = routeToMember is { } id ? RouteName(id) : null;
+        EtcdEndpointClient? self = null;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = identity.ClientOptions(host, route, reason => { if (self is not null) self.CertificateRejection = reason; }, SslApplicationProtocol.Http2),
+            EnableMultipleHttp2Connections = false,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        };
+        if (route is not null)
+        {
+            // The request names the member (that becomes the SNI the proxy routes by); the socket goes to the proxy.
+            handler.ConnectCallback = async (_, cancel) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(host, port, cancel).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+
+        string address = route is null ? endpoint.GetLeftPart(UriPartial.Authority) : $"https://{route}:{port}";
+        GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            ThrowOperationCanceledOnCancellation = true,
+        });
+        self = new EtcdEndpointClient(endpoint, route, identity, channel, new EtcdClient(channel.CreateCallInvoker()));
+        return self;
+    }
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        _channel.Dispose();
+    }
+}

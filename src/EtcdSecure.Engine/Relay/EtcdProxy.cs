@@ -1,0 +1,471 @@
+using System;
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.Health;
+
+namespace EtcdSecure.Engine.Relay;
+
+/// <summary>
+/// A TLS-terminating relay in front of an etcd cluster. Clients authenticate to the proxy with certificates from the
+/// client CA; the proxy opens a mutual-TLS connection to a live member with its own certificate, negotiates the same
+/// application protocol the client chose (h2 for gRPC, http/1.1 for /health and the JSON gateway), and then copies
+/// bytes both ways. It never parses the traffic, so every etcd API and version works through it.
+/// </summary>
+public sealed class EtcdProxy : IAsyncDisposable
+{
+    private const int BufferSize = 16 * 1024; // one TLS record's worth of plaintext
+    private static readonly List<SslApplicationProtocol> ServerAlpn = new() { SslApplicationProtocol.Http2, SslApplicationProtocol.Http11 };
+    private static readonly byte[] PlainHttpAnswer = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"u8.ToArray();
+
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Connection, byte> _open = new();
+    private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
+    private readonly Reloading<ServerCredentials> _server;
+    private readonly Reloading<X509Certificate2>? _clientCA;
+    private readonly Reloading<TlsClientIdentity> _upstream;
+    private readonly Socket _listener;
+    private Task _accepting = Task.CompletedTask;
+    private Task _background = Task.CompletedTask;
+    private long _total;
+    private long _bytesUp;
+    private long _bytesDown;
+
+    private EtcdProxy(ProxyOptions options, Action<ProxyLogLevel, string> log)
+    {
+        Options = options;
+        Log = log;
+        Action<string> info = m => log(ProxyLogLevel.Information, m);
+        _server = new Reloading<ServerCredentials>("serving certificate", () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath), info, options.Server.CertificatePath, options.Server.KeyPath);
+        if (options.ClientCAPath is { } caPath) _clientCA = new Reloading<X509Certificate2>("client CA", () => Pki.CertificateFile.LoadFirst(caPath), info, caPath);
+        _upstream = new Reloading<TlsClientIdentity>("upstream certificate",
+            () => TlsClientIdentity.Load(options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath), info,
+            options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
+        Pool = new UpstreamPool(options, _upstream, log);
+        _listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+    }
+
+    public ProxyOptions Options { get; }
+    public UpstreamPool Pool { get; }
+    public Action<ProxyLogLevel, string> Log { get; }
+    public DateTime StartTime { get; } = DateTime.Now;
+    public bool Running => !_stopping.IsCancellationRequested;
+    public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint as IPEndPoint;
+    public int Active => _open.Count;
+    public long Total => Interlocked.Read(ref _total);
+    public long BytesFromClients => Interlocked.Read(ref _bytesUp);
+    public long BytesToClients => Interlocked.Read(ref _bytesDown);
+    public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
+    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clientCA?.Reloads ?? 0);
+
+    /// <summary>Loads the credentials, finds the members, binds the port and starts serving; returns once it accepts connections.</summary>
+    public static async Task<EtcdProxy> StartAsync(ProxyOptions options, Action<ProxyLogLevel, string> log, CancellationToken cancel)
+    {
+        var proxy = new EtcdProxy(options, log);
+        try
+        {
+            await proxy.Pool.DiscoverAsync(cancel).ConfigureAwait(false);
+            proxy.Bind();
+            proxy._accepting = Task.Run(proxy.AcceptLoopAsync);
+            proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync));
+            log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
+            return proxy;
+        }
+        catch
+        {
+            await proxy.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private void Bind()
+    {
+        string host = Options.Listen.IdnHost.Trim('[', ']');
+        IPAddress address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out IPAddress? ip) ? ip
+            : throw new EtcdSecureException("InvalidListenAddress", ErrorKind.InvalidArgument, $"Listen on an IP address or localhost, not '{host}'.", Options.Listen);
+        try
+        {
+            if (address.AddressFamily == AddressFamily.InterNetworkV6) _listener.DualMode = IPAddress.IPv6Any.Equals(address);
+            _listener.Bind(new IPEndPoint(address, Options.Listen.Port));
+            _listener.Listen(4096);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new EtcdSecureException("PortInUse", ErrorKind.ResourceUnavailable, $"{Options.Listen.GetLeftPart(UriPartial.Authority)} is already in use by another process.", Options.Listen, ex);
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        CancellationToken stop = _stopping.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException && stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of file descriptors and the like: say so, and keep accepting once it passes.
+                Log(ProxyLogLevel.Warning, $"accept failed: {ex.SocketErrorCode}");
+                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            if (_open.Count >= Options.MaxConnections)
+            {
+                Reject("MaxConnections");
+                client.Dispose();
+                continue;
+            }
+
+            client.NoDelay = true;
+            _ = ServeAsync(new Connection(client));
+        }
+    }
+
+    private async Task ServeAsync(Connection c)
+    {
+        _open[c] = 0;
+        Interlocked.Increment(ref _total);
+        try
+        {
+            await HandshakeAndRelayAsync(c).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        {
+            // A peer went away or the proxy is stopping; the connection simply ends.
+        }
+        catch (Exception ex)
+        {
+            Log(ProxyLogLevel.Warning, $"connection from {c.Remote} ended unexpectedly: {ex.GetType().Name}: {ex.Message}");
+        }
+        finally
+        {
+            _open.TryRemove(c, out _);
+            if (c.Member is { } m) Interlocked.Decrement(ref m.ActiveCount);
+            await c.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task HandshakeAndRelayAsync(Connection c)
+    {
+        using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+        {
+            handshake.CancelAfter(Options.HandshakeTimeout);
+            string? failure = await AcceptTlsAsync(c, handshake.Token).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                Reject(failure);
+                return;
+            }
+
+            if (!await ConnectUpstreamAsync(c, handshake.Token).ConfigureAwait(false)) return;
+        }
+
+        c.Touch();
+        Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamSocket!, up: true);
+        Task down = PumpAsync(c, c.Upstream!, c.Client!, c.ClientSocket, up: false);
+        // When one side fails outright the other pump is stuck in a read; tearing the connection down ends it.
+        Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
+        if (first.IsFaulted) c.Abort();
+        await Task.WhenAll(up, down).ConfigureAwait(false);
+    }
+
+    /// <returns>Null when the client is in, otherwise the reason it was refused (the counter name).</returns>
+    private async Task<string?> AcceptTlsAsync(Connection c, CancellationToken cancel)
+    {
+        // Peek at the first byte: a TLS handshake record starts with 22. Anything else is most likely plain HTTP,
+        // which deserves the same plain answer Go's servers give instead of a silent close.
+        byte[] first = new byte[1];
+        int n;
+        try
+        {
+            n = await c.ClientSocket.ReceiveAsync(first, SocketFlags.Peek, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            return "HandshakeTimeout";
+        }
+
+        if (n == 0) return "ClosedBeforeHandshake";
+        if (first[0] != 22)
+        {
+            if (first[0] is >= (byte)'A' and <= (byte)'Z')
+            {
+                await c.ClientSocket.SendAsync(PlainHttpAnswer, SocketFlags.None, cancel).ConfigureAwait(false);
+                // Closing with the request still unread would send a reset and lose the answer: read it first.
+                byte[] discard = new byte[Math.Clamp(c.ClientSocket.Available, 1, 8192)];
+                await c.ClientSocket.ReceiveAsync(discard, SocketFlags.None, cancel).ConfigureAwait(false);
+                c.ClientSocket.Shutdown(SocketShutdown.Send);
+                return "PlainHttp";
+            }
+
+            return "NotTls";
+        }
+
+        string? clientProblem = null;
+        var ssl = new SslStream(new NetworkStream(c.ClientSocket, ownsSocket: false), leaveInnerStreamOpen: false);
+        c.Client = ssl;
+        try
+        {
+            await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
+            {
+                c.ServerName = hello.ServerName;
+                return ValueTask.FromResult(ServerOptions(p => clientProblem = p));
+            }, null, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            return "HandshakeTimeout";
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+            Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: {clientProblem ?? ex.GetBaseException().Message}");
+            return clientProblem is null ? "TlsHandshakeFailed" : clientProblem.StartsWith("no client", StringComparison.Ordinal) ? "NoClientCertificate" : "UntrustedClientCertificate";
+        }
+
+        c.Protocol = ssl.NegotiatedApplicationProtocol;
+        return null;
+    }
+
+    private SslServerAuthenticationOptions ServerOptions(Action<string> problem)
+    {
+        X509Certificate2? ca = _clientCA?.Value;
+        return new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = _server.Value.Context,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ApplicationProtocols = ServerAlpn,
+            ClientCertificateRequired = ca is not null,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = ca is null ? null : (_, cert, _, _) =>
+            {
+                if (cert is null)
+                {
+                    problem("no client certificate");
+                    return false;
+                }
+
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // client auth
+                using var leaf = new X509Certificate2(cert);
+                if (chain.Build(leaf)) return true;
+                problem($"client certificate '{leaf.Subject}' refused: " + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim())));
+                return false;
+            },
+        };
+    }
+
+    private async Task<bool> ConnectUpstreamAsync(Connection c, CancellationToken cancel)
+    {
+        ulong? route = RouteOf(c.ServerName);
+        Upstream? avoid = null;
+        int attempts = route is null ? Math.Max(1, Pool.Members.Count) : 1;
+        for (int attempt = 0; attempt < attempts; attempt++)
+        {
+            Upstream? m = Pool.Pick(route, avoid);
+            if (m is null)
+            {
+                Reject(route is null ? "NoLiveMember" : "RoutedMemberDown");
+                return false;
+            }
+
+            Interlocked.Increment(ref m.ActiveCount);
+            Interlocked.Increment(ref m.TotalCount);
+            string? why = await TryConnectAsync(c, m, cancel).ConfigureAwait(false);
+            if (why is null)
+            {
+                c.Member = m;
+                return true;
+            }
+
+            Interlocked.Decrement(ref m.ActiveCount);
+            if (cancel.IsCancellationRequested) return false;
+            Pool.Failed(m, why);
+            avoid = m;
+        }
+
+        Reject("NoLiveMember");
+        return false;
+    }
+
+    private async Task<string?> TryConnectAsync(Connection c, Upstream m, CancellationToken cancel)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        SslStream? ssl = null;
+        string? rejected = null;
+        try
+        {
+            await socket.ConnectAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
+            ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+            SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
+            await ssl.AuthenticateAsClientAsync(_upstream.Value.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
+            c.UpstreamSocket = socket;
+            c.Upstream = ssl;
+            return null;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException or OperationCanceledException)
+        {
+            if (ssl is not null) await ssl.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose();
+            return rejected ?? (ex is OperationCanceledException ? "no TLS answer in time" : ex.GetBaseException().Message);
+        }
+    }
+
+    private static ulong? RouteOf(string? serverName) =>
+        serverName is not null && serverName.EndsWith(EtcdEndpointClient.RouteSuffix, StringComparison.OrdinalIgnoreCase)
+        && ulong.TryParse(serverName.AsSpan(0, serverName.Length - EtcdEndpointClient.RouteSuffix.Length), System.Globalization.NumberStyles.HexNumber, null, out ulong id)
+            ? id
+            : null;
+
+    /// <summary>
+    /// Copies one direction until its source ends, then passes the end on (close_notify and FIN), so a client that
+    /// half-closes still gets the rest of the answer. The buffer is rented only while data is in flight: an idle
+    /// connection waits in a zero-byte read and holds no buffer at all.
+    /// </summary>
+    private async Task PumpAsync(Connection c, SslStream from, SslStream to, Socket toSocket, bool up)
+    {
+        byte[]? buffer = null;
+        try
+        {
+            while (true)
+            {
+                await from.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                int n = await from.ReadAsync(buffer.AsMemory(0, BufferSize)).ConfigureAwait(false);
+                if (n == 0) break;
+                await to.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+                Interlocked.Add(ref up ? ref _bytesUp : ref _bytesDown, n);
+                c.Touch();
+            }
+
+            await to.ShutdownAsync().ConfigureAwait(false);
+            toSocket.Shutdown(SocketShutdown.Send);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        _stopping.Cancel();
+        _listener.Dispose();
+        foreach (Connection c in _open.Keys) c.Abort();
+        try
+        {
+            await Task.WhenAll(_accepting, _background).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        Log(ProxyLogLevel.Information, $"stopped after {Total} connections");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopping.IsCancellationRequested) await StopAsync().ConfigureAwait(false);
+        _listener.Dispose();
+    }
+
+    private void Reject(string reason) => _rejected.AddOrUpdate(reason, 1, (_, n) => n + 1);
+
+    private async Task IdleSweepAsync()
+    {
+        if (Options.IdleTimeout <= TimeSpan.Zero) return;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(Options.IdleTimeout.TotalSeconds / 4, 0.05, 1)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                long cutoff = Environment.TickCount64 - (long)Options.IdleTimeout.TotalMilliseconds;
+                foreach (Connection c in _open.Keys)
+                {
+                    if (c.LastActivity < cutoff && c.Upstream is not null)
+                    {
+                        Reject("IdleTimeout");
+                        c.Abort();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>One client connection and, once chosen, its member connection.</summary>
+    private sealed class Connection : IAsyncDisposable
+    {
+        private long _lastActivity = Environment.TickCount64;
+
+        public Connection(Socket client)
+        {
+            ClientSocket = client;
+            Remote = client.RemoteEndPoint?.ToString() ?? "?";
+        }
+
+        public Socket ClientSocket { get; }
+        public string Remote { get; }
+        public SslStream? Client { get; set; }
+        public string? ServerName { get; set; }
+        public SslApplicationProtocol Protocol { get; set; }
+        public Socket? UpstreamSocket { get; set; }
+        public SslStream? Upstream { get; set; }
+        public Upstream? Member { get; set; }
+        public long LastActivity => Interlocked.Read(ref _lastActivity);
+
+        public void Touch() => Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
+
+        /// <summary>Ends both sides at once (RST), waking any pending reads.</summary>
+        public void Abort()
+        {
+            Kill(ClientSocket);
+            if (UpstreamSocket is { } u) Kill(u);
+        }
+
+        private static void Kill(Socket s)
+        {
+            try
+            {
+                s.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+
+            s.Dispose();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Client is not null) await Client.DisposeAsync().ConfigureAwait(false);
+            if (Upstream is not null) await Upstream.DisposeAsync().ConfigureAwait(false);
+            ClientSocket.Dispose();
+            UpstreamSocket?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using EtcdSecure.Engine.Members;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure.Engine.Relay;
+
+/// <summary>What would make the proxy fail later with a bare "bad certificate", said before it starts.</summary>
+public static class ProxyPreflight
+{
+    public static void Check(ProxyOptions o)
+    {
+        var reasons = new List<string>();
+        var (serving, servingReasons) = CertificateValidator.Test(new CertificateCheck(o.Server.CertificatePath, o.Server.KeyPath, null, null, CertificateRole.Any,
+            MemberPreflight.HostsOf(new[] { o.Listen })));
+        reasons.AddRange(servingReasons);
+        if (!serving.AllowsUsage("server auth"))
+        {
+            reasons.Add($"The serving certificate '{o.Server.CertificatePath}' lacks the 'server auth' extended key usage: clients refuse it.");
+        }
+
+        reasons.AddRange(CertificateValidator.Test(new CertificateCheck(o.Upstream.CertificatePath, o.Upstream.KeyPath, o.UpstreamCAPath, null, CertificateRole.Client)).Reasons
+            .Select(r => r + " (the upstream certificate the proxy presents to the members)"));
+        if (reasons.Count > 0)
+        {
+            throw new EtcdSecureException("ProxyCertificateInvalid", ErrorKind.InvalidData,
+                $"The proxy would not work with these certificates:{Environment.NewLine}- " + string.Join(Environment.NewLine + "- ", reasons.Distinct()),
+                o.Server.CertificatePath);
+        }
+    }
+}

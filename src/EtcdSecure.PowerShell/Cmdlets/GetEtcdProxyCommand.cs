@@ -1,0 +1,68 @@
+using System.Linq;
+using System.Management.Automation;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>The proxies started in this session, with live counters and the state of every member behind them.</summary>
+[Cmdlet(VerbsCommon.Get, "EtcdProxy")]
+[OutputType(typeof(EtcdProxyInfo))]
+public sealed class GetEtcdProxyCommand : EtcdCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(ProxyNameCompleter))]
+    public string[] Name { get; set; } = { "*" };
+
+    protected override void Process()
+    {
+        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+        foreach (EtcdProxyJob job in ProxyRegistry.All.Where(j => patterns.Any(p => p.IsMatch(j.Name))))
+        {
+            WriteObject(EtcdProxyInfo.From(job));
+        }
+    }
+}
+
+/// <summary>Stops proxies started in this session and releases their ports; their jobs stay for Receive-Job until removed.</summary>
+[Cmdlet(VerbsLifecycle.Stop, "EtcdProxy", SupportsShouldProcess = true)]
+[OutputType(typeof(EtcdProxyInfo))]
+public sealed class StopEtcdProxyCommand : EtcdCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(ProxyNameCompleter))]
+    public string[] Name { get; set; } = System.Array.Empty<string>();
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void Process()
+    {
+        foreach (string n in Name)
+        {
+            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+            var found = ProxyRegistry.All.Where(j => pattern.IsMatch(j.Name)).ToList();
+            if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
+            {
+                throw new Engine.EtcdSecureException("ProxyNotFound", Engine.ErrorKind.ObjectNotFound, $"No proxy named '{n}' was started in this session.", n);
+            }
+
+            foreach (EtcdProxyJob job in found)
+            {
+                if (!ShouldProcess($"proxy {job.Name} ({job.Location})", "Stop")) continue;
+                job.StopJob();
+                if (PassThru) WriteObject(EtcdProxyInfo.From(job));
+            }
+        }
+    }
+}
+
+public sealed class ProxyNameCompleter : System.Management.Automation.IArgumentCompleter
+{
+    public System.Collections.Generic.IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        System.Management.Automation.Language.CommandAst commandAst, System.Collections.IDictionary fakeBoundParameters)
+    {
+        var pattern = new WildcardPattern(wordToComplete + "*", WildcardOptions.IgnoreCase);
+        return ProxyRegistry.All.Where(j => pattern.IsMatch(j.Name)).Select(j => new CompletionResult(j.Name, j.Name, CompletionResultType.ParameterValue, $"{j.Name} ({j.Location}, {j.JobStateInfo.State})"));
+    }
+}

@@ -1,0 +1,205 @@
+using System;
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine;
+using EtcdSecure.Engine.Members;
+using EtcdSecure.Engine.Relay;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>
+/// Starts a TLS proxy in front of an etcd cluster: clients present certificates to the proxy only, and the proxy
+/// talks mutual TLS to live members with its own certificate. It runs as a job in the background (Get-Job,
+/// Receive-Job, Stop-Job), or in the foreground with -Wait until Ctrl+C.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "EtcdProxy", SupportsShouldProcess = true, DefaultParameterSetName = Endpoints)]
+[OutputType(typeof(EtcdProxyInfo))]
+public sealed class StartEtcdProxyCommand : EtcdCmdlet
+{
+    private const string Endpoints = "Endpoints";
+    private const string Discover = "InitialCluster";
+    private const string Peers = "PeerUrls";
+
+    [Parameter]
+    [ValidatePattern("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    public string? Name { get; set; }
+
+    /// <summary>Where clients connect. Default https://127.0.0.1:2379.</summary>
+    [Parameter]
+    [Alias("ListenUrl")]
+    public string Listen { get; set; } = "https://127.0.0.1:2379";
+
+    /// <summary>The certificate the proxy serves to clients (its key is NAME-key.pem beside it).</summary>
+    [Parameter(Mandatory = true)]
+    [CertificateTransformation]
+    [Alias("ServerCertificate")]
+    public EtcdCertificate? Certificate { get; set; }
+
+    /// <summary>The CA for both sides unless -ClientCA or -UpstreamCA say otherwise.</summary>
+    [Parameter]
+    [CertificateTransformation]
+    public EtcdCertificate? CA { get; set; }
+
+    /// <summary>Client certificates must chain to this CA. Default: -CA.</summary>
+    [Parameter]
+    [CertificateTransformation]
+    public EtcdCertificate? ClientCA { get; set; }
+
+    /// <summary>Accept clients that present no certificate (not recommended: anyone who can reach the port gets in).</summary>
+    [Parameter]
+    public SwitchParameter AllowClientsWithoutCertificate { get; set; }
+
+    /// <summary>The certificate the proxy presents to the members; it needs client auth and must chain to their trusted CA.</summary>
+    [Parameter(Mandatory = true)]
+    [CertificateTransformation]
+    public EtcdCertificate? UpstreamCertificate { get; set; }
+
+    /// <summary>The members' certificates must chain to this CA. Default: -CA.</summary>
+    [Parameter]
+    [CertificateTransformation]
+    public EtcdCertificate? UpstreamCA { get; set; }
+
+    /// <summary>The members' client URLs.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = Endpoints)]
+    [Alias("Endpoints", "ClientUrls")]
+    public string[] Endpoint { get; set; } = Array.Empty<string>();
+
+    /// <summary>The cluster as etcd's --initial-cluster names it (hashtable name → peer URL, or "a=https://h:2380,..."): client URLs are read from the members' peer port.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = Discover)]
+    public object? InitialCluster { get; set; }
+
+    /// <summary>Peer URLs to discover the members from.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = Peers)]
+    public string[] PeerUrl { get; set; } = Array.Empty<string>();
+
+    /// <summary>How often the member list is read again (MemberList), to follow members added or removed.</summary>
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often every member is probed with a TLS handshake.</summary>
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Close connections with no traffic for this long. Default: never (watches may be quiet for hours).</summary>
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
+
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 20_000;
+
+    /// <summary>Run in the foreground until Ctrl+C, writing the log to this pipeline's streams (for services).</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    protected override void Process()
+    {
+        EtcdCertificate upstreamCA = UpstreamCA ?? CA ?? throw Missing("-UpstreamCA");
+        EtcdCertificate? clientCA = AllowClientsWithoutCertificate ? null : ClientCA ?? CA ?? throw Missing("-ClientCA");
+        Uri listen = MemberSpec.ParseUrls(new[] { Listen }, "-Listen").Single();
+        var options = new ProxyOptions
+        {
+            Name = Name ?? ProxyRegistry.NextName(),
+            Listen = listen,
+            Server = KeyPair(Certificate!, "-Certificate"),
+            ClientCAPath = clientCA?.Path,
+            Upstream = KeyPair(UpstreamCertificate!, "-UpstreamCertificate"),
+            UpstreamCAPath = upstreamCA.Path,
+            Endpoints = ParameterSetName == Endpoints ? MemberSpec.ParseUrls(Endpoint, "-Endpoint") : Array.Empty<Uri>(),
+            PeerUrls = ParameterSetName switch
+            {
+                Peers => MemberSpec.ParseUrls(PeerUrl, "-PeerUrl"),
+                Discover => MemberSpec.ParseUrls(PeerUrlsOf(InitialCluster), "-InitialCluster"),
+                _ => Array.Empty<Uri>(),
+            },
+            RefreshInterval = Positive(RefreshInterval, "-RefreshInterval"),
+            HealthCheckInterval = Positive(HealthCheckInterval, "-HealthCheckInterval"),
+            HandshakeTimeout = Positive(HandshakeTimeout, "-HandshakeTimeout"),
+            IdleTimeout = IdleTimeout,
+            MaxConnections = MaxConnections,
+        };
+
+        ProxyPreflight.Check(options);
+        string upstreams = options.Endpoints.Count > 0 ? string.Join(",", options.Endpoints) : "members found from " + string.Join(",", options.PeerUrls);
+        if (!ShouldProcess($"proxy {options.Name} on {listen.GetLeftPart(UriPartial.Authority)}", $"Start, relaying to {upstreams}")) return;
+
+        if (Wait)
+        {
+            RunInForeground(options);
+            return;
+        }
+
+        var job = new EtcdProxyJob(options.Name, MyInvocation.Line.Trim()) { Endpoint = listen.GetLeftPart(UriPartial.Authority) };
+        if (!ProxyRegistry.TryAdd(job))
+        {
+            throw new EtcdSecureException("ProxyAlreadyRunning", ErrorKind.ResourceExists, $"A proxy named '{options.Name}' is already running; stop it first or pick another -Name.", options.Name);
+        }
+
+        try
+        {
+            WriteProgress(new ProgressRecord(2, $"Starting proxy {options.Name}", $"finding members: {upstreams}"));
+            EtcdProxy proxy = EtcdProxy.StartAsync(options, job.Write, CancelToken).GetAwaiter().GetResult();
+            job.Attach(proxy);
+        }
+        catch
+        {
+            ProxyRegistry.Remove(job);
+            throw;
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(2, $"Starting proxy {options.Name}", "done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        JobRepository.Add(job);
+        WriteObject(EtcdProxyInfo.From(job));
+    }
+
+    private void RunInForeground(ProxyOptions options)
+    {
+        var log = new BlockingCollection<(ProxyLogLevel Level, string Message)>();
+        EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => log.Add((l, m)), CancelToken).GetAwaiter().GetResult();
+        try
+        {
+            // Cmdlet streams may only be written from the pipeline thread: the proxy queues, this loop writes.
+            while (true)
+            {
+                var (level, message) = log.Take(CancelToken);
+                switch (level)
+                {
+                    case ProxyLogLevel.Warning: WriteWarning(message); break;
+                    case ProxyLogLevel.Information: WriteInformation(new InformationRecord($"{DateTime.Now:HH:mm:ss.fff} {options.Name}: {message}", options.Name)); break;
+                    default: WriteVerbose(message); break;
+                }
+            }
+        }
+        finally
+        {
+            // Ctrl+C lands here: the port is released before the prompt returns.
+            proxy.StopAsync().GetAwaiter().GetResult();
+        }
+    }
+
+    private static IEnumerable<string> PeerUrlsOf(object? cluster) => (cluster is PSObject p ? p.BaseObject : cluster) switch
+    {
+        string s => MemberSpec.ParseInitialCluster(s).Select(kv => kv.Value),
+        IDictionary d => d.Values.Cast<object>().Select(v => (v is PSObject pv ? pv.BaseObject : v)?.ToString() ?? ""),
+        var other => throw new EtcdSecureException("InvalidInitialCluster", ErrorKind.InvalidArgument, "-InitialCluster takes a hashtable (name = peer URL) or a string \"a=https://h:2380,b=https://h:2381\".", other),
+    };
+
+    private static TimeSpan Positive(TimeSpan t, string parameter) => t > TimeSpan.Zero ? t
+        : throw new EtcdSecureException("InvalidInterval", ErrorKind.InvalidArgument, $"{parameter} must be longer than zero.", parameter);
+
+    private static EtcdSecureException Missing(string parameter) => new("CARequired", ErrorKind.InvalidArgument,
+        $"Give -CA (the CA for both sides) or {parameter}: the proxy trusts only the CA it is given.", parameter);
+}

@@ -1,0 +1,48 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine.Health;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>
+/// Checks etcd endpoints the way `etcdctl endpoint health` and `endpoint status` do, all in parallel and each within
+/// -Timeout: one object per member, a cluster summary with -Summary, or $true/$false with -Quiet.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "EtcdClusterHealth", DefaultParameterSetName = "Members")]
+[OutputType(typeof(EtcdEndpointHealth), ParameterSetName = new[] { "Members" })]
+[OutputType(typeof(EtcdClusterHealth), ParameterSetName = new[] { "Summary" })]
+[OutputType(typeof(bool), ParameterSetName = new[] { "Quiet" })]
+public sealed class TestEtcdClusterHealthCommand : EtcdClientCmdlet
+{
+    /// <summary>Check every member the cluster lists (found through any endpoint, the proxy included), not only the endpoints given.</summary>
+    [Parameter]
+    public SwitchParameter Cluster { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = "Summary")]
+    public SwitchParameter Summary { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = "Quiet")]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void End()
+    {
+        var endpoints = Endpoints();
+        var query = new HealthQuery { Endpoints = endpoints, Identity = Identity(), Timeout = Timeout, Cluster = Cluster };
+        WriteVerbose($"Checking {(Cluster ? "every member, via " : "")}{string.Join(", ", endpoints.Select(e => e.GetLeftPart(System.UriPartial.Authority)))} (timeout {Timeout.TotalSeconds:0.#} s each)");
+        IReadOnlyList<EndpointHealth> results = ClusterHealth.CheckAsync(query, CancelToken).GetAwaiter().GetResult();
+        var rows = results.Select(EtcdEndpointHealth.From).ToList();
+        switch (ParameterSetName)
+        {
+            case "Summary":
+                WriteObject(EtcdClusterHealth.From(rows));
+                break;
+            case "Quiet":
+                WriteObject(EtcdClusterHealth.From(rows).Healthy);
+                break;
+            default:
+                WriteObject(rows, enumerateCollection: true);
+                break;
+        }
+    }
+}

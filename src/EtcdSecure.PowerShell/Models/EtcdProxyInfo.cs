@@ -1,0 +1,83 @@
+using System;
+using System.Collections.Specialized;
+using System.Linq;
+using EtcdSecure.Engine.Relay;
+using EtcdSecure.PowerShell;
+
+namespace EtcdSecure;
+
+/// <summary>A proxy's state and live counters, as Start-EtcdProxy and Get-EtcdProxy return them.</summary>
+public sealed class EtcdProxyInfo
+{
+    public string Name { get; init; } = "";
+    public string State { get; init; } = "";
+    /// <summary>The URL clients dial (binds to -Endpoint of Test-EtcdClusterHealth on the pipeline).</summary>
+    public string Endpoint { get; init; } = "";
+    public int ActiveConnections { get; init; }
+    public long TotalConnections { get; init; }
+    public long BytesFromClients { get; init; }
+    public long BytesToClients { get; init; }
+    public long RefusedConnections { get; init; }
+    /// <summary>Refused or failed connections by reason: NoClientCertificate, UntrustedClientCertificate, PlainHttp, HandshakeTimeout, NoLiveMember...</summary>
+    public OrderedDictionary Refused { get; init; } = new();
+    public EtcdProxyMember[] Members { get; init; } = Array.Empty<EtcdProxyMember>();
+    public int CertificateReloads { get; init; }
+    public string? ClientCAPath { get; init; }
+    public DateTime StartTime { get; init; }
+    public int JobId { get; init; }
+
+    internal static EtcdProxyInfo From(EtcdProxyJob job)
+    {
+        EtcdProxy? p = job.Proxy;
+        var refused = new OrderedDictionary();
+        if (p is not null)
+        {
+            foreach (var kv in p.Rejected) refused[kv.Key] = kv.Value;
+        }
+
+        return new EtcdProxyInfo
+        {
+            Name = job.Name,
+            State = job.JobStateInfo.State.ToString(),
+            Endpoint = job.Endpoint,
+            ActiveConnections = p?.Active ?? 0,
+            TotalConnections = p?.Total ?? 0,
+            BytesFromClients = p?.BytesFromClients ?? 0,
+            BytesToClients = p?.BytesToClients ?? 0,
+            RefusedConnections = p?.Rejected.Values.Sum() ?? 0,
+            Refused = refused,
+            Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
+            CertificateReloads = p?.CertificateReloads ?? 0,
+            ClientCAPath = p?.Options.ClientCAPath,
+            StartTime = p?.StartTime ?? default,
+            JobId = job.Id,
+        };
+    }
+}
+
+/// <summary>A member behind a proxy: whether it takes new connections, and its load.</summary>
+public sealed class EtcdProxyMember
+{
+    public string? Name { get; init; }
+    public string? Id { get; init; }
+    public string Url { get; init; } = "";
+    public bool Alive { get; init; }
+    public int ActiveConnections { get; init; }
+    public long TotalConnections { get; init; }
+    public long Failures { get; init; }
+    public string? LastError { get; init; }
+    public DateTime Since { get; init; }
+
+    internal static EtcdProxyMember From(Upstream u) => new()
+    {
+        Name = u.Name,
+        Id = u.Id?.ToString("x16"),
+        Url = u.Url.GetLeftPart(UriPartial.Authority),
+        Alive = u.Alive,
+        ActiveConnections = u.Active,
+        TotalConnections = u.Total,
+        Failures = u.Failures,
+        LastError = u.Alive ? null : u.LastError,
+        Since = u.Since,
+    };
+}

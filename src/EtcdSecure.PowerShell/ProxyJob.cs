@@ -1,0 +1,135 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using EtcdSecure.Engine.Relay;
+
+namespace EtcdSecure.PowerShell;
+
+/// <summary>
+/// A running proxy as a PowerShell job: Get-Job lists it, Stop-Job stops it, Receive-Job returns its log (member
+/// state changes and reloads as information and warnings; refused clients as verbose). The relay itself runs on the
+/// thread pool, not in a runspace: no script runs there, so a runspace would only cost memory and start-up time.
+/// </summary>
+public sealed class EtcdProxyJob : Job2
+{
+    private const int MaxVerboseRecords = 1000;
+
+    public EtcdProxyJob(string name, string command)
+        : base(command, name)
+    {
+        PSJobTypeName = "EtcdProxy";
+    }
+
+    internal EtcdProxy? Proxy { get; private set; }
+
+    internal string Endpoint { get; set; } = "";
+
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0 || Information.Count > 0;
+
+    public override string Location => Endpoint;
+
+    public override string StatusMessage => Proxy is { } p ? $"{p.Active} active, {p.Total} total connections" : "";
+
+    internal void Attach(EtcdProxy proxy)
+    {
+        Proxy = proxy;
+        SetJobState(JobState.Running);
+    }
+
+    /// <summary>Where the proxy's log goes while it runs as a job.</summary>
+    internal void Write(ProxyLogLevel level, string message)
+    {
+        string line = $"{DateTime.Now:HH:mm:ss.fff} {Name}: {message}";
+        switch (level)
+        {
+            case ProxyLogLevel.Warning:
+                Warning.Add(new WarningRecord(line));
+                break;
+            case ProxyLogLevel.Information:
+                Information.Add(new InformationRecord(line, Name));
+                break;
+            default:
+                // A flood of refused clients must not grow the job without bound while nobody calls Receive-Job.
+                if (Verbose.Count < MaxVerboseRecords) Verbose.Add(new VerboseRecord(line));
+                break;
+        }
+    }
+
+    public override void StopJob()
+    {
+        if (IsFinishedState(JobStateInfo.State)) return;
+        SetJobState(JobState.Stopping);
+        Proxy?.StopAsync().GetAwaiter().GetResult();
+        SetJobState(JobState.Stopped);
+        ProxyRegistry.Stopped(this);
+    }
+
+    public override void StopJob(bool force, string reason) => StopJob();
+
+    public override void StartJob() { }
+
+    public override void StartJobAsync() => OnStartJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
+
+    public override void StopJobAsync()
+    {
+        StopJob();
+        OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
+    }
+
+    public override void StopJobAsync(bool force, string reason) => StopJobAsync();
+
+    public override void SuspendJob() => throw new NotSupportedException("A proxy cannot be suspended; stop it and start it again.");
+
+    public override void SuspendJobAsync() => SuspendJob();
+
+    public override void SuspendJob(bool force, string reason) => SuspendJob();
+
+    public override void SuspendJobAsync(bool force, string reason) => SuspendJob();
+
+    public override void ResumeJob() { }
+
+    public override void ResumeJobAsync() => OnResumeJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
+
+    public override void UnblockJob() { }
+
+    public override void UnblockJobAsync() => OnUnblockJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) StopJob();
+        base.Dispose(disposing);
+    }
+
+    private static bool IsFinishedState(JobState s) => s is JobState.Completed or JobState.Failed or JobState.Stopped;
+}
+
+/// <summary>The proxies started in this session, by name.</summary>
+internal static class ProxyRegistry
+{
+    private static readonly ConcurrentDictionary<string, EtcdProxyJob> Jobs = new(StringComparer.OrdinalIgnoreCase);
+
+    public static IReadOnlyList<EtcdProxyJob> All => Jobs.Values.OrderBy(j => j.Id).ToList();
+
+    public static bool TryAdd(EtcdProxyJob job)
+    {
+        if (Jobs.TryGetValue(job.Name, out EtcdProxyJob? old) && old.JobStateInfo.State is JobState.Running or JobState.Stopping) return false;
+        Jobs[job.Name] = job;
+        return true;
+    }
+
+    public static void Remove(EtcdProxyJob job) => Jobs.TryRemove(new KeyValuePair<string, EtcdProxyJob>(job.Name, job));
+
+    public static void Stopped(EtcdProxyJob job) { }
+
+    public static string NextName()
+    {
+        for (int i = 1; ; i++)
+        {
+            string name = i == 1 ? "etcd-proxy" : $"etcd-proxy-{i}";
+            if (!Jobs.TryGetValue(name, out EtcdProxyJob? j) || j.JobStateInfo.State is not (JobState.Running or JobState.Stopping)) return name;
+        }
+    }
+}

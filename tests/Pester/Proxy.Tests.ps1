@@ -1,0 +1,266 @@
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $c = New-TestCluster -Root (Join-Path $TestDrive 'cluster')
+
+    # Workflow A's shape, made stricter: the proxy's clients have their own CA, which the members do not trust,
+    # so anything that works below can only have gone through the proxy.
+    $edge = New-EtcdCA -Path (Join-Path $TestDrive 'edge') -CommonName edge-ca
+    $serving = $edge | New-EtcdCertificate -Profile Server -CommonName etcd-proxy -Hosts localhost, 127.0.0.1
+    $user = $edge | New-EtcdCertificate -Profile Client -CommonName root
+    $port = Get-FreeTcpPort
+    $url = "https://127.0.0.1:$port"
+    $proxy = Start-EtcdProxy -Listen $url -InitialCluster $c.PeerUrls -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+
+    function Invoke-ViaProxy([string[]] $Arguments, $Cert = $user, [string] $CA = $edge.Path) {
+        $a = @('--endpoints', $url, '--cacert', $CA, '--dial-timeout', '3s', '--command-timeout', '5s')
+        if ($Cert) { $a += @('--cert', $Cert.Path, '--key', $Cert.KeyPath) }
+        Invoke-Etcdctl ($a + $Arguments)
+    }
+    function Get-Refused([string] $Reason) { $r = (Get-EtcdProxy $proxy.Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
+    function Start-Watch([string] $Key) {
+        # etcdctl watch holds one long-lived HTTP/2 connection through the proxy and prints each event.
+        $out = Join-Path $TestDrive "watch-$Key-$([guid]::NewGuid()).txt"
+        $p = Start-Process etcdctl -PassThru -RedirectStandardOutput $out -RedirectStandardError "$out.err" `
+            -ArgumentList @('--endpoints', $url, '--cacert', $edge.Path, '--cert', $user.Path, '--key', $user.KeyPath, 'watch', $Key)
+        [pscustomobject]@{ Process = $p; Output = $out }
+    }
+    function Get-WatchLines($Watch) { @(Get-Content $Watch.Output -ErrorAction Ignore) }
+}
+
+AfterAll {
+    Stop-TestCluster
+    Get-Job | Where-Object PSJobTypeName -EQ 'EtcdProxy' | Remove-Job -Force
+}
+
+Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Integration {
+    It 'runs in the background as a PowerShell job, with every member found from the peer URLs' {
+        $proxy.State | Should -Be 'Running'
+        $proxy.Endpoint | Should -Be $url
+        $job = Get-Job -Id $proxy.JobId
+        $job.PSJobTypeName | Should -Be 'EtcdProxy'
+        $job.State | Should -Be 'Running'
+        $job.Location | Should -Be $url
+        $members = (Get-EtcdProxy $proxy.Name).Members
+        $members.Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
+        $members.Alive | Should -Be @($true, $true, $true)
+        $members.Url | Sort-Object | Should -Be @($c.Endpoints | Sort-Object)
+    }
+
+    It 'serves etcdctl v3 put and get with only the proxy-side credentials' {
+        (Invoke-ViaProxy @('put', 'via-proxy', 'yes')).ExitCode | Should -Be 0
+        (Invoke-ViaProxy @('get', 'via-proxy', '--print-value-only')).Output | Should -Be 'yes'
+        # The same credentials are useless against a member directly: only the proxy can reach the cluster.
+        (Invoke-Etcdctl @('--endpoints', $c.Endpoints[0], '--cacert', $c.CA.Path, '--cert', $user.Path, '--key', $user.KeyPath, '--dial-timeout', '2s', '--command-timeout', '3s', 'get', 'via-proxy')).ExitCode | Should -Not -Be 0
+    }
+
+    It 'relays a watch, and keeps it alive while the certificate files are replaced' {
+        $w = Start-Watch 'watched'
+        try {
+            Wait-Until -Because 'the watch to be connected through the proxy' { (Get-EtcdProxy $proxy.Name).ActiveConnections -ge 1 }
+            (Invoke-ViaProxy @('put', 'watched', 'one')).ExitCode | Should -Be 0
+            Wait-Until -Because 'the watch to print the first event' { (Get-WatchLines $w) -contains 'one' }
+
+            $before = (Get-EtcdProxy $proxy.Name).CertificateReloads
+            $reissued = $edge | New-EtcdCertificate -Force -Profile Server -CommonName etcd-proxy -Hosts localhost, 127.0.0.1
+            $reissued.Path | Should -Be $serving.Path
+            Wait-Until -Because 'the proxy to reload its serving certificate' {
+                $null = Invoke-ViaProxy @('get', 'watched')
+                (Get-EtcdProxy $proxy.Name).CertificateReloads -gt $before
+            }
+            (Invoke-ViaProxy @('put', 'watched', 'two')).ExitCode | Should -Be 0
+            Wait-Until -Because 'the watch opened before the reload to print the second event' { (Get-WatchLines $w) -contains 'two' }
+            $w.Process.HasExited | Should -BeFalse
+        }
+        finally { Stop-TestProcess $w.Process }
+    }
+
+    It 'presents the replaced certificate to new clients after a reload' {
+        $served = Get-ServedCertificate -Port $port
+        $onDisk = Get-EtcdCertificate $serving.Path
+        $served.Thumbprint | Should -Be $onDisk.Thumbprint
+    }
+
+    It 'relays plain HTTPS over HTTP/1.1 (etcd /health and /version)' {
+        $health = & curl -s --http1.1 --cacert $edge.Path --cert $user.Path --key $user.KeyPath "$url/health"
+        $LASTEXITCODE | Should -Be 0
+        ($health | ConvertFrom-Json).health | Should -Be 'true'
+        $version = & curl -s --cacert $edge.Path --cert $user.Path --key $user.KeyPath "$url/version" | ConvertFrom-Json
+        $version.etcdserver | Should -Be ((Get-EtcdBinary | Where-Object Name -EQ etcd).Version.ToString(3))
+    }
+
+    It 'lets Test-EtcdClusterHealth (dotnet-etcd) see every member through the proxy alone' {
+        $direct = Test-EtcdClusterHealth $url -CA $edge -Certificate $user
+        $direct.Healthy | Should -BeTrue
+        $all = Test-EtcdClusterHealth $url -CA $edge -Certificate $user -Cluster
+        $all.Count | Should -Be 3
+        $all.Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
+        $all.Healthy | Should -Be @($true, $true, $true)
+        $all.Via | Sort-Object -Unique | Should -Be $url
+        @($all | Where-Object IsLeader).Count | Should -Be 1
+        # Each row is a different member, not three answers from whichever member the proxy picked.
+        ($all.MemberId | Sort-Object -Unique).Count | Should -Be 3
+    }
+
+    It 'takes the proxy from the pipeline (Get-EtcdProxy | Test-EtcdClusterHealth)' {
+        (Get-EtcdProxy $proxy.Name | Test-EtcdClusterHealth -CA $edge -Certificate $user -Cluster -Summary).Healthy | Should -BeTrue
+    }
+
+    It 'balances connections over the members' {
+        $before = (Get-EtcdProxy $proxy.Name).Members | ForEach-Object { @{ $_.Name = $_.TotalConnections } }
+        1..6 | ForEach-Object { (Invoke-ViaProxy @('get', 'via-proxy')).ExitCode | Should -Be 0 }
+        $after = (Get-EtcdProxy $proxy.Name).Members
+        @($after | Where-Object { $_.TotalConnections -gt ($before | Where-Object Keys -EQ $_.Name)[$_.Name] }).Count | Should -BeGreaterThan 1
+    }
+}
+
+Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integration {
+    It 'refuses a client without a certificate' {
+        $before = Get-Refused NoClientCertificate
+        (Invoke-ViaProxy @('get', 'via-proxy') -Cert $null).ExitCode | Should -Not -Be 0
+        Get-Refused NoClientCertificate | Should -BeGreaterThan $before
+    }
+
+    It 'refuses a client certificate from another CA (the cluster CA is not the proxy client CA)' {
+        $before = Get-Refused UntrustedClientCertificate
+        (Invoke-ViaProxy @('get', 'via-proxy') -Cert $c.Client).ExitCode | Should -Not -Be 0
+        Get-Refused UntrustedClientCertificate | Should -BeGreaterThan $before
+    }
+
+    It 'answers plain HTTP with a 400 instead of a silent close' {
+        $before = Get-Refused PlainHttp
+        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $port)
+        try {
+            $s = $tcp.GetStream()
+            $req = [Text.Encoding]::ASCII.GetBytes("GET /health HTTP/1.1`r`nHost: x`r`n`r`n")
+            $s.Write($req, 0, $req.Length)
+            $answer = [IO.StreamReader]::new($s).ReadToEnd()
+        }
+        finally { $tcp.Dispose() }
+        $answer | Should -Match '^HTTP/1.1 400'
+        $answer | Should -Match 'HTTP request to an HTTPS server'
+        Get-Refused PlainHttp | Should -BeGreaterThan $before
+    }
+}
+
+Describe 'Start-EtcdProxy fails over between members' -Tag Integration {
+    It 'takes a killed member out of rotation within 2 s, and new requests succeed via the others' {
+        $w = Start-Watch 'failover'
+        try {
+            Wait-Until -Because 'the watch to be connected' { @((Get-EtcdProxy $proxy.Name).Members | Where-Object ActiveConnections -GE 1).Count -ge 1 }
+            $victim = ((Get-EtcdProxy $proxy.Name).Members | Where-Object ActiveConnections -GE 1 | Select-Object -First 1).Name
+            Stop-EtcdMember $victim -Timeout '00:00:01'
+            Wait-Until -Timeout '00:00:02' -Because "$victim to leave the rotation" { -not ((Get-EtcdProxy $proxy.Name).Members | Where-Object Name -EQ $victim).Alive }
+            foreach ($i in 1..4) {
+                (Invoke-ViaProxy @('put', "after-$i", 'ok')).ExitCode | Should -Be 0
+                (Invoke-ViaProxy @('get', "after-$i", '--print-value-only')).Output | Should -Be 'ok'
+            }
+            ((Get-EtcdProxy $proxy.Name).Members | Where-Object Name -EQ $victim).LastError | Should -Match 'refused'
+        }
+        finally { Stop-TestProcess $w.Process }
+
+        Restart-TestMember $c $victim | Out-Null
+        Wait-Until -Because "$victim to return to the rotation" { ((Get-EtcdProxy $proxy.Name).Members | Where-Object Name -EQ $victim).Alive }
+    }
+
+    It 'reports a member asked for by name through the proxy as unhealthy when it is down' {
+        Stop-EtcdMember n2 -Timeout '00:00:01'
+        try {
+            Wait-Until -Because 'n2 to leave the rotation' { -not ((Get-EtcdProxy $proxy.Name).Members | Where-Object Name -EQ n2).Alive }
+            $rows = Test-EtcdClusterHealth $url -CA $edge -Certificate $user -Cluster
+            ($rows | Where-Object Name -EQ n2).Healthy | Should -BeFalse
+            @($rows | Where-Object Healthy).Count | Should -Be 2
+        }
+        finally { Restart-TestMember $c n2 | Out-Null }
+    }
+}
+
+Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
+    It 'runs several proxies side by side under their own names' {
+        $second = Start-EtcdProxy -Name second -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        (Get-EtcdProxy).Name | Should -Contain 'second'
+        (Get-EtcdProxy).Name | Should -Contain $proxy.Name
+        (Test-EtcdClusterHealth $second.Endpoint -CA $edge -Certificate $user).Healthy | Should -BeTrue
+        Stop-EtcdProxy second
+        (Get-EtcdProxy second).State | Should -Be 'Stopped'
+    }
+
+    It 'fails with PortInUse on a taken port, and leaves no job behind' {
+        $jobs = @(Get-Job).Count
+        $e = Get-ThrownError { Start-EtcdProxy -Name clash -Listen $url -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e.FullyQualifiedErrorId | Should -Match '^PortInUse,'
+        $e.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+        @(Get-Job).Count | Should -Be $jobs
+        Get-EtcdProxy clash | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a second proxy with a running name' {
+        $e = Get-ThrownError { Start-EtcdProxy -Name $proxy.Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $c.CA -UpstreamCertificate $c.Node }
+        $e.FullyQualifiedErrorId | Should -Match '^ProxyAlreadyRunning,'
+    }
+
+    It 'checks its certificates before starting' {
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $user -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e.FullyQualifiedErrorId | Should -Match '^ProxyCertificateInvalid,'
+        $e.Exception.Message | Should -Match 'server auth'
+        $e.Exception.Message | Should -Match 'does not cover the IP address 127.0.0.1'
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $edge }
+        $e.FullyQualifiedErrorId | Should -Match '^ProxyCertificateInvalid,'
+        $e.Exception.Message | Should -Match "is a CA certificate.*upstream certificate"
+    }
+
+    It 'fails with ProxyNoLiveMember, saying why, when no member can be used (here: members from another CA)' {
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $user }
+        $e.FullyQualifiedErrorId | Should -Match '^ProxyNoLiveMember,'
+        $e.Exception.Message | Should -Match 'server certificate does not chain to the given CA'
+        $e.CategoryInfo.Category | Should -Be 'ConnectionError'
+        Get-EtcdProxy | Where-Object State -EQ 'Running' | ForEach-Object Name | Should -Be @($proxy.Name)
+    }
+
+    It 'fails with ProxyNoMembers when no peer URL answers' {
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -PeerUrl "https://127.0.0.1:$(Get-FreeTcpPort)" -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e.FullyQualifiedErrorId | Should -Match '^ProxyNoMembers,'
+        $e.CategoryInfo.Category | Should -Be 'ConnectionError'
+    }
+
+    It 'shows what it would do with -WhatIf and starts nothing' {
+        $free = Get-FreeTcpPort
+        Start-EtcdProxy -Name whatif -Listen "https://127.0.0.1:$free" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -WhatIf | Should -BeNullOrEmpty
+        Get-EtcdProxy whatif | Should -BeNullOrEmpty
+    }
+
+    It 'stops with Stop-Job too, releases its port, and keeps its log for Receive-Job' {
+        $p = Start-EtcdProxy -Name bystopjob -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $p.Endpoint -match ':(\d+)$' | Should -BeTrue
+        $portOfP = [int]$Matches[1]
+        Stop-Job -Id $p.JobId
+        (Get-Job -Id $p.JobId).State | Should -Be 'Stopped'
+        (Get-EtcdProxy bystopjob).State | Should -Be 'Stopped'
+        $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, $portOfP)
+        { $l.Start() } | Should -Not -Throw
+        $l.Stop()
+        $log = Receive-Job -Id $p.JobId 6>&1 3>&1 | ForEach-Object { "$_" }
+        ($log -join "`n") | Should -Match 'listening on'
+        ($log -join "`n") | Should -Match 'stopped after'
+    }
+
+    It 'runs in the foreground with -Wait until Ctrl+C, then releases its port' {
+        $free = Get-FreeTcpPort
+        $script = "Import-Module '$script:ModuleManifest'; Start-EtcdProxy -Wait -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)' -InformationAction Continue"
+        $exe = [Environment]::ProcessPath
+        $psi = [Diagnostics.ProcessStartInfo]::new($exe)
+        if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+        foreach ($a in '-NoProfile', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardOutput = $true
+        $fg = [Diagnostics.Process]::Start($psi)
+        try {
+            Wait-Until -Timeout '00:00:30' -Because 'the foreground proxy to serve' { (Test-EtcdClusterHealth "https://127.0.0.1:$free" -CA $edge -Certificate $user -Timeout '00:00:01').Healthy }
+            kill -INT $fg.Id
+            $fg.WaitForExit(15000) | Should -BeTrue
+            $fg.StandardOutput.ReadToEnd() | Should -Match 'listening on'
+            $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, $free)
+            { $l.Start() } | Should -Not -Throw
+            $l.Stop()
+        }
+        finally { Stop-TestProcess $fg }
+    }
+}
