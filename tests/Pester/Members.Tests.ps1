@@ -140,3 +140,42 @@ Describe 'Stop-EtcdMember' -Tag Integration {
         (Get-ThrownError { Stop-EtcdMember nobody }).FullyQualifiedErrorId | Should -BeLike 'MemberNotFound,*'
     }
 }
+
+Describe 'New-EtcdMemberConfig' -Tag Integration {
+    It 'writes a YAML config that a real etcd starts from, with TLS enforced on both sides' {
+        $cp = Get-FreeTcpPort; $pp = Get-FreeTcpPort
+        $file = Join-Path $TestDrive 'cfg/m1.yaml'
+        $written = New-EtcdMemberConfig m1 -ClientUrl "https://127.0.0.1:$cp" -PeerUrl "https://127.0.0.1:$pp" -Certificate $node -CA $ca -DataDir (Join-Path $TestDrive 'cfg/m1.etcd') -Path $file
+        $written.FullName | Should -Be $file
+        $text = Get-Content $file -Raw
+        $text | Should -Match "(?m)^client-transport-security:\s*\n(\s+.*\n)*?\s+client-cert-auth: true"
+        $text | Should -Match "(?m)^peer-transport-security:"
+        $text | Should -Not -Match 'http://'
+        $p = Start-Process etcd -ArgumentList '--config-file', $file -PassThru -RedirectStandardError (Join-Path $TestDrive 'cfg/m1.log') -RedirectStandardOutput (Join-Path $TestDrive 'cfg/m1.out')
+        try {
+            Wait-Until -Because 'etcd started from the config file to be healthy' { Test-EtcdClusterHealth "https://127.0.0.1:$cp" -CA $ca -Certificate $client -Quiet -Timeout '00:00:01' }
+            (Test-EtcdClusterHealth "https://127.0.0.1:$cp" -CA $ca).Error | Should -Match 'requires a client certificate'
+        }
+        finally { Stop-TestProcess $p }
+    }
+
+    It 'writes only the keys the target etcd version knows' {
+        $common = @{ ClientUrl = 'https://127.0.0.1:2379'; PeerUrl = 'https://127.0.0.1:2380'; Certificate = $node; CA = $ca }
+        $v34 = Get-Content (New-EtcdMemberConfig a @common -EtcdVersion 3.4.20 -Path (Join-Path $TestDrive 'a.yaml')) -Raw
+        $v36 = Get-Content (New-EtcdMemberConfig b @common -EtcdVersion 3.6.0 -Path (Join-Path $TestDrive 'b.yaml')) -Raw
+        $v34 | Should -Match "logger: 'zap'"
+        $v34 | Should -Not -Match 'tls-min-version'
+        $v36 | Should -Not -Match 'logger'
+        $v36 | Should -Match "tls-min-version: 'TLS1.2'"
+    }
+
+    It 'does not overwrite a config file without -Force' {
+        $file = Join-Path $TestDrive 'keep.yaml'
+        Set-Content $file 'mine'
+        $e = Get-ThrownError { New-EtcdMemberConfig k -Certificate $node -CA $ca -Path $file }
+        $e.FullyQualifiedErrorId | Should -Match '^FileExists,'
+        Get-Content $file | Should -Be 'mine'
+        New-EtcdMemberConfig k -Certificate $node -CA $ca -Path $file -Force | Out-Null
+        Get-Content $file -Raw | Should -Match "name: 'k'"
+    }
+}

@@ -1,0 +1,80 @@
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $root = Join-Path $TestDrive 'wfb'
+    $cluster = New-EtcdCluster -Path $root -Name wfb -Size 3
+}
+
+AfterAll { Stop-TestCluster }
+
+Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
+    It 'starts three members with a leader and returns how to reach them' {
+        $cluster.Name | Should -Be 'wfb'
+        $cluster.Members.Name | Should -Be @('wfb-1', 'wfb-2', 'wfb-3')
+        $cluster.Members.State | Should -Be @('Running', 'Running', 'Running')
+        $cluster.Endpoints.Count | Should -Be 3
+        $cluster.Leader | Should -BeIn $cluster.Members.Name
+        foreach ($m in $cluster.Members) { $m.CommandLine | Should -Match '--client-cert-auth.*--peer-client-cert-auth' }
+    }
+
+    It 'lays out the PKI as workflow B does: ECDSA, a root client certificate, a server and a peer certificate per member' {
+        $assets = Join-Path $root 'tls/assets'
+        foreach ($f in 'ca.pem', 'ca-key.pem', 'root.pem', 'root-key.pem', 'wfb-1-server.pem', 'wfb-1-peer.pem', 'wfb-3-peer-key.pem') {
+            Join-Path $assets $f | Should -Exist
+        }
+        (Get-EtcdCertificate (Join-Path $assets 'root.pem')).CommonName | Should -Be 'root'
+        (Get-EtcdCertificate (Join-Path $assets 'ca.pem')).KeyAlgorithm | Should -Be 'ECDSA'
+        $server = Get-EtcdCertificate (Join-Path $assets 'wfb-2-server.pem')
+        $server.CommonName | Should -Be 'etcd-server'
+        $server.DnsNames | Should -Contain 'wfb-2.local'
+        (Get-EtcdCertificate (Join-Path $assets 'wfb-2-peer.pem')).CommonName | Should -Be 'etcd-member'
+        (Get-Item (Join-Path $assets 'wfb-2-peer-key.pem')).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite')
+        foreach ($m in $cluster.Members) { $m.LogPath | Should -Be (Join-Path $root "logs/$($m.Name).log") }
+    }
+
+    It 'gives ETCDCTL_* lines with which real etcdctl lists the three members' {
+        $envLines = $cluster.EnvironmentLines -join "`n"
+        $list = & sh -c "$envLines`netcdctl member list" 2>&1
+        $LASTEXITCODE | Should -Be 0
+        @($list | Where-Object { $_ -match 'started' }).Count | Should -Be 3
+        $cluster.PowerShellEnvironmentLines | Should -Contain "`$env:ETCDCTL_ENDPOINTS = '$($cluster.Endpoints -join ',')'"
+    }
+
+    It 'pipes into Test-EtcdClusterHealth' {
+        ($cluster | Test-EtcdClusterHealth).Healthy | Should -Be @($true, $true, $true)
+    }
+
+    It 'takes the ports workflow B names when they are given' {
+        $e = Get-ThrownError { New-EtcdCluster -Path (Join-Path $TestDrive 'bad') -Name bad -ClientPort 12379 }
+        $e.FullyQualifiedErrorId | Should -Match '^InvalidPort,'
+    }
+
+    It 'refuses a second running cluster with the same name' {
+        $e = Get-ThrownError { New-EtcdCluster -Path (Join-Path $TestDrive 'again') -Name wfb }
+        $e.FullyQualifiedErrorId | Should -Match '^ClusterAlreadyRunning,'
+        Join-Path $TestDrive 'again' | Should -Not -Exist
+    }
+
+    It 'leaves nothing running when a member cannot start (port taken)' {
+        $taken = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+        $taken.Start()
+        try {
+            $before = @(Get-EtcdMember | Where-Object State -EQ 'Running').Count
+            $ports = @((Get-FreeTcpPort), (Get-FreeTcpPort), $taken.LocalEndpoint.Port)
+            $e = Get-ThrownError { New-EtcdCluster -Path (Join-Path $TestDrive 'clash') -Name clash -ClientPort $ports }
+            $e.FullyQualifiedErrorId | Should -Match '^PortInUse,'
+            @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
+        }
+        finally { $taken.Stop() }
+    }
+
+    It 'stops with Stop-EtcdCluster and keeps the data; Remove-EtcdCluster deletes the folder' {
+        $small = New-EtcdCluster -Path (Join-Path $TestDrive 'small') -Name small -Size 1
+        $pid1 = $small.Members[0].ProcessId
+        Stop-EtcdCluster small
+        Get-Process -Id $pid1 -ErrorAction Ignore | Should -BeNullOrEmpty
+        Join-Path $TestDrive 'small/data/small-1' | Should -Exist
+        Remove-EtcdCluster small -Confirm:$false
+        Join-Path $TestDrive 'small' | Should -Not -Exist
+        (Get-ThrownError { Stop-EtcdCluster small }).FullyQualifiedErrorId | Should -Match '^ClusterNotFound,'
+    }
+}
