@@ -2,10 +2,10 @@
 <#
 .SYNOPSIS
     Reference workflow A with EtcdSecure: RSA 2048 PKI from a cfssl ca-config.json, three TLS members on
-    1179/1279/1379 (peers 1180/1280/1380), and a health check of every member with the node certificate.
+    1179/1279/1379 (peers 1180/1280/1380), a TLS proxy on 2379 that finds them from their peer URLs, and a
+    health check that knows only the proxy.
 .DESCRIPTION
-    The proxy on 2379 and the health check through it come with Start-EtcdProxy and Test-EtcdClusterHealth
-    (issues 5 and 6); until then the health check uses etcdctl against the members directly.
+    Returns the members, the proxy and the health rows, so a caller (or a test) can check the result.
 .EXAMPLE
     ./examples/secure-cluster-behind-proxy.ps1 -Path ./wfa -Cleanup
 #>
@@ -54,21 +54,30 @@ try {
     $started | Format-Table
 
     Write-Host '== Health of every member, with the node certificate'
-    $endpoints = ($members.Values | ForEach-Object { "https://localhost:$_" }) -join ','
-    $env:ETCDCTL_API = '3'
+    $endpoints = $members.Values | ForEach-Object { "https://localhost:$_" }
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
-    do {
-        $health = & etcdctl --endpoints $endpoints --cacert $ca.Path --cert $node.Path --key $node.KeyPath endpoint health 2>&1
-        $healthy = $LASTEXITCODE -eq 0
-        if (-not $healthy) { Start-Sleep -Milliseconds 250 }
-    } until ($healthy -or [DateTime]::UtcNow -gt $deadline)
-    $health
-    if (-not $healthy) { throw 'The cluster did not become healthy within 30 s.' }
-    & etcdctl --endpoints $endpoints --cacert $ca.Path --cert $node.Path --key $node.KeyPath member list -w table
+    while (-not (Test-EtcdClusterHealth $endpoints -CA $ca -Certificate $node -Quiet)) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw 'The cluster did not become healthy within 30 s.' }
+        Start-Sleep -Milliseconds 250
+    }
+    Test-EtcdClusterHealth $endpoints -CA $ca -Certificate $node | Format-Table
+
+    Write-Host '== The proxy on https://localhost:2379: proxy certificate to clients, node certificate to the members'
+    $proxyJob = Start-EtcdProxy -Name workflow-a -Listen https://localhost:2379 -InitialCluster $cluster -Certificate $proxy -UpstreamCertificate $node -CA $ca
+    $proxyJob | Format-Table
+    $proxyJob.Members | Format-Table
+
+    Write-Host '== Health through the proxy only, with the proxy-side credentials: every member is listed'
+    $health = Test-EtcdClusterHealth https://localhost:2379 -CA $ca -Certificate $proxy -Cluster
+    $health | Format-Table
+    if (@($health | Where-Object Healthy).Count -ne $members.Count) { throw 'Not every member is healthy through the proxy.' }
+
+    [pscustomobject]@{ Members = $started; Proxy = $proxyJob; Health = $health; CA = $ca; Node = $node; ProxyCertificate = $proxy }
 }
 finally {
     if ($Cleanup) {
-        Get-EtcdMember | Stop-EtcdMember
+        Get-EtcdProxy workflow-a -ErrorAction Ignore | Stop-EtcdProxy
+        Get-EtcdMember node1, node2, node3 -ErrorAction Ignore | Stop-EtcdMember
         Remove-Item $Path -Recurse -Force -ErrorAction Ignore
     }
 }

@@ -102,6 +102,12 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
                 certs.Add((server, peer));
             }
 
+            // Workflow B keeps only the PEM files: a CSR is needed again only to re-sign, and New-EtcdCertificate re-creates it.
+            foreach (EtcdCertificate cert in certs.SelectMany(c => new[] { c.Server, c.Peer }).Append(ca).Append(client))
+            {
+                if (cert.CsrPath is { } csr && File.Exists(csr)) File.Delete(csr);
+            }
+
             for (int i = 0; i < Size; i++)
             {
                 Step($"starting {names[i]} on https://127.0.0.1:{clientPorts[i]}");

@@ -1,0 +1,41 @@
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $examples = Join-Path $PSScriptRoot '../../examples'
+}
+
+AfterAll { Stop-TestCluster }
+
+# The examples use the fixed ports of the reference workflows, as a user running them would.
+Describe 'examples/secure-cluster-behind-proxy.ps1 (workflow A)' -Tag Integration, Example {
+    It 'builds the PKI, three members and the proxy, and the cluster answers etcdctl through the proxy' {
+        $path = Join-Path $TestDrive 'wfa'
+        $r = & "$examples/secure-cluster-behind-proxy.ps1" -Path $path -ModulePath $script:ModuleManifest 6>$null | Select-Object -Last 1
+        $r.Members.Name | Should -Be @('node1', 'node2', 'node3')
+        $r.Proxy.Endpoint | Should -Be 'https://localhost:2379'
+        $r.Health.Count | Should -Be 3
+        $r.Health.Via | Sort-Object -Unique | Should -Be 'https://localhost:2379'
+        (Get-EtcdCertificate (Join-Path $path 'pki/etcd-node.pem')).KeyAlgorithm | Should -Be 'RSA'
+        $viaProxy = @('--endpoints', 'https://localhost:2379', '--cacert', $r.CA.Path, '--cert', $r.ProxyCertificate.Path, '--key', $r.ProxyCertificate.KeyPath)
+        (Invoke-Etcdctl ($viaProxy + @('put', 'workflow', 'A'))).ExitCode | Should -Be 0
+        (Invoke-Etcdctl ($viaProxy + @('get', 'workflow', '--print-value-only'))).Output | Should -Be 'A'
+        $list = Invoke-Etcdctl ($viaProxy + @('member', 'list'))
+        @($list.Output -split "`n" | Where-Object { $_ -match 'started' }).Count | Should -Be 3
+    }
+}
+
+Describe 'examples/tls-cluster.ps1 (workflow B)' -Tag Integration, Example {
+    It 'starts three members on 12379/22379/32379 that etcdctl lists through the ETCDCTL_* lines' {
+        $path = Join-Path $TestDrive 'wfb'
+        $saved = @{}; foreach ($k in 'ETCDCTL_API', 'ETCDCTL_ENDPOINTS', 'ETCDCTL_CACERT', 'ETCDCTL_CERT', 'ETCDCTL_KEY') { $saved[$k] = [Environment]::GetEnvironmentVariable($k) }
+        try {
+            $cluster = & "$examples/tls-cluster.ps1" -Path $path -ModulePath $script:ModuleManifest 6>$null | Select-Object -Last 1
+        }
+        finally { foreach ($k in $saved.Keys) { Set-TestEnvironment $k $saved[$k] } }
+        $cluster.Endpoints | Should -Be @('https://127.0.0.1:12379', 'https://127.0.0.1:22379', 'https://127.0.0.1:32379')
+        Get-ChildItem (Join-Path $path 'tls/assets') -Filter *.csr | Should -BeNullOrEmpty
+        Join-Path $path 'logs/etcd-1.log' | Should -Exist
+        $list = & sh -c (($cluster.EnvironmentLines + 'etcdctl member list') -join "`n") 2>&1
+        $LASTEXITCODE | Should -Be 0
+        @($list | Where-Object { $_ -match 'started' }).Count | Should -Be 3
+    }
+}
