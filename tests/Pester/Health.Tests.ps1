@@ -54,7 +54,7 @@ Describe 'Test-EtcdClusterHealth against a real 3-member TLS cluster' -Tag Integ
     }
 
     It 'takes a member from Get-EtcdMember on the pipeline (its URLs, CA and peer certificate)' {
-        $rows = Get-EtcdMember | Test-EtcdClusterHealth
+        $rows = Get-EtcdMember n1, n2, n3 | Test-EtcdClusterHealth
         $rows.Count | Should -Be 3
         $rows.Healthy | Should -Be @($true, $true, $true)
     }

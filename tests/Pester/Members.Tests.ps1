@@ -69,7 +69,7 @@ Describe 'Start-EtcdMember: a 3-member TLS cluster' -Tag Integration {
     }
 
     It 'lists the members it started with Get-EtcdMember, by wildcard' {
-        (Get-EtcdMember 'n*').Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
+        (Get-EtcdMember 'n?').Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
         Get-EtcdMember 'zz*' | Should -BeNullOrEmpty
     }
 }

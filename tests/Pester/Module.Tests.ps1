@@ -33,7 +33,7 @@ Describe 'The module manifest' -Tag Unit {
     It 'gives every exported type a table view' {
         $formats = [xml](Get-Content (Join-Path (Split-Path $ModuleManifest) 'EtcdSecure.Format.ps1xml') -Raw)
         $viewed = $formats.Configuration.ViewDefinitions.View.ViewSelectedBy.TypeName
-        $outputs = Get-Command -Module EtcdSecure | ForEach-Object { $_.OutputType.Name } | Where-Object { $_ -like 'EtcdSecure.*' } | Sort-Object -Unique
+        $outputs = Get-Command -Module EtcdSecure | ForEach-Object { $_.OutputType | ForEach-Object Name } | Where-Object { $_ -like 'EtcdSecure.*' } | Sort-Object -Unique
         $outputs | Should -Not -BeNullOrEmpty
         $outputs | Where-Object { $_ -notin $viewed } | Should -BeNullOrEmpty
     }
