@@ -141,7 +141,15 @@ function Invoke-Demo {
 }
 
 function Invoke-Bench {
-    & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $StagedManifest -OutFile (Join-Path $Root 'docs/benchmarks.md')
+    # The peers the proxy is measured against, and the load generator that drives them all the same way.
+    $missing = @()
+    if (-not (Get-Command haproxy -CommandType Application -ErrorAction Ignore)) { $missing += 'haproxy' }
+    if (-not (Get-Command nginx -CommandType Application -ErrorAction Ignore)) { $missing += 'nginx' }
+    if (-not (Test-Path /usr/lib/nginx/modules/ngx_stream_module.so)) { $missing += 'libnginx-mod-stream' }
+    if ($missing) { Install-DebianPackage $missing }
+    $loadTool = Join-Path $Root 'out/bench/LoadTool'
+    Invoke-Native dotnet build (Join-Path $Root 'bench/LoadTool/LoadTool.csproj') -c Release -o $loadTool --nologo --verbosity quiet
+    & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $StagedManifest -OutFile (Join-Path $Root 'docs/benchmarks.md') -LoadTool (Join-Path $loadTool 'LoadTool.dll')
 }
 
 function Invoke-Package {

@@ -10,7 +10,11 @@
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [string] $OutFile = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
-    [ValidateRange(3, 50)] [int] $ImportRuns = 9
+    [ValidateRange(3, 50)] [int] $ImportRuns = 9,
+    # bench/LoadTool, built by build.ps1 bench: the load generator and TLS backend of the proxy benchmarks.
+    [string] $LoadTool,
+    # Run only the Bench.*.ps1 sections whose names match (e.g. Proxy), and skip the import measurement.
+    [string] $Only
 )
 
 Set-StrictMode -Version Latest
@@ -35,34 +39,38 @@ $report.Add('')
 $report.Add("Measured $(Get-Date -Format 'yyyy-MM-dd HH:mm') on $([Environment]::ProcessorCount) cores, $([Runtime.InteropServices.RuntimeInformation]::OSDescription), PowerShell $($PSVersionTable.PSVersion). Regenerate with ``dotnet pwsh ./build.ps1 bench``.")
 $report.Add('')
 
-# --- Module import --------------------------------------------------------------------------------
-# Each sample is a fresh process; the first run only warms the disk cache and is discarded.
-Write-Host "bench: Import-Module x $ImportRuns (+1 warm-up)"
-$samples = foreach ($i in 0..$ImportRuns) {
-    $ms = Invoke-Pwsh "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; `$sw.Elapsed.TotalMilliseconds"
-    if ($i -gt 0) { [double] ($ms | Select-Object -Last 1) }
+if (-not $Only) {
+    # --- Module import --------------------------------------------------------------------------------
+    # Each sample is a fresh process; the first run only warms the disk cache and is discarded.
+    Write-Host "bench: Import-Module x $ImportRuns (+1 warm-up)"
+    $samples = foreach ($i in 0..$ImportRuns) {
+        $ms = Invoke-Pwsh "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module '$ModulePath'; `$sw.Elapsed.TotalMilliseconds"
+        if ($i -gt 0) { [double] ($ms | Select-Object -Last 1) }
+    }
+    $baseline = foreach ($i in 0..$ImportRuns) {
+        # The same measurement for a module PowerShell ships, as the yardstick for "fast enough".
+        $ms = Invoke-Pwsh "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module Microsoft.PowerShell.PSResourceGet; `$sw.Elapsed.TotalMilliseconds"
+        if ($i -gt 0) { [double] ($ms | Select-Object -Last 1) }
+    }
+    $importMedian = Get-Median $samples
+    $baselineMedian = Get-Median $baseline
+    $report.Add('## Module import (fresh pwsh process, after one warm-up run)')
+    $report.Add('')
+    $report.Add('| module | median ms | min ms | max ms | target |')
+    $report.Add('|---|---:|---:|---:|---|')
+    $report.Add(('| EtcdSecure | {0:N1} | {1:N1} | {2:N1} | < 300 ms: {3} |' -f $importMedian, ($samples | Measure-Object -Minimum).Minimum, ($samples | Measure-Object -Maximum).Maximum, $(if ($importMedian -lt 300) { 'met' } else { 'NOT met' })))
+    $report.Add(('| Microsoft.PowerShell.PSResourceGet (peer) | {0:N1} | {1:N1} | {2:N1} | |' -f $baselineMedian, ($baseline | Measure-Object -Minimum).Minimum, ($baseline | Measure-Object -Maximum).Maximum))
+    $report.Add('')
+    $report.Add(('Ratio EtcdSecure / PSResourceGet import time: {0:N2}' -f ($importMedian / $baselineMedian)))
+    $report.Add('')
 }
-$baseline = foreach ($i in 0..$ImportRuns) {
-    # The same measurement for a module PowerShell ships, as the yardstick for "fast enough".
-    $ms = Invoke-Pwsh "`$sw = [Diagnostics.Stopwatch]::StartNew(); Import-Module Microsoft.PowerShell.PSResourceGet; `$sw.Elapsed.TotalMilliseconds"
-    if ($i -gt 0) { [double] ($ms | Select-Object -Last 1) }
-}
-$importMedian = Get-Median $samples
-$baselineMedian = Get-Median $baseline
-$report.Add('## Module import (fresh pwsh process, after one warm-up run)')
-$report.Add('')
-$report.Add('| module | median ms | min ms | max ms | target |')
-$report.Add('|---|---:|---:|---:|---|')
-$report.Add(('| EtcdSecure | {0:N1} | {1:N1} | {2:N1} | < 300 ms: {3} |' -f $importMedian, ($samples | Measure-Object -Minimum).Minimum, ($samples | Measure-Object -Maximum).Maximum, $(if ($importMedian -lt 300) { 'met' } else { 'NOT met' })))
-$report.Add(('| Microsoft.PowerShell.PSResourceGet (peer) | {0:N1} | {1:N1} | {2:N1} | |' -f $baselineMedian, ($baseline | Measure-Object -Minimum).Minimum, ($baseline | Measure-Object -Maximum).Maximum))
-$report.Add('')
-$report.Add(('Ratio EtcdSecure / PSResourceGet import time: {0:N2}' -f ($importMedian / $baselineMedian)))
-$report.Add('')
 
-$sections = Get-ChildItem $PSScriptRoot -Filter 'Bench.*.ps1' | Sort-Object Name
+$sections = Get-ChildItem $PSScriptRoot -Filter 'Bench.*.ps1' | Sort-Object Name | Where-Object { -not $Only -or $_.BaseName -like "Bench.$Only" }
 foreach ($s in $sections) {
     Write-Host "bench: $($s.BaseName)"
-    foreach ($line in (& $s.FullName -ModulePath $ModulePath)) { $report.Add($line) }
+    $sectionArgs = @{ ModulePath = $ModulePath }
+    if ((Get-Command $s.FullName).Parameters.ContainsKey('LoadTool')) { $sectionArgs.LoadTool = $LoadTool }
+    foreach ($line in (& $s.FullName @sectionArgs)) { $report.Add($line) }
 }
 
 New-Item -ItemType Directory -Path (Split-Path $OutFile) -Force | Out-Null

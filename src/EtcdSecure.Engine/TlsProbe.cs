@@ -106,7 +106,7 @@ public static class TlsProbe
 {
     /// <summary>One TLS handshake to host:port; null when it succeeded, otherwise why it did not.</summary>
     public static async Task<string?> HandshakeAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
-        await ProbeAsync(host, port, null, identity, timeout, askVersion: false, cancel).ConfigureAwait(false);
+        (await ProbeAsync(host, port, null, identity, timeout, askVersion: false, cancel).ConfigureAwait(false)).Reason;
 
     /// <summary>
     /// Explains why a TLS endpoint cannot be used: refused, silent, certificate refused either way, or the client
@@ -114,9 +114,13 @@ public static class TlsProbe
     /// HTTPS GET /version gets an answer.
     /// </summary>
     public static async Task<string?> DiagnoseAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
-        await ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel).ConfigureAwait(false);
+        (await ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel).ConfigureAwait(false)).Reason;
 
-    private static async Task<string?> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel)
+    /// <summary>As <see cref="DiagnoseAsync"/>, also saying whether the failure was only slowness (which a busy member shows too).</summary>
+    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
+        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel);
+
+    private static async Task<(string? Reason, bool TimedOut)> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         cts.CancelAfter(timeout);
@@ -130,35 +134,35 @@ public static class TlsProbe
             await using var ssl = new SslStream(tcp.GetStream(), false);
             var options = identity.ClientOptions(host, serverName, r => rejected = r, SslApplicationProtocol.Http11);
             await ssl.AuthenticateAsClientAsync(options, cts.Token).ConfigureAwait(false);
-            if (!askVersion) return null;
+            if (!askVersion) return (null, false);
 
             stage = "request";
             byte[] request = System.Text.Encoding.ASCII.GetBytes($"GET /version HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
             await ssl.WriteAsync(request, cts.Token).ConfigureAwait(false);
             byte[] answer = new byte[12];
             int n = await ssl.ReadAsync(answer, cts.Token).ConfigureAwait(false);
-            if (n > 0) return null;
-            return RejectedClient(identity, host, port);
+            if (n > 0) return (null, false);
+            return (RejectedClient(identity, host, port), false);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            return $"no {(stage == "connect" ? "TCP" : "TLS")} answer from {host}:{port} within {timeout.TotalSeconds:0.#} s";
+            return ($"no {(stage == "connect" ? "TCP" : "TLS")} answer from {host}:{port} within {timeout.TotalSeconds:0.#} s", true);
         }
         catch (SocketException ex)
         {
-            return ex.SocketErrorCode == SocketError.ConnectionRefused ? $"connection refused by {host}:{port} (nothing listens there)" : $"{host}:{port}: {ex.SocketErrorCode}";
+            return (ex.SocketErrorCode == SocketError.ConnectionRefused ? $"connection refused by {host}:{port} (nothing listens there)" : $"{host}:{port}: {ex.SocketErrorCode}", false);
         }
         catch (Exception ex) when (ex is AuthenticationException or System.IO.IOException)
         {
-            if (rejected is not null) return $"TLS with {host}:{port} failed: {rejected}";
-            if (stage == "request") return RejectedClient(identity, host, port);
+            if (rejected is not null) return ($"TLS with {host}:{port} failed: {rejected}", false);
+            if (stage == "request") return (RejectedClient(identity, host, port), false);
             string why = ex.GetBaseException().Message;
             if (why.Contains("certificate required", StringComparison.OrdinalIgnoreCase) || why.Contains("bad certificate", StringComparison.OrdinalIgnoreCase))
             {
-                return RejectedClient(identity, host, port);
+                return (RejectedClient(identity, host, port), false);
             }
 
-            return $"TLS handshake with {host}:{port} failed: {why} (is it a TLS port?)";
+            return ($"TLS handshake with {host}:{port} failed: {why} (is it a TLS port?)", false);
         }
     }
 

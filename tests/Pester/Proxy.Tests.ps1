@@ -172,6 +172,28 @@ Describe 'Start-EtcdProxy fails over between members' -Tag Integration {
         }
         finally { Restart-TestMember $c n2 | Out-Null }
     }
+
+    It 'takes a hung member out only after two slow probes, and still tries it when no member looks alive' {
+        $solo = Start-EtcdProxy -Name solo -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.ClientUrls['n1'] -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        # The proxy learns the other members from MemberList, so the whole cluster is paused (SIGSTOP), not one member.
+        Wait-Until -Because 'solo to learn every member' { @((Get-EtcdProxy solo).Members).Count -eq 3 }
+        $pids = (Get-EtcdMember n1, n2, n3).ProcessId
+        kill -STOP @pids
+        try {
+            Wait-Until -Timeout '00:00:10' -Because 'the hung members to leave the rotation' { -not ((Get-EtcdProxy solo).Members.Alive -contains $true) }
+            (Get-EtcdProxy solo).Members.LastError | Should -Match 'no TLS answer'
+            $job = Start-ThreadJob -ArgumentList $solo.Endpoint, $edge.Path, $user.Path, $user.KeyPath {
+                param($e, $ca, $cert, $key)
+                $env:ETCDCTL_API = '3'
+                & etcdctl --endpoints $e --cacert $ca --cert $cert --key $key --dial-timeout 8s --command-timeout 12s get via-proxy --print-value-only 2>&1
+            }
+            Wait-Until -Because 'the client to be relayed to a member thought down' { ((Get-EtcdProxy solo).Members | Measure-Object TotalConnections -Sum).Sum -ge 1 }
+        }
+        finally { kill -CONT @pids }
+        ($job | Wait-Job -Timeout 30 | Receive-Job) | Should -Be 'yes'
+        (Get-EtcdProxy solo).Refused.Contains('NoLiveMember') | Should -BeFalse
+        Stop-EtcdProxy solo
+    }
 }
 
 Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
@@ -213,7 +235,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
         $e.FullyQualifiedErrorId | Should -Match '^ProxyNoLiveMember,'
         $e.Exception.Message | Should -Match 'server certificate does not chain to the given CA'
         $e.CategoryInfo.Category | Should -Be 'ConnectionError'
-        Get-EtcdProxy | Where-Object State -EQ 'Running' | ForEach-Object Name | Should -Be @($proxy.Name)
+        Get-EtcdProxy | Where-Object State -EQ 'Running' | ForEach-Object Name | Should -Not -Contain 'etcd-proxy-2'
     }
 
     It 'fails with ProxyNoMembers when no peer URL answers' {

@@ -146,7 +146,7 @@ public sealed class EtcdProxy : IAsyncDisposable
         {
             await HandshakeAndRelayAsync(c).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException or System.Security.Cryptography.CryptographicException)
         {
             // A peer went away or the proxy is stopping; the connection simply ends.
         }
@@ -294,6 +294,7 @@ public sealed class EtcdProxy : IAsyncDisposable
             if (why is null)
             {
                 c.Member = m;
+                if (!m.Alive) Pool.Succeeded(m);
                 return true;
             }
 

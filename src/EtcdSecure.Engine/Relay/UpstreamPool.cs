@@ -17,6 +17,7 @@ public sealed class Upstream
     internal int ActiveCount;
     internal long TotalCount;
     internal long FailureCount;
+    internal int SlowProbes;
 
     internal Upstream(Uri url, ulong? id, string? name)
     {
@@ -88,6 +89,14 @@ public sealed class UpstreamPool
             if (best is null || m.Active < best.Active) best = m;
         }
 
+        // Every member looks down: the view may be stale (probes time out on an overloaded host), so try the one
+        // that failed longest ago rather than refuse the client outright. A member that is really gone fails the
+        // connect, and the client is refused then.
+        if (best is null && avoid is null)
+        {
+            best = all.OrderBy(m => m.Since).FirstOrDefault();
+        }
+
         return best;
     }
 
@@ -96,6 +105,12 @@ public sealed class UpstreamPool
     {
         Interlocked.Increment(ref m.FailureCount);
         if (m.SetAlive(false, reason)) _log(ProxyLogLevel.Warning, $"member {m} out of rotation: {reason}");
+    }
+
+    /// <summary>A connection to a member thought down succeeded: it is back.</summary>
+    public void Succeeded(Upstream m)
+    {
+        if (m.SetAlive(true, null)) _log(ProxyLogLevel.Information, $"member {m} in rotation (a connection to it succeeded)");
     }
 
     /// <summary>Finds the members (from client URLs, or from peer URLs as etcd's v2 proxy did) and probes them once.</summary>
@@ -172,7 +187,11 @@ public sealed class UpstreamPool
         await Task.WhenAll(_members.Select(async m =>
         {
             // A request, not just a handshake: under TLS 1.3 a member that refuses the proxy's certificate says so only after it.
-            string? why = await TlsProbe.DiagnoseAsync(m.Host, m.Port, null, identity, timeout, cancel).ConfigureAwait(false);
+            var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(m.Host, m.Port, identity, timeout, cancel).ConfigureAwait(false);
+            // A refusal is certain; one slow answer is what a busy member looks like too. Two in a row take it out.
+            int slow = timedOut ? Interlocked.Increment(ref m.SlowProbes) : 0;
+            if (!timedOut) Volatile.Write(ref m.SlowProbes, 0);
+            if (timedOut && slow < 2 && m.Alive) return;
             if (m.SetAlive(why is null, why))
             {
                 _log(why is null ? ProxyLogLevel.Information : ProxyLogLevel.Warning, why is null ? $"member {m} in rotation" : $"member {m} out of rotation: {why}");

@@ -1,0 +1,296 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    The proxy against its peers, all in this run on loopback with mutual TLS on both sides:
+    bulk throughput (EtcdSecure, HAProxy tcp mode, nginx stream, direct), etcd request rate and latency
+    (EtcdSecure, HAProxy, etcd grpc-proxy, direct), and memory per idle connection.
+.DESCRIPTION
+    Every relay runs in its own process, so the machine's two cores are shared the same way for each: the client
+    (LoadTool), the relay, and the backend (LoadTool serve for bytes, a 3-member etcd cluster for requests).
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $LoadTool,
+    [long] $BulkBytes = 512MB,
+    [int] $Runs = 3,
+    [double] $EtcdSeconds = 5,
+    [int] $IdleConnections = 9000
+)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+$root = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-bench-proxy-$PID"
+$started = [Collections.Generic.List[Diagnostics.Process]]::new()
+$logs = @{}
+
+function Get-Port {
+    $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start()
+    try { $l.LocalEndpoint.Port } finally { $l.Stop() }
+}
+
+function Start-Bg([string] $File, [string[]] $Arguments, [string] $Log) {
+    $psi = [Diagnostics.ProcessStartInfo]::new($File)
+    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $p = [Diagnostics.Process]::Start($psi)
+    # Drain both pipes into the log so a chatty process never blocks on a full pipe.
+    $null = $p.StandardOutput.BaseStream.CopyToAsync([IO.File]::Create("$Log.out"))
+    $null = $p.StandardError.BaseStream.CopyToAsync([IO.File]::Create("$Log.err"))
+    $started.Add($p)
+    $script:logs[$p.Id] = $Log
+    $p
+}
+
+function Wait-Tls([int] $Port, [string] $What) {
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port); $t.Dispose(); return } catch { Start-Sleep -Milliseconds 100 }
+    }
+    $tail = foreach ($p in $started) { if ($p.HasExited -and $script:logs[$p.Id]) { "exited $($p.ExitCode): " + ((Get-Content "$($script:logs[$p.Id]).err", "$($script:logs[$p.Id]).out" -ErrorAction Ignore | Select-Object -Last 8) -join ' | ') } }
+    throw "$What did not listen on $Port within 30 s. $($tail -join '; ')"
+}
+
+function Invoke-Load([string[]] $Arguments) {
+    $out = & dotnet $LoadTool @Arguments $script:auth
+    if ($LASTEXITCODE) { throw "LoadTool $($Arguments -join ' ') failed ($LASTEXITCODE): $out" }
+    $out | Select-Object -Last 1 | ConvertFrom-Json
+}
+
+function Get-Median([double[]] $v) { $s = $v | Sort-Object; $s[[math]::Floor($s.Count / 2)] }
+
+function Get-Rss([int[]] $ProcessIds) {
+    # Resident memory of a relay, all its processes together (nginx runs a master and workers).
+    ($ProcessIds | ForEach-Object { (Get-Content "/proc/$_/status" | Where-Object { $_ -match '^VmRSS:' }) -replace '\D', '' } | Measure-Object -Sum).Sum * 1KB
+}
+
+function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name) {
+    $exe = [Environment]::ProcessPath
+    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -CA '$($ca.Path)' -UpstreamCertificate '$($client.Path)' -MaxConnections 20000"
+    $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name")
+    Wait-Tls $Port "EtcdSecure proxy $Name"
+    $p
+}
+
+function Start-HAProxy([int] $Port, [int[]] $Backends, [string] $Name, [switch] $H2, [int] $MaxConn = 9500) {
+    $alpn = if ($H2) { ' alpn h2,http/1.1' } else { '' }
+    $servers = for ($i = 0; $i -lt $Backends.Count; $i++) {
+        "  server s$i 127.0.0.1:$($Backends[$i]) ssl verify required ca-file $($ca.Path) crt $clientPem sni str(localhost)$(if ($H2) { ' alpn h2' }) check check-ssl inter 500"
+    }
+    $cfg = @"
+global
+  maxconn $MaxConn
+  tune.ssl.default-dh-param 2048
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend fe
+  bind 127.0.0.1:$Port ssl crt $relayPem ca-file $($ca.Path) verify required$alpn
+  default_backend be
+backend be
+  balance leastconn
+$($servers -join "`n")
+"@
+    $file = Join-Path $root "$Name.cfg"
+    Set-Content $file $cfg
+    $p = Start-Bg haproxy @('-db', '-f', $file) (Join-Path $root $Name)
+    Wait-Tls $Port "HAProxy $Name"
+    $p
+}
+
+function Start-Nginx([int] $Port, [int] $Backend) {
+    $dir = New-Item -ItemType Directory (Join-Path $root 'nginx') -Force
+    $cfg = @"
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes auto;
+worker_rlimit_nofile 19000;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 19000; }
+stream {
+  server {
+    listen 127.0.0.1:$Port ssl;
+    ssl_certificate $($relay.Path);
+    ssl_certificate_key $($relay.KeyPath);
+    ssl_client_certificate $($ca.Path);
+    ssl_verify_client on;
+    proxy_pass 127.0.0.1:$Backend;
+    proxy_ssl on;
+    proxy_ssl_certificate $($client.Path);
+    proxy_ssl_certificate_key $($client.KeyPath);
+    proxy_ssl_trusted_certificate $($ca.Path);
+    proxy_ssl_verify on;
+    proxy_ssl_name localhost;
+    proxy_ssl_server_name on;
+  }
+}
+"@
+    Set-Content (Join-Path $dir 'nginx.conf') $cfg
+    $p = Start-Bg nginx @('-p', "$dir", '-c', (Join-Path $dir 'nginx.conf')) (Join-Path $root 'nginx')
+    Wait-Tls $Port 'nginx'
+    $p
+}
+
+function Get-NginxPids([Diagnostics.Process] $Master) {
+    @($Master.Id) + @(Get-ChildItem /proc -Directory | Where-Object { $_.Name -match '^\d+$' } | Where-Object {
+            (Get-Content "/proc/$($_.Name)/stat" -ErrorAction Ignore) -match "^\d+ \([^)]*\) \S $($Master.Id) "
+        } | ForEach-Object { [int] $_.Name })
+}
+
+$lines = [Collections.Generic.List[string]]::new()
+try {
+    New-Item -ItemType Directory $root -Force | Out-Null
+    Write-Host 'bench: proxy PKI'
+    $ca = New-EtcdCA -Path (Join-Path $root 'pki') -CommonName bench-ca
+    $relay = $ca | New-EtcdCertificate -Profile Server -CommonName relay -Hosts localhost, 127.0.0.1
+    $client = $ca | New-EtcdCertificate -Profile Peer -CommonName client -Hosts localhost, 127.0.0.1
+    $relayPem = Join-Path $root 'relay-combined.pem'; Set-Content $relayPem ((Get-Content $relay.Path -Raw) + (Get-Content $relay.KeyPath -Raw))
+    $clientPem = Join-Path $root 'client-combined.pem'; Set-Content $clientPem ((Get-Content $client.Path -Raw) + (Get-Content $client.KeyPath -Raw))
+    $script:auth = @('--ca', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath)
+
+    # --- Bulk throughput ------------------------------------------------------------------------------
+    $backendPort = Get-Port
+    $null = Start-Bg dotnet @($LoadTool, 'serve', '--port', $backendPort, '--ca', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath) (Join-Path $root 'backend')
+    Wait-Tls $backendPort 'the TLS backend'
+    $ports = [ordered]@{ direct = $backendPort; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'nginx stream' = (Get-Port) }
+    $ours = Start-OurProxy $ports.EtcdSecure @("https://127.0.0.1:$backendPort") 'bulk'
+    $ha = Start-HAProxy $ports.HAProxy @($backendPort) 'bulk-haproxy'
+    $ng = Start-Nginx $ports.'nginx stream' $backendPort
+
+    $bulk = [ordered]@{}
+    foreach ($name in $ports.Keys) {
+        foreach ($streams in 1, 4) {
+            Write-Host "bench: bulk $name x$streams"
+            $null = Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', 64MB)
+            $bulk["$name/$streams"] = Get-Median @(1..$Runs | ForEach-Object { (Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)).mibps })
+        }
+    }
+    $lines.Add('## Proxy: bulk throughput (TLS in, TLS out)')
+    $lines.Add('')
+    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs, MiB/s. Direct = client to backend without a relay.")
+    $lines.Add('')
+    $lines.Add('| relay | 1 stream | 4 streams |')
+    $lines.Add('|---|---:|---:|')
+    foreach ($name in $ports.Keys) { $lines.Add(('| {0} | {1:N0} | {2:N0} |' -f $name, $bulk["$name/1"], $bulk["$name/4"])) }
+    foreach ($streams in 1, 4) {
+        $best = [math]::Max($bulk["HAProxy/$streams"], $bulk["nginx stream/$streams"])
+        $ratio = $bulk["EtcdSecure/$streams"] / $best
+        $lines.Add('')
+        $lines.Add(('{0} stream(s): EtcdSecure / best of HAProxy and nginx = {1:N2} (target >= 1.2: {2})' -f $streams, $ratio, $(if ($ratio -ge 1.2) { 'met' } else { 'NOT met' })))
+    }
+    $lines.Add('')
+
+    # --- Memory per idle connection -------------------------------------------------------------------
+    $idle = [ordered]@{}
+    foreach ($relayName in 'EtcdSecure', 'HAProxy', 'nginx stream') {
+        $pids = switch ($relayName) { 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
+        [GC]::Collect()
+        $before = Get-Rss $pids
+        $hold = Join-Path $root "hold-$($relayName -replace '\W')"
+        Write-Host "bench: $IdleConnections idle connections through $relayName"
+        $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
+        foreach ($a in @($LoadTool, 'idle', '--target', "127.0.0.1:$($ports[$relayName])", '--count', $IdleConnections, '--hold-file', $hold) + $script:auth) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardOutput = $true
+        $holder = [Diagnostics.Process]::Start($psi)
+        $started.Add($holder)
+        $ready = $holder.StandardOutput.ReadLine()
+        Start-Sleep -Seconds 2 # let allocations settle before reading RSS
+        $after = Get-Rss $pids
+        Set-Content $hold 'done'
+        $null = $holder.WaitForExit(60000)
+        $idle[$relayName] = [pscustomobject]@{ Ready = $ready; PerConnection = ($after - $before) / $IdleConnections; Before = $before; After = $after }
+    }
+    $lines.Add("## Proxy: memory per idle connection ($IdleConnections connections held open)")
+    $lines.Add('')
+    $lines.Add("Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection.")
+    $lines.Add('')
+    $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
+    $lines.Add('|---|---:|---:|---:|---|')
+    foreach ($k in $idle.Keys) { $i = $idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
+    $perConn = $idle['EtcdSecure'].PerConnection / 1KB
+    $lines.Add('')
+    $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
+    $lines.Add('')
+    foreach ($p in @($ours, $ha, $ng)) { if (-not $p.HasExited) { $p.Kill($true) } }
+
+    # --- etcd request rate ----------------------------------------------------------------------------
+    Write-Host 'bench: 3-member etcd cluster'
+    $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
+    $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
+    # The cluster's CA differs from the relays' one: relays present their own certificates to clients, and the
+    # cluster's client certificate upstream.
+    $clusterCA = $cluster.CAPath
+    $etcdPorts = [ordered]@{ 'direct (one member)' = $memberPorts[0]; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'etcd grpc-proxy' = (Get-Port) }
+    $exe = [Environment]::ProcessPath
+    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name etcd -Listen https://127.0.0.1:$($etcdPorts.EtcdSecure) -Endpoint $($cluster.Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$($cluster.ClientCertificatePath)' -UpstreamCA '$clusterCA'"
+    $null = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root 'etcd-ours')
+    Wait-Tls $etcdPorts.EtcdSecure 'EtcdSecure proxy (etcd)'
+    $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
+    # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
+    $servers = for ($i = 0; $i -lt 3; $i++) { "  server m$i 127.0.0.1:$($memberPorts[$i]) ssl verify required ca-file $clusterCA crt $clusterClientPem alpn h2 check check-ssl inter 500" }
+    $haEtcd = @"
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend fe
+  bind 127.0.0.1:$($etcdPorts.HAProxy) ssl crt $relayPem ca-file $($ca.Path) verify required alpn h2,http/1.1
+  default_backend be
+backend be
+  balance leastconn
+$($servers -join "`n")
+"@
+    Set-Content (Join-Path $root 'etcd-haproxy.cfg') $haEtcd
+    $null = Start-Bg haproxy @('-db', '-f', (Join-Path $root 'etcd-haproxy.cfg')) (Join-Path $root 'etcd-haproxy')
+    Wait-Tls $etcdPorts.HAProxy 'HAProxy (etcd)'
+    # grpc-proxy insists on a client certificate with an empty common name (so that no user is implied by it);
+    # EtcdSecure requires a common name, so cfssl makes this one.
+    $gp = New-Item -ItemType Directory (Join-Path $root 'grpc-proxy-cert') -Force
+    Set-Content (Join-Path $gp 'config.json') '{"signing":{"profiles":{"client":{"usages":["signing","key encipherment","client auth"],"expiry":"8760h"}}}}'
+    Set-Content (Join-Path $gp 'csr.json') '{"CN":"","names":[{"O":"grpc-proxy"}],"key":{"algo":"ecdsa","size":256}}'
+    Push-Location $gp
+    try { cfssl gencert -ca $clusterCA -ca-key ($clusterCA -replace '\.pem$', '-key.pem') -config config.json -profile client csr.json 2>$null | cfssljson -bare gp }
+    finally { Pop-Location }
+    $null = Start-Bg etcd @('grpc-proxy', 'start', "--endpoints=$($cluster.Endpoints -join ',')", "--listen-addr=127.0.0.1:$($etcdPorts.'etcd grpc-proxy')",
+        "--cacert=$clusterCA", "--cert=$(Join-Path $gp 'gp.pem')", "--key=$(Join-Path $gp 'gp-key.pem')",
+        "--cert-file=$($relay.Path)", "--key-file=$($relay.KeyPath)", "--trusted-ca-file=$($ca.Path)") (Join-Path $root 'grpc-proxy')
+    Wait-Tls $etcdPorts.'etcd grpc-proxy' 'etcd grpc-proxy'
+
+    $rate = [ordered]@{}
+    foreach ($name in $etcdPorts.Keys) {
+        Write-Host "bench: etcd Range through $name"
+        # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
+        $authFor = if ($name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
+        $saved = $script:auth; $script:auth = $authFor
+        try {
+            $null = Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$name])", '--connections', 4, '--concurrency', 16, '--seconds', 1)
+            $rate[$name] = Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$name])", '--connections', 4, '--concurrency', 16, '--seconds', $EtcdSeconds)
+        }
+        finally { $script:auth = $saved }
+    }
+    $lines.Add('## Proxy: etcd request rate and latency')
+    $lines.Add('')
+    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s after a 1 s warm-up, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
+    $lines.Add('')
+    $lines.Add('| path | ops/s | p50 ms | p99 ms |')
+    $lines.Add('|---|---:|---:|---:|')
+    foreach ($k in $rate.Keys) { $r = $rate[$k]; $lines.Add(('| {0} | {1:N0} | {2:N2} | {3:N2} |' -f $k, $r.opsPerSecond, $r.p50, $r.p99)) }
+    $vsHa = $rate.EtcdSecure.opsPerSecond / $rate.HAProxy.opsPerSecond
+    $vsGrpc = $rate.EtcdSecure.opsPerSecond / $rate.'etcd grpc-proxy'.opsPerSecond
+    $lines.Add('')
+    $lines.Add(('EtcdSecure / HAProxy = {0:N2} (target >= 1.0: {1}); EtcdSecure / grpc-proxy = {2:N2} (target >= 1.2: {3})' -f $vsHa, $(if ($vsHa -ge 1.0) { 'met' } else { 'NOT met' }), $vsGrpc, $(if ($vsGrpc -ge 1.2) { 'met' } else { 'NOT met' })))
+    $lines.Add('')
+}
+finally {
+    foreach ($p in $started) { if (-not $p.HasExited) { $p.Kill($true); $null = $p.WaitForExit(10000) } }
+    try { Remove-EtcdCluster bench -Confirm:$false } catch { $null = $_ } # not made when an earlier step failed
+    Remove-Item $root -Recurse -Force -ErrorAction Ignore
+}
+$lines
