@@ -1,0 +1,51 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    Wall time of a health check of a 3-member TLS cluster: Test-EtcdClusterHealth -Cluster against
+    `etcdctl endpoint health --cluster`, with every member up and with one member down, same run.
+.DESCRIPTION
+    etcdctl is a process per check, as people run it; Test-EtcdClusterHealth runs in a warm session, as
+    people run it at a prompt or in a runbook. Both are also shown as a fresh process, to separate start-up.
+#>
+param([Parameter(Mandatory)] [string] $ModulePath, [int] $Runs = 7)
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+$root = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-bench-health-$PID"
+
+function Get-Median([double[]] $v) { $s = $v | Sort-Object; $s[[math]::Floor($s.Count / 2)] }
+function Measure-Median([scriptblock] $Block) { Get-Median @(1..$Runs | ForEach-Object { (Measure-Command $Block).TotalMilliseconds }) }
+
+$lines = [Collections.Generic.List[string]]::new()
+try {
+    $cluster = New-EtcdCluster -Path $root -Name benchhealth -Size 3 -Force
+    $auth = @{ CA = $cluster.CAPath; Certificate = $cluster.ClientCertificatePath }
+    $etcdctl = @('--endpoints', $cluster.Endpoints[0], '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'endpoint', 'health', '--cluster')
+    $env:ETCDCTL_API = '3'
+    $exe = [Environment]::ProcessPath
+    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $fresh = "Import-Module '$ModulePath'; `$null = Test-EtcdClusterHealth $($cluster.Endpoints[0]) -CA '$($cluster.CAPath)' -Certificate '$($cluster.ClientCertificatePath)' -Cluster"
+
+    $rows = foreach ($state in 'all members up', 'one member down') {
+        if ($state -eq 'one member down') { Stop-EtcdMember benchhealth-3 }
+        $null = Test-EtcdClusterHealth $cluster.Endpoints[0] @auth -Cluster
+        $ours = Measure-Median { $null = Test-EtcdClusterHealth $cluster.Endpoints[0] @auth -Cluster }
+        $theirs = Measure-Median { $null = & etcdctl @etcdctl 2>&1 }
+        $oursFresh = Measure-Median { $null = & $exe @prefix -NoProfile -NonInteractive -Command $fresh }
+        $reported = @(Test-EtcdClusterHealth $cluster.Endpoints[0] @auth -Cluster | Where-Object Healthy).Count
+        [pscustomobject]@{ State = $state; Ours = $ours; Theirs = $theirs; OursFresh = $oursFresh; Healthy = $reported }
+    }
+
+    $lines.Add('## Health check of a 3-member TLS cluster (wall time)')
+    $lines.Add('')
+    $lines.Add("Median of $Runs runs, ms. Test-EtcdClusterHealth -Cluster (MemberList, then Status, a read of 'health' and AlarmList on every member in parallel) against ``etcdctl endpoint health --cluster`` (etcd $((Get-EtcdBinary | Where-Object Name -EQ etcdctl).Version)).")
+    $lines.Add('')
+    $lines.Add('| cluster | Test-EtcdClusterHealth (session) | etcdctl | ratio (etcdctl / ours) | Test-EtcdClusterHealth (fresh pwsh) | healthy members reported |')
+    $lines.Add('|---|---:|---:|---:|---:|---:|')
+    foreach ($r in $rows) { $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N2} | {4:N0} | {5} |' -f $r.State, $r.Ours, $r.Theirs, ($r.Theirs / $r.Ours), $r.OursFresh, $r.Healthy)) }
+    $lines.Add('')
+}
+finally {
+    try { Remove-EtcdCluster benchhealth -Confirm:$false } catch { $null = $_ }
+    Remove-Item $root -Recurse -Force -ErrorAction Ignore
+}
+$lines
