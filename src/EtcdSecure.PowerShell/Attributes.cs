@@ -88,3 +88,25 @@ public sealed class CertificateTransformationAttribute : ArgumentTransformationA
         }
     }
 }
+
+/// <summary>Completes -Name with the members started in this session.</summary>
+public sealed class MemberNameCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        var pattern = new WildcardPattern(wordToComplete.Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+        return Engine.Members.MemberHost.All.Where(m => pattern.IsMatch(m.Spec.Name))
+            .Select(m => new CompletionResult(m.Spec.Name, m.Spec.Name, CompletionResultType.ParameterValue, $"{m.Spec.Name} (process {m.ProcessId}, {(m.HasExited ? "exited" : "running")})"));
+    }
+}
+
+/// <summary>Completes -Name with the clusters New-EtcdCluster made in this session.</summary>
+public sealed class ClusterNameCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        var pattern = new WildcardPattern(wordToComplete.Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+        return Cmdlets.ClusterRegistry.All.Where(c => pattern.IsMatch(c.Name))
+            .Select(c => new CompletionResult(c.Name, c.Name, CompletionResultType.ParameterValue, $"{c.Name} ({c.Path})"));
+    }
+}

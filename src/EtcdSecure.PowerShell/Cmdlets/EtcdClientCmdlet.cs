@@ -32,6 +32,7 @@ public abstract class EtcdClientCmdlet : EtcdCmdlet
     [Alias("ClientCertificate", "ClientCertificatePath", "CertificatePath", "Cert")]
     public EtcdCertificate? Certificate { get; set; }
 
+    /// <summary>The client certificate's key, when it is not NAME-key.pem beside the certificate.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("ClientKeyPath", "Key")]
     public string? KeyPath { get; set; }

@@ -8,10 +8,12 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdBinary))]
 public sealed class GetEtcdBinaryCommand : EtcdCmdlet
 {
+    /// <summary>Which binaries to look for. Default: etcd and etcdctl.</summary>
     [Parameter(Position = 0)]
     [ValidateSet("etcd", "etcdctl")]
     public string[] Name { get; set; } = { "etcd", "etcdctl" };
 
+    /// <summary>A binary to inspect instead of the one on PATH.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }

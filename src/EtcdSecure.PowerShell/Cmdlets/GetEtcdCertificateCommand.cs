@@ -13,11 +13,13 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
     private const string ByPath = "Path";
     private const string ByLiteralPath = "LiteralPath";
 
+    /// <summary>PEM files to read; wildcards allowed.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByPath)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = System.Array.Empty<string>();
 
+    /// <summary>PEM files to read, taken literally (no wildcards).</summary>
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByLiteralPath)]
     [Alias("PSPath", "FullName")]
     [ValidateNotNullOrEmpty]

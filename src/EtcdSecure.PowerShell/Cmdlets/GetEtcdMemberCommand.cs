@@ -9,8 +9,10 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdMember))]
 public sealed class GetEtcdMemberCommand : EtcdCmdlet
 {
+    /// <summary>Names of the members to list; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(MemberNameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     protected override void Process()

@@ -8,6 +8,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdProxyInfo))]
 public sealed class GetEtcdProxyCommand : EtcdCmdlet
 {
+    /// <summary>Names of the proxies to list; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(ProxyNameCompleter))]
@@ -28,11 +29,13 @@ public sealed class GetEtcdProxyCommand : EtcdCmdlet
 [OutputType(typeof(EtcdProxyInfo))]
 public sealed class StopEtcdProxyCommand : EtcdCmdlet
 {
+    /// <summary>Names of the proxies to stop; wildcards allowed. Binds from Get-EtcdProxy on the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ArgumentCompleter(typeof(ProxyNameCompleter))]
     public string[] Name { get; set; } = System.Array.Empty<string>();
 
+    /// <summary>Return the stopped proxies.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 

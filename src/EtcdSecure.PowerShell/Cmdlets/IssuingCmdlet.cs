@@ -11,27 +11,33 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </summary>
 public abstract class IssuingCmdlet : EtcdCmdlet
 {
+    /// <summary>The subject common name (CN). For client certificates it is the etcd user name.</summary>
     [Parameter]
     [Alias("CN")]
     [ValidateNotNullOrEmpty]
     public string? CommonName { get; set; }
 
+    /// <summary>Subject country (C).</summary>
     [Parameter]
     [Alias("C")]
     public string? Country { get; set; }
 
+    /// <summary>Subject state or province (ST).</summary>
     [Parameter]
     [Alias("ST", "Province")]
     public string? State { get; set; }
 
+    /// <summary>Subject locality (L).</summary>
     [Parameter]
     [Alias("L", "City")]
     public string? Locality { get; set; }
 
+    /// <summary>Subject organization (O).</summary>
     [Parameter]
     [Alias("O")]
     public string? Organization { get; set; }
 
+    /// <summary>Subject organizational unit (OU).</summary>
     [Parameter]
     [Alias("OU")]
     public string? OrganizationalUnit { get; set; }
@@ -41,14 +47,17 @@ public abstract class IssuingCmdlet : EtcdCmdlet
     [Alias("Hostname", "SAN")]
     public string[]? Hosts { get; set; }
 
+    /// <summary>ECDSA (default, as cfssl) or RSA.</summary>
     [Parameter]
     [ValidateSet("ECDSA", "RSA")]
     public string? KeyAlgorithm { get; set; }
 
+    /// <summary>Key size: 256, 384 or 521 for ECDSA (default 256); 2048 to 8192 for RSA (default 2048).</summary>
     [Parameter]
     [ValidateSet("256", "384", "521", "2048", "3072", "4096")]
     public int? KeySize { get; set; }
 
+    /// <summary>How long the certificate is valid, as a Go duration ("8760h") or a TimeSpan. Quote it. Default: the profile's expiry.</summary>
     [Parameter]
     [GoDurationTransformation]
     public TimeSpan? Validity { get; set; }
@@ -63,6 +72,7 @@ public abstract class IssuingCmdlet : EtcdCmdlet
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
+    /// <summary>Replace existing files of the same name.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -12,6 +12,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// <summary>The parameters that describe one member, shared by Start-EtcdMember and New-EtcdMemberConfig.</summary>
 public abstract class MemberSpecCmdlet : EtcdCmdlet
 {
+    /// <summary>The member's name (etcd --name), unique in its cluster.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     public string Name { get; set; } = "";
@@ -25,10 +26,12 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
     [Parameter]
     public string[]? AdvertiseClientUrl { get; set; }
 
+    /// <summary>URLs to listen on for other members (https). Default https://127.0.0.1:2380.</summary>
     [Parameter]
     [Alias("ListenPeerUrl")]
     public string[] PeerUrl { get; set; } = { "https://127.0.0.1:2380" };
 
+    /// <summary>URLs other members are told to use. Default: the PeerUrl values.</summary>
     [Parameter]
     public string[]? AdvertisePeerUrl { get; set; }
 
@@ -36,9 +39,11 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
     [Parameter]
     public object? InitialCluster { get; set; }
 
+    /// <summary>The initial cluster token: the same on every member of one cluster, different between clusters.</summary>
     [Parameter]
     public string ClusterToken { get; set; } = "etcd-cluster";
 
+    /// <summary>New to form a cluster, Existing to rejoin or join one that runs.</summary>
     [Parameter]
     [ValidateSet("New", "Existing")]
     public string ClusterState { get; set; } = "New";
@@ -73,6 +78,7 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
     [CertificateTransformation]
     public EtcdCertificate? PeerCA { get; set; }
 
+    /// <summary>The etcd binary to run. Default: etcd on PATH.</summary>
     [Parameter]
     public string? EtcdPath { get; set; }
 

@@ -17,6 +17,7 @@ public sealed class NewEtcdCertificateCommand : IssuingCmdlet
     private const string FromCAObject = "CA";
     private const string FromCAPath = "CAPath";
 
+    /// <summary>Server, Client, Peer, or a profile of the -Config file (such as etcd-node). An unknown profile is an error.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ArgumentCompleter(typeof(ProfileCompleter))]
     [ValidateNotNullOrEmpty]
@@ -27,11 +28,13 @@ public sealed class NewEtcdCertificateCommand : IssuingCmdlet
     [ValidateNotNull]
     public EtcdCertificate? CA { get; set; }
 
+    /// <summary>The CA certificate, when the CA is given as files rather than an object.</summary>
     [Parameter(Mandatory = true, ParameterSetName = FromCAPath)]
     [Alias("CACert")]
     [ValidateNotNullOrEmpty]
     public string? CACertPath { get; set; }
 
+    /// <summary>The CA key, when the CA is given as files rather than an object.</summary>
     [Parameter(Mandatory = true, ParameterSetName = FromCAPath)]
     [Alias("CAKey")]
     [ValidateNotNullOrEmpty]

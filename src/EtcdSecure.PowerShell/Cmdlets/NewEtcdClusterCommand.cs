@@ -26,6 +26,7 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     [Parameter(Mandatory = true, Position = 0)]
     public string Path { get; set; } = "";
 
+    /// <summary>Number of members, 1 to 9. Default 3.</summary>
     [Parameter]
     [ValidateRange(1, 9)]
     public int Size { get; set; } = 3;
@@ -43,10 +44,12 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     [Parameter]
     public int[]? PeerPort { get; set; }
 
+    /// <summary>Key algorithm of every certificate: ECDSA (default, as workflow B) or RSA.</summary>
     [Parameter]
     [ValidateSet("ECDSA", "RSA")]
     public string KeyAlgorithm { get; set; } = "ECDSA";
 
+    /// <summary>The etcd binary to run. Default: etcd on PATH.</summary>
     [Parameter]
     public string? EtcdPath { get; set; }
 
@@ -54,6 +57,7 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>How long the cluster may take to elect a leader before it is stopped and the command fails.</summary>
     [Parameter]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -24,6 +24,7 @@ public sealed class NewEtcdMemberConfigCommand : MemberSpecCmdlet
     [Parameter]
     public Version? EtcdVersion { get; set; }
 
+    /// <summary>Replace an existing file.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -17,6 +17,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdMember))]
 public sealed class StartEtcdMemberCommand : MemberSpecCmdlet
 {
+    /// <summary>How long the member may take to answer TLS before it is stopped and the start fails.</summary>
     [Parameter]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -23,6 +23,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     private const string Discover = "InitialCluster";
     private const string Peers = "PeerUrls";
 
+    /// <summary>The proxy's name (its job's name). Default: etcd-proxy, etcd-proxy-2, ...</summary>
     [Parameter]
     [ValidatePattern("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     public string? Name { get; set; }
@@ -85,6 +86,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [GoDurationTransformation]
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How long a client may take to finish its TLS handshake, and the member to answer.</summary>
     [Parameter]
     [GoDurationTransformation]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -94,6 +96,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [GoDurationTransformation]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
+    /// <summary>Connections beyond this many are closed at once and counted as MaxConnections.</summary>
     [Parameter]
     [ValidateRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 20_000;

@@ -11,10 +11,13 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// <summary>Shared by Stop-EtcdCluster and Remove-EtcdCluster: the clusters named, as New-EtcdCluster made them.</summary>
 public abstract class ClusterCmdlet : EtcdCmdlet
 {
+    /// <summary>Names of clusters made by New-EtcdCluster; wildcards allowed. Binds from the cluster object on the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(ClusterNameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
+    /// <summary>How long each member may take to exit after SIGTERM before it is killed.</summary>
     [Parameter]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 

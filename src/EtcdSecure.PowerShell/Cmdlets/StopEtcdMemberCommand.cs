@@ -15,14 +15,18 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
     private const string ByName = "Name";
     private const string ById = "ProcessId";
 
+    /// <summary>Names of members started by this module; wildcards allowed. Binds from Get-EtcdMember on the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ByName)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(MemberNameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
+    /// <summary>Process ids of members started by this module; any other process is left alone.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ById)]
     [Alias("Id")]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
+    /// <summary>How long a member may take to exit after SIGTERM before it is killed.</summary>
     [Parameter]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -30,6 +34,7 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter RemoveData { get; set; }
 
+    /// <summary>Return the stopped members.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 

@@ -13,6 +13,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdCertificateTestResult), typeof(bool))]
 public sealed class TestEtcdCertificateCommand : EtcdCmdlet
 {
+    /// <summary>The certificate (PEM) to check; its key is NAME-key.pem beside it when present.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
@@ -21,14 +22,17 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? KeyPath { get; set; }
 
+    /// <summary>The CA the certificate must chain to.</summary>
     [Parameter]
     [Alias("CACert")]
     public string? CAPath { get; set; }
 
+    /// <summary>The CA key, to check that it belongs to the CA certificate.</summary>
     [Parameter]
     [Alias("CAKey")]
     public string? CAKeyPath { get; set; }
 
+    /// <summary>What the certificate is for (Server, Client, Peer, CA): decides which usages it needs.</summary>
     [Parameter]
     [ValidateSet("Any", "Server", "Client", "Peer", "CA")]
     public string Role { get; set; } = "Any";
@@ -42,6 +46,7 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
     [Parameter]
     public DateTime? At { get; set; }
 
+    /// <summary>Return only $true or $false.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 

@@ -19,9 +19,11 @@ public sealed class TestEtcdClusterHealthCommand : EtcdClientCmdlet
     [Parameter]
     public SwitchParameter Cluster { get; set; }
 
+    /// <summary>Return one object for the whole cluster: healthy when a quorum is healthy and there is one leader.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Summary")]
     public SwitchParameter Summary { get; set; }
 
+    /// <summary>Return only $true (cluster healthy) or $false, for scripts and CI.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Quiet")]
     public SwitchParameter Quiet { get; set; }
 
