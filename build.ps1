@@ -107,8 +107,11 @@ function Invoke-Build {
     $deps = New-Item -ItemType Directory -Path (Join-Path $StageDir 'Dependencies') -Force
     Copy-Item (Join-Path $Root 'EtcdSecure.psd1') $StageDir
     Copy-Item (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.dll'), (Join-Path $obj 'cmdlets/EtcdSecure.Format.ps1xml') $StageDir
-    $help = Join-Path $Root 'src/EtcdSecure.PowerShell/en-US'
-    if (Test-Path $help) { Copy-Item $help $StageDir -Recurse }
+    # Help is generated from the doc comments, in a separate process that imports the staged module to read
+    # each cmdlet's parameter sets exactly as PowerShell sees them.
+    $helpFile = Join-Path $StageDir 'en-US/EtcdSecure.PowerShell.dll-Help.xml'
+    $pwsh = @([Environment]::ProcessPath) + @(if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+    Invoke-Native @pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile
     # Everything the engine needs, and nothing PowerShell itself provides.
     Get-ChildItem (Join-Path $obj 'engine') -Filter *.dll |
         Where-Object Name -NotLike 'System.Management.Automation*' |

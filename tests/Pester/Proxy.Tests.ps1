@@ -206,6 +206,19 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
         (Get-EtcdProxy second).State | Should -Be 'Stopped'
     }
 
+    It 'completes proxy and member names on Tab' {
+        (TabExpansion2 -inputScript 'Get-EtcdProxy etcd-p' -cursorColumn 20).CompletionMatches.CompletionText | Should -Contain $proxy.Name
+        (TabExpansion2 -inputScript 'Stop-EtcdMember n' -cursorColumn 17).CompletionMatches.CompletionText | Should -Contain 'n1'
+        (TabExpansion2 -inputScript 'New-EtcdCertificate -Profile Pe' -cursorColumn 31).CompletionMatches.CompletionText | Should -Contain 'Peer'
+    }
+
+    It 'stops proxies piped from Get-EtcdProxy' {
+        $null = Start-EtcdProxy -Name piped -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $stopped = Get-EtcdProxy piped | Stop-EtcdProxy -PassThru
+        $stopped.Name | Should -Be 'piped'
+        $stopped.State | Should -Be 'Stopped'
+    }
+
     It 'fails with PortInUse on a taken port, and leaves no job behind' {
         $jobs = @(Get-Job).Count
         $e = Get-ThrownError { Start-EtcdProxy -Name clash -Listen $url -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }

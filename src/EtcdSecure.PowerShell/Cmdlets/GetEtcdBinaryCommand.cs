@@ -4,6 +4,18 @@ using EtcdSecure.Engine.Members;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>Finds etcd and etcdctl and reports their versions and the TLS flags they support.</summary>
+/// <example>
+/// <code>
+/// Get-EtcdBinary
+/// </code>
+/// Finds etcd and etcdctl on PATH and shows their versions and which TLS flags this etcd supports.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdBinary etcd -Path /opt/etcd-v3.5.17/etcd
+/// </code>
+/// Inspects a particular etcd binary instead of the one on PATH.
+/// </example>
 [Cmdlet(VerbsCommon.Get, "EtcdBinary")]
 [OutputType(typeof(EtcdBinary))]
 public sealed class GetEtcdBinaryCommand : EtcdCmdlet

@@ -6,6 +6,18 @@ using EtcdSecure.Engine.Pki;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>Reads PEM certificates (made by this module, cfssl or openssl) into objects.</summary>
+/// <example>
+/// <code>
+/// Get-EtcdCertificate ./tls/*.pem
+/// </code>
+/// Reads every certificate in ./tls (made by EtcdSecure, cfssl or openssl): subject, SANs, usages, expiry, key and CSR paths.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdCertificate ./tls/*.pem | Where-Object DaysLeft -lt 30
+/// </code>
+/// Lists the certificates that expire within 30 days.
+/// </example>
 [Cmdlet(VerbsCommon.Get, "EtcdCertificate", DefaultParameterSetName = ByPath)]
 [OutputType(typeof(EtcdCertificate))]
 public sealed class GetEtcdCertificateCommand : EtcdCmdlet

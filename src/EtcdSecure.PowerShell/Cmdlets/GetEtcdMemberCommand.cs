@@ -5,6 +5,18 @@ using EtcdSecure.Engine.Members;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>The members this module started in this session: running, stopped, or exited with their last log lines.</summary>
+/// <example>
+/// <code>
+/// Get-EtcdMember
+/// </code>
+/// Lists the members started in this session: running, stopped, or exited with their exit code and last log lines.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdMember n* | Where-Object State -EQ Exited | Select-Object -ExpandProperty LastLogLines
+/// </code>
+/// Shows why members named n-something exited.
+/// </example>
 [Cmdlet(VerbsCommon.Get, "EtcdMember")]
 [OutputType(typeof(EtcdMember))]
 public sealed class GetEtcdMemberCommand : EtcdCmdlet

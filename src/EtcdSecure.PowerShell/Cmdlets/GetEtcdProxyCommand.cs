@@ -4,6 +4,19 @@ using System.Management.Automation;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>The proxies started in this session, with live counters and the state of every member behind them.</summary>
+/// <example>
+/// <code>
+/// Get-EtcdProxy
+/// </code>
+/// Shows every proxy of this session with its connection counters and its members.
+/// </example>
+/// <example>
+/// <code>
+/// (Get-EtcdProxy etcd-proxy).Members | Format-Table
+/// (Get-EtcdProxy etcd-proxy).Refused
+/// </code>
+/// Shows which members take new connections and which clients were refused, by reason.
+/// </example>
 [Cmdlet(VerbsCommon.Get, "EtcdProxy")]
 [OutputType(typeof(EtcdProxyInfo))]
 public sealed class GetEtcdProxyCommand : EtcdCmdlet
@@ -25,6 +38,18 @@ public sealed class GetEtcdProxyCommand : EtcdCmdlet
 }
 
 /// <summary>Stops proxies started in this session and releases their ports; their jobs stay for Receive-Job until removed.</summary>
+/// <example>
+/// <code>
+/// Stop-EtcdProxy etcd-proxy
+/// </code>
+/// Stops the proxy and releases its port; its job stays for Receive-Job until Remove-Job.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdProxy | Stop-EtcdProxy -PassThru
+/// </code>
+/// Stops every proxy of this session and returns their final counters.
+/// </example>
 [Cmdlet(VerbsLifecycle.Stop, "EtcdProxy", SupportsShouldProcess = true)]
 [OutputType(typeof(EtcdProxyInfo))]
 public sealed class StopEtcdProxyCommand : EtcdCmdlet

@@ -5,6 +5,18 @@ using EtcdSecure.Engine.Pki;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>Creates a self-signed certificate authority, as cfssl gencert -initca | cfssljson -bare ca does.</summary>
+/// <example>
+/// <code>
+/// $ca = New-EtcdCA -Path ./tls
+/// </code>
+/// Makes ca.pem, ca-key.pem (mode 0600) and ca.csr in ./tls: ECDSA P-256, CN etcd-ca, valid 43800h, as cfssl gencert -initca does.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdCA -Path ./pki -CommonName Etcd -Organization Infra -KeyAlgorithm RSA -KeySize 2048 -Validity '8760h'
+/// </code>
+/// Reference workflow A's CA: RSA 2048 with subject names, valid one year. Quote durations: PowerShell reads 1s or 30d as numbers.
+/// </example>
 [Cmdlet(VerbsCommon.New, "EtcdCA", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(EtcdCertificate))]
 public sealed class NewEtcdCACommand : IssuingCmdlet

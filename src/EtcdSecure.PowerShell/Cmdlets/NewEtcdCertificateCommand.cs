@@ -10,6 +10,25 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Issues a certificate from a profile (Server, Client, Peer, or a profile of a cfssl ca-config.json), as
 /// cfssl gencert -ca ca.pem -ca-key ca-key.pem -config ca-config.json -profile P | cfssljson -bare NAME does.
 /// </summary>
+/// <example>
+/// <code>
+/// $ca = New-EtcdCA -Path ./tls
+/// $ca | New-EtcdCertificate -Profile Peer -CommonName etcd-node -Hosts localhost, 127.0.0.1
+/// </code>
+/// Issues etcd-node.pem, etcd-node-key.pem and etcd-node.csr beside the CA, for server and client auth, with a DNS SAN and an IP SAN.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdCertificate -Profile etcd-proxy -Config ./ca-config.json -CACertPath ./ca.pem -CAKeyPath ./ca-key.pem -CsrJson ./proxy-csr.json
+/// </code>
+/// Uses a profile of a cfssl ca-config.json and a cfssl CSR JSON, as cfssl gencert -profile does.
+/// </example>
+/// <example>
+/// <code>
+/// $ca | New-EtcdCertificate -Profile Client -CommonName root
+/// </code>
+/// A client certificate whose CN is the etcd user name root.
+/// </example>
 [Cmdlet(VerbsCommon.New, "EtcdCertificate", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = FromCAObject)]
 [OutputType(typeof(EtcdCertificate))]
 public sealed class NewEtcdCertificateCommand : IssuingCmdlet

@@ -18,6 +18,19 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// member, N members with client and peer certificate authentication on loopback, logs in logs/. Returns once the
 /// cluster has a leader.
 /// </summary>
+/// <example>
+/// <code>
+/// $cluster = New-EtcdCluster -Path ./wfb
+/// $cluster.EnvironmentLines
+/// </code>
+/// Reference workflow B in one command: PKI in ./wfb/tls/assets, three members on free ports, logs in ./wfb/logs; prints the ETCDCTL_* lines for etcdctl.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdCluster -Path ./wfb -ClientPort 12379, 22379, 32379 -PeerPort 12380, 22380, 32380 | Test-EtcdClusterHealth
+/// </code>
+/// Uses workflow B's ports, and checks every member's health.
+/// </example>
 [Cmdlet(VerbsCommon.New, "EtcdCluster", SupportsShouldProcess = true)]
 [OutputType(typeof(EtcdCluster))]
 public sealed class NewEtcdClusterCommand : EtcdCmdlet

@@ -11,6 +11,18 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Writes an etcd YAML config file for a member, with the same secure flags Start-EtcdMember uses, for deployments
 /// on real hosts (etcd --config-file FILE). Certificate paths are written as given, so they can be the paths on the host.
 /// </summary>
+/// <example>
+/// <code>
+/// New-EtcdMemberConfig etcd-1 -ClientUrl https://10.0.0.1:2379 -PeerUrl https://10.0.0.1:2380 -InitialCluster 'etcd-1=https://10.0.0.1:2380,etcd-2=https://10.0.0.2:2380' -Certificate ./tls/etcd-1.pem -CA ./tls/ca.pem -DataDir /var/lib/etcd -EtcdVersion 3.5.17 -Path ./etcd-1.yaml
+/// </code>
+/// Writes a config for a member on a real host; start it there with etcd --config-file etcd-1.yaml.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdMemberConfig n1 -Certificate $node -CA $ca -Path ./n1.yaml -Force
+/// </code>
+/// Replaces an existing file, for the installed etcd's version.
+/// </example>
 [Cmdlet(VerbsCommon.New, "EtcdMemberConfig", SupportsShouldProcess = true)]
 [OutputType(typeof(FileInfo))]
 public sealed class NewEtcdMemberConfigCommand : MemberSpecCmdlet

@@ -13,6 +13,25 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Starts an etcd member with TLS on client and peer traffic and client certificates required on both,
 /// detached from the shell, and returns once its client port answers TLS.
 /// </summary>
+/// <example>
+/// <code>
+/// $peers = @{ n1 = 'https://127.0.0.1:2380'; n2 = 'https://127.0.0.1:2382'; n3 = 'https://127.0.0.1:2384' }
+/// Start-EtcdMember n1 -ClientUrl https://127.0.0.1:2379 -PeerUrl $peers.n1 -InitialCluster $peers -Certificate $node -CA $ca
+/// </code>
+/// Starts the first member of a 3-member cluster with client and peer certificate authentication.
+/// </example>
+/// <example>
+/// <code>
+/// Start-EtcdMember n1 -ClientUrl https://127.0.0.1:2379 -PeerUrl https://127.0.0.1:2380 -Certificate $node -CA $ca -WhatIf
+/// </code>
+/// Prints the etcd command line without starting anything.
+/// </example>
+/// <example>
+/// <code>
+/// Start-EtcdMember n1 -ClientUrl https://127.0.0.1:2379 -PeerUrl $peers.n1 -InitialCluster $peers -ClusterState Existing -Certificate $node -CA $ca -DataDir ./n1.etcd
+/// </code>
+/// Restarts a stopped member so it rejoins its cluster with its data.
+/// </example>
 [Cmdlet(VerbsLifecycle.Start, "EtcdMember", SupportsShouldProcess = true)]
 [OutputType(typeof(EtcdMember))]
 public sealed class StartEtcdMemberCommand : MemberSpecCmdlet

@@ -15,6 +15,25 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// talks mutual TLS to live members with its own certificate. It runs as a job in the background (Get-Job,
 /// Receive-Job, Stop-Job), or in the foreground with -Wait until Ctrl+C.
 /// </summary>
+/// <example>
+/// <code>
+/// $proxy = Start-EtcdProxy -Listen https://localhost:2379 -InitialCluster $peers -Certificate ./pki/etcd-proxy.pem -UpstreamCertificate ./pki/etcd-node.pem -CA ./pki/ca.pem
+/// Test-EtcdClusterHealth https://localhost:2379 -CA ./pki/ca.pem -Certificate ./pki/etcd-proxy.pem -Cluster
+/// </code>
+/// Reference workflow A: a proxy that finds the members from their peer URLs, then a health check that knows only the proxy.
+/// </example>
+/// <example>
+/// <code>
+/// Start-EtcdProxy -Endpoint https://10.0.0.1:2379, https://10.0.0.2:2379 -Listen https://0.0.0.0:2379 -Certificate $serving -ClientCA $clientCA -UpstreamCertificate $node -UpstreamCA $clusterCA -Wait
+/// </code>
+/// Runs in the foreground for a service, with its own CA for clients; Ctrl+C stops it and releases the port.
+/// </example>
+/// <example>
+/// <code>
+/// Get-Job | Where-Object PSJobTypeName -EQ EtcdProxy | Receive-Job -Keep
+/// </code>
+/// Shows the proxy's log: members in and out of rotation, certificate reloads.
+/// </example>
 [Cmdlet(VerbsLifecycle.Start, "EtcdProxy", SupportsShouldProcess = true, DefaultParameterSetName = Endpoints)]
 [OutputType(typeof(EtcdProxyInfo))]
 public sealed class StartEtcdProxyCommand : EtcdCmdlet

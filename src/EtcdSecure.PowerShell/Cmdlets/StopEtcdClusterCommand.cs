@@ -40,6 +40,18 @@ public abstract class ClusterCmdlet : EtcdCmdlet
 }
 
 /// <summary>Stops every member of a cluster made by New-EtcdCluster; data and certificates stay for a restart.</summary>
+/// <example>
+/// <code>
+/// Stop-EtcdCluster etcd
+/// </code>
+/// Stops every member of the cluster; data and certificates stay, so Start-EtcdMember -ClusterState Existing can bring members back.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdCluster -Path ./wfb | Stop-EtcdCluster -Timeout '00:00:30'
+/// </code>
+/// Gives each member 30 s to exit after SIGTERM before it is killed.
+/// </example>
 [Cmdlet(VerbsLifecycle.Stop, "EtcdCluster", SupportsShouldProcess = true)]
 public sealed class StopEtcdClusterCommand : ClusterCmdlet
 {
@@ -53,6 +65,18 @@ public sealed class StopEtcdClusterCommand : ClusterCmdlet
 }
 
 /// <summary>Stops a cluster made by New-EtcdCluster and deletes its folder: certificates, keys, data and logs.</summary>
+/// <example>
+/// <code>
+/// Remove-EtcdCluster etcd
+/// </code>
+/// Stops the cluster's members and deletes its folder (certificates, keys, data, logs), after asking.
+/// </example>
+/// <example>
+/// <code>
+/// New-EtcdCluster -Path ./tmp-cluster -Name scratch | Remove-EtcdCluster -Confirm:$false
+/// </code>
+/// Removes a cluster without asking, as a test script would.
+/// </example>
 [Cmdlet(VerbsCommon.Remove, "EtcdCluster", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 public sealed class RemoveEtcdClusterCommand : ClusterCmdlet
 {

@@ -8,6 +8,18 @@ using EtcdSecure.Engine.Members;
 namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>Stops members this module started: SIGTERM, then a kill after -Timeout. Data is kept unless -RemoveData.</summary>
+/// <example>
+/// <code>
+/// Stop-EtcdMember n1
+/// </code>
+/// Sends SIGTERM to the member and kills it if it has not exited within 10 s. Its data stays.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdMember | Stop-EtcdMember -RemoveData
+/// </code>
+/// Stops every member this session started and deletes their data dirs.
+/// </example>
 [Cmdlet(VerbsLifecycle.Stop, "EtcdMember", SupportsShouldProcess = true, DefaultParameterSetName = ByName)]
 [OutputType(typeof(EtcdMember))]
 public sealed class StopEtcdMemberCommand : EtcdCmdlet

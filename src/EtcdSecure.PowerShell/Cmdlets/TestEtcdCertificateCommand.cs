@@ -9,6 +9,18 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Checks a certificate (and its key) against a CA, a role and the hosts it must serve, and says in plain
 /// sentences everything that would make etcd or its clients reject it.
 /// </summary>
+/// <example>
+/// <code>
+/// Test-EtcdCertificate ./tls/etcd-node.pem -CAPath ./tls/ca.pem -Role Peer -Hosts localhost, 127.0.0.1
+/// </code>
+/// Says in plain sentences what would make etcd refuse the certificate: wrong usages, missing SANs, expiry, a key that does not match, another CA.
+/// </example>
+/// <example>
+/// <code>
+/// if (-not (Test-EtcdCertificate ./tls/root.pem -CAPath ./tls/ca.pem -Role Client -Quiet)) { throw 'bad client certificate' }
+/// </code>
+/// Returns only $true or $false, for scripts.
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "EtcdCertificate")]
 [OutputType(typeof(EtcdCertificateTestResult), typeof(bool))]
 public sealed class TestEtcdCertificateCommand : EtcdCmdlet

@@ -9,6 +9,25 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Checks etcd endpoints the way `etcdctl endpoint health` and `endpoint status` do, all in parallel and each within
 /// -Timeout: one object per member, a cluster summary with -Summary, or $true/$false with -Quiet.
 /// </summary>
+/// <example>
+/// <code>
+/// Test-EtcdClusterHealth https://127.0.0.1:12379, https://127.0.0.1:22379 -CA ./tls/ca.pem -Certificate ./tls/root.pem
+/// </code>
+/// One object per endpoint: Healthy, IsLeader, RaftTerm, Version, Latency, and Error saying why when it is not healthy.
+/// </example>
+/// <example>
+/// <code>
+/// $env:ETCDCTL_ENDPOINTS = 'https://127.0.0.1:2379'; $env:ETCDCTL_CACERT = './tls/ca.pem'; $env:ETCDCTL_CERT = './tls/root.pem'; $env:ETCDCTL_KEY = './tls/root-key.pem'
+/// Test-EtcdClusterHealth -Cluster -Summary
+/// </code>
+/// Uses etcdctl's environment variables, finds every member, and summarises: healthy when a quorum is healthy and there is one leader.
+/// </example>
+/// <example>
+/// <code>
+/// if (-not (Test-EtcdClusterHealth -Cluster -Quiet)) { exit 1 }
+/// </code>
+/// Fails a CI job when the cluster is not healthy.
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "EtcdClusterHealth", DefaultParameterSetName = "Members")]
 [OutputType(typeof(EtcdEndpointHealth), ParameterSetName = new[] { "Members" })]
 [OutputType(typeof(EtcdClusterHealth), ParameterSetName = new[] { "Summary" })]

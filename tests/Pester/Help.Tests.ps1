@@ -1,0 +1,44 @@
+BeforeDiscovery {
+    $version = (Import-PowerShellDataFile "$PSScriptRoot/../../EtcdSecure.psd1").ModuleVersion
+    $manifest = if ($env:ETCDSECURE_MODULE) { $env:ETCDSECURE_MODULE } else { "$PSScriptRoot/../../out/EtcdSecure/$version/EtcdSecure.psd1" }
+    Import-Module $manifest -Force
+    $cmdlets = @(Get-Command -Module EtcdSecure -CommandType Cmdlet | ForEach-Object { @{ Name = $_.Name } })
+}
+
+BeforeAll { . "$PSScriptRoot/Common.ps1" }
+
+Describe 'Help for <Name>' -Tag Unit -ForEach $cmdlets {
+    BeforeAll {
+        $help = Get-Help $Name -Full
+        $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+        $parameters = (Get-Command $Name).Parameters.Keys | Where-Object { $_ -notin $common }
+    }
+
+    It 'has a synopsis and a description from the shipped MAML file' {
+        # Without MAML, PowerShell makes the synopsis from the syntax, which starts with the command name.
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        $help.Synopsis | Should -Not -Match "^$Name"
+        ($help.Description.Text -join ' ') | Should -Not -BeNullOrEmpty
+    }
+
+    It 'describes every parameter' {
+        foreach ($p in $parameters) {
+            $text = ($help.Parameters.Parameter | Where-Object Name -EQ $p).Description.Text -join ' '
+            $text | Should -Not -BeNullOrEmpty -Because "-$p of $Name needs help"
+        }
+    }
+
+    It 'has at least two examples, each with code and an explanation' {
+        @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
+        foreach ($e in $help.Examples.Example) {
+            $e.Code | Should -Not -BeNullOrEmpty
+            ($e.Remarks.Text -join ' ').Trim() | Should -Not -BeNullOrEmpty
+        }
+    }
+}
+
+Describe 'Get-Help -Examples' -Tag Unit {
+    It 'shows the examples of New-EtcdCertificate' {
+        (Get-Help New-EtcdCertificate -Examples | Out-String) | Should -Match 'Example 1'
+    }
+}
