@@ -14,7 +14,9 @@ param(
     [long] $BulkBytes = 512MB,
     [int] $Runs = 3,
     [double] $EtcdSeconds = 5,
-    [int] $IdleConnections = 9000
+    [int] $IdleConnections = 9000,
+    # Which measurements to run (all by default); a subset is handy while working on the relay.
+    [ValidateSet('Bulk', 'Idle', 'Etcd')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd')
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
@@ -152,6 +154,7 @@ try {
     $script:auth = @('--ca', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath)
 
     # --- Bulk throughput ------------------------------------------------------------------------------
+    if ($Part -contains 'Bulk' -or $Part -contains 'Idle') {
     $backendPort = Get-Port
     $null = Start-Bg dotnet @($LoadTool, 'serve', '--port', $backendPort, '--ca', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath) (Join-Path $root 'backend')
     Wait-Tls $backendPort 'the TLS backend'
@@ -160,6 +163,8 @@ try {
     $ha = Start-HAProxy $ports.HAProxy @($backendPort) 'bulk-haproxy'
     $ng = Start-Nginx $ports.'nginx stream' $backendPort
 
+    }
+    if ($Part -contains 'Bulk') {
     $bulk = [ordered]@{}
     foreach ($name in $ports.Keys) {
         foreach ($streams in 1, 4) {
@@ -183,7 +188,10 @@ try {
     }
     $lines.Add('')
 
+    }
+
     # --- Memory per idle connection -------------------------------------------------------------------
+    if ($Part -contains 'Idle') {
     $idle = [ordered]@{}
     foreach ($relayName in 'EtcdSecure', 'HAProxy', 'nginx stream') {
         $pids = switch ($relayName) { 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
@@ -214,10 +222,7 @@ try {
     $lines.Add('')
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
     $lines.Add('')
-    foreach ($p in @($ours, $ha, $ng)) { if (-not $p.HasExited) { $p.Kill($true) } }
-
-    # --- etcd request rate ----------------------------------------------------------------------------
-    Write-Host 'bench: 3-member etcd cluster'
+XX
     $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
     $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
     # The cluster's CA differs from the relays' one: relays present their own certificates to clients, and the
@@ -287,6 +292,7 @@ $($servers -join "`n")
     $lines.Add('')
     $lines.Add(('EtcdSecure / HAProxy = {0:N2} (target >= 1.0: {1}); EtcdSecure / grpc-proxy = {2:N2} (target >= 1.2: {3})' -f $vsHa, $(if ($vsHa -ge 1.0) { 'met' } else { 'NOT met' }), $vsGrpc, $(if ($vsGrpc -ge 1.2) { 'met' } else { 'NOT met' })))
     $lines.Add('')
+    }
 }
 finally {
     foreach ($p in $started) { if (-not $p.HasExited) { $p.Kill($true); $null = $p.WaitForExit(10000) } }

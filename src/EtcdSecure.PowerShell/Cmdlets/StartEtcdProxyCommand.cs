@@ -151,6 +151,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             MaxConnections = MaxConnections,
         };
 
+        WriteVerbose($"Checking the certificates: serving {options.Server.CertificatePath}, upstream {options.Upstream.CertificatePath} (CA {options.UpstreamCAPath}), clients {(options.ClientCAPath is null ? "without certificates allowed" : "must chain to " + options.ClientCAPath)}.");
         ProxyPreflight.Check(options);
         string upstreams = options.Endpoints.Count > 0 ? string.Join(",", options.Endpoints) : "members found from " + string.Join(",", options.PeerUrls);
         if (!ShouldProcess($"proxy {options.Name} on {listen.GetLeftPart(UriPartial.Authority)}", $"Start, relaying to {upstreams}")) return;
@@ -184,6 +185,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         }
 
         JobRepository.Add(job);
+        WriteVerbose($"Proxy {options.Name} is job {job.Id}; Receive-Job -Id {job.Id} shows its log.");
         WriteObject(EtcdProxyInfo.From(job));
     }
 

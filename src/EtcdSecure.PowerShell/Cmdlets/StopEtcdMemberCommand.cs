@@ -66,6 +66,7 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
         foreach (RunningMember m in targets.Distinct())
         {
             if (!ShouldProcess($"member {m.Spec.Name} (process {m.ProcessId})", RemoveData ? "Stop and remove its data dir" : "Stop")) continue;
+            WriteVerbose($"Stopping {m.Spec.Name} (process {m.ProcessId}): SIGTERM, then a kill after {Timeout.TotalSeconds:0} s.");
             MemberHost.StopAsync(m, Timeout, CancelToken).GetAwaiter().GetResult();
             if (RemoveData && Directory.Exists(m.Spec.DataDir)) Directory.Delete(m.Spec.DataDir, recursive: true);
             if (PassThru) WriteObject(EtcdMember.From(m));
