@@ -116,20 +116,21 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
 
     protected virtual EtcdBinaryInfo LocateEtcd() => Engine.Members.EtcdBinary.Locate("etcd", EtcdPath is null ? null : ResolveLocalPath(EtcdPath));
 
-    private string InitialClusterText(IReadOnlyList<Uri> advertisePeer) => InitialCluster switch
-    {
-        null => MemberSpec.FormatInitialCluster(advertisePeer.Select(u => new KeyValuePair<string, string>(Name, u.ToString()))),
-        PSObject { BaseObject: var inner } => FromObject(inner),
-        var other => FromObject(other),
-    };
+    private string InitialClusterText(IReadOnlyList<Uri> advertisePeer) => InitialCluster is null
+        ? MemberSpec.FormatInitialCluster(advertisePeer.Select(u => new KeyValuePair<string, string>(Name, u.ToString())))
+        : MemberSpec.FormatInitialCluster(InitialClusterArgument.Parse(InitialCluster));
 
-    private static string FromObject(object o) => o switch
+    /// <summary>-InitialCluster as users give it: a hashtable name → peer URL, or etcd's "a=https://h:2380,b=..." string.</summary>
+    internal static class InitialClusterArgument
     {
-        string s => MemberSpec.FormatInitialCluster(MemberSpec.ParseInitialCluster(s)),
-        IDictionary d => MemberSpec.FormatInitialCluster(d.Cast<DictionaryEntry>().OrderBy(e => e.Key.ToString(), StringComparer.Ordinal)
-            .Select(e => new KeyValuePair<string, string>(e.Key.ToString()!, (e.Value is PSObject p ? p.BaseObject : e.Value)?.ToString() ?? ""))),
-        _ => throw new EtcdSecureException("InvalidInitialCluster", ErrorKind.InvalidArgument, "-InitialCluster takes a hashtable (name = peer URL) or a string \"a=https://h:2380,b=https://h:2381\".", o),
-    };
+        public static IEnumerable<KeyValuePair<string, string>> Parse(object value) => (value is PSObject p ? p.BaseObject : value) switch
+        {
+            string s => MemberSpec.ParseInitialCluster(s),
+            IDictionary d => d.Cast<DictionaryEntry>().OrderBy(e => e.Key.ToString(), StringComparer.Ordinal)
+                .Select(e => new KeyValuePair<string, string>(e.Key.ToString()!, (e.Value is PSObject pv ? pv.BaseObject : e.Value)?.ToString() ?? "")),
+            var other => throw new EtcdSecureException("InvalidInitialCluster", ErrorKind.InvalidArgument, "-InitialCluster takes a hashtable (name = peer URL) or a string \"a=https://h:2380,b=https://h:2381\".", other),
+        };
+    }
 
     private static IReadOnlyList<Uri> NoWildcard(IReadOnlyList<Uri> urls, string listen, string advertise) =>
         urls.Any(u => u.IdnHost.Trim('[', ']') is "0.0.0.0" or "::")

@@ -141,7 +141,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             PeerUrls = ParameterSetName switch
             {
                 Peers => MemberSpec.ParseUrls(PeerUrl, "-PeerUrl"),
-                Discover => MemberSpec.ParseUrls(PeerUrlsOf(InitialCluster), "-InitialCluster"),
+                Discover => MemberSpec.ParseUrls(MemberSpecCmdlet.InitialClusterArgument.Parse(InitialCluster!).Select(kv => kv.Value), "-InitialCluster"),
                 _ => Array.Empty<Uri>(),
             },
             RefreshInterval = Positive(RefreshInterval, "-RefreshInterval"),
@@ -213,13 +213,6 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             proxy.StopAsync().GetAwaiter().GetResult();
         }
     }
-
-    private static IEnumerable<string> PeerUrlsOf(object? cluster) => (cluster is PSObject p ? p.BaseObject : cluster) switch
-    {
-        string s => MemberSpec.ParseInitialCluster(s).Select(kv => kv.Value),
-        IDictionary d => d.Values.Cast<object>().Select(v => (v is PSObject pv ? pv.BaseObject : v)?.ToString() ?? ""),
-        var other => throw new EtcdSecureException("InvalidInitialCluster", ErrorKind.InvalidArgument, "-InitialCluster takes a hashtable (name = peer URL) or a string \"a=https://h:2380,b=https://h:2381\".", other),
-    };
 
     private static TimeSpan Positive(TimeSpan t, string parameter) => t > TimeSpan.Zero ? t
         : throw new EtcdSecureException("InvalidInterval", ErrorKind.InvalidArgument, $"{parameter} must be longer than zero.", parameter);
