@@ -228,7 +228,12 @@ try {
     $lines.Add('')
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
     $lines.Add('')
-XX
+    }
+    foreach ($p in @($ours, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
+
+    # --- etcd request rate ----------------------------------------------------------------------------
+    if ($Part -contains 'Etcd') {
+    Write-Host 'bench: 3-member etcd cluster'
     $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
     $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
     # The cluster's CA differs from the relays' one: relays present their own certificates to clients, and the

@@ -74,6 +74,19 @@ Describe 'Test-EtcdClusterHealth says why an endpoint is unhealthy' -Tag Integra
         $r.Error | Should -Match 'does not chain to the given CA'
     }
 
+    It 'names a server certificate that does not cover the host dialled' {
+        $ipOnly = $c.CA | New-EtcdCertificate -Profile Peer -CommonName ip-only -Hosts 127.0.0.1
+        $raw = Start-RawEtcd -Server $ipOnly -CA $c.CA -DataDir (Join-Path $TestDrive 'ip-only.etcd')
+        try {
+            $byIp = $raw.Url
+            Wait-Until -Because 'the raw member to serve' { Test-EtcdClusterHealth $byIp @auth -Quiet -Timeout '00:00:01' }
+            $r = Test-EtcdClusterHealth ($byIp -replace '127\.0\.0\.1', 'localhost') @auth
+            $r.Healthy | Should -BeFalse
+            $r.Error | Should -Match 'SAN mismatch'
+        }
+        finally { Stop-TestProcess $raw.Process }
+    }
+
     It 'names a client certificate the server does not accept' {
         $other = New-EtcdCA -Path (Join-Path $TestDrive 'stranger-ca') -CommonName stranger
         $stranger = $other | New-EtcdCertificate -Profile Client -CommonName stranger
