@@ -72,14 +72,25 @@ public sealed class TlsClientIdentity
             return false;
         }
 
+        if (ChainsTo(certificate, CA, requiredUsage: null, out string? problem)) return true;
+        reason = "the server certificate does not chain to the given CA: " + problem;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a peer's certificate chains to <paramref name="ca"/> alone (never the system store, no revocation fetch),
+    /// optionally for one extended key usage; when not, <paramref name="problem"/> holds the chain's own reasons.
+    /// </summary>
+    public static bool ChainsTo(X509Certificate certificate, X509Certificate2 ca, string? requiredUsage, out string? problem)
+    {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(CA);
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (requiredUsage is not null) chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(requiredUsage));
         using var leaf = new X509Certificate2(certificate);
-        if (chain.Build(leaf)) return true;
-        reason = "the server certificate does not chain to the given CA: " + string.Join("; ", Array.ConvertAll(chain.ChainStatus, s => s.StatusInformation.Trim()));
-        return false;
+        problem = chain.Build(leaf) ? null : string.Join("; ", Array.ConvertAll(chain.ChainStatus, s => s.StatusInformation.Trim()));
+        return problem is null;
     }
 
     public SslClientAuthenticationOptions ClientOptions(string host, params SslApplicationProtocol[] alpn) => ClientOptions(host, null, null, alpn);

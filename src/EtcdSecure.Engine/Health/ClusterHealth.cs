@@ -194,7 +194,7 @@ public static class ClusterHealth
         }
 
         Uri e = client.Endpoint;
-        string? why = await TlsProbe.DiagnoseAsync(e.IdnHost.Trim('[', ']'), e.Port, client.Route, client.Identity, timeout, cancel).ConfigureAwait(false);
+        string? why = await TlsProbe.DiagnoseAsync(e.DialHost(), e.Port, client.Route, client.Identity, timeout, cancel).ConfigureAwait(false);
         if (why is not null) return why;
         if (ex is OperationCanceledException) return $"no answer within {timeout.TotalSeconds:0.#} s";
         return ex is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : ex.Message;

@@ -44,7 +44,7 @@ public sealed class EtcdEndpointClient : IDisposable
 
     public static EtcdEndpointClient Open(Uri endpoint, TlsClientIdentity identity, ulong? routeToMember = null)
     {
-        string host = endpoint.IdnHost.Trim('[', ']');
+        string host = endpoint.DialHost();
         int port = endpoint.Port;
         string? route = routeToMember is { } id ? RouteName(id) : null;
         EtcdEndpointClient? self = null;

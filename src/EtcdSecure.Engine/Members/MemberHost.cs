@@ -108,17 +108,15 @@ public static class MemberHost
                     s.Name);
             }
 
-            last = await TlsProbe.HandshakeAsync(Host(client), client.Port, clientIdentity, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false);
+            last = await TlsProbe.HandshakeAsync(client.DialHost(), client.Port, clientIdentity, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false);
             if (last is null) return;
-            if (peersSuffice && await TlsProbe.HandshakeAsync(Host(peer), peer.Port, peerIdentity, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false) is null) return;
+            if (peersSuffice && await TlsProbe.HandshakeAsync(peer.DialHost(), peer.Port, peerIdentity, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false) is null) return;
             await Task.Delay(100, cancel).ConfigureAwait(false);
         }
 
         throw new EtcdSecureException("MemberStartTimeout", ErrorKind.OperationTimeout,
             $"etcd member '{s.Name}' did not answer TLS on {client}{(peersSuffice ? $" or {peer}" : "")} within {timeout.TotalSeconds:0} s ({last}); it was stopped. Log: {s.LogPath}", s.Name);
     }
-
-    private static string Host(Uri u) => u.IdnHost.Trim('[', ']');
 
     /// <summary>SIGTERM, then SIGKILL after <paramref name="grace"/>: etcd flushes its WAL on SIGTERM.</summary>
     public static async Task StopAsync(RunningMember member, TimeSpan grace, CancellationToken cancel)

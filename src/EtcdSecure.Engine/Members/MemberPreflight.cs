@@ -60,7 +60,7 @@ public static class MemberPreflight
 
     /// <summary>Hosts a certificate must cover for these URLs. Wildcard listen addresses are served under other names, checked via the advertise URLs.</summary>
     internal static IReadOnlyList<HostName> HostsOf(IEnumerable<Uri> urls) =>
-        urls.Select(u => u.IdnHost.Trim('[', ']'))
+        urls.Select(u => u.DialHost())
             .Where(h => h is not "0.0.0.0" and not "::")
             .Distinct()
             .Select(Pki.Hosts.ParseOne)
@@ -68,7 +68,7 @@ public static class MemberPreflight
 
     private static bool PortInUse(Uri u)
     {
-        IPAddress[] addresses = IPAddress.TryParse(u.IdnHost.Trim('[', ']'), out IPAddress? ip) ? new[] { ip } : SafeResolve(u.IdnHost);
+        IPAddress[] addresses = IPAddress.TryParse(u.DialHost(), out IPAddress? ip) ? new[] { ip } : SafeResolve(u.IdnHost);
         foreach (IPAddress a in addresses)
         {
             try

@@ -24,6 +24,7 @@ namespace EtcdSecure.Engine.Relay;
 public sealed class EtcdProxy : IAsyncDisposable
 {
     private const int BufferSize = 16 * 1024; // one TLS record's worth of plaintext
+    private const string ClientAuthUsage = "1.3.6.1.5.5.7.3.2"; // extended key usage "client auth"
     private static readonly List<SslApplicationProtocol> ServerAlpn = new() { SslApplicationProtocol.Http2, SslApplicationProtocol.Http11 };
     private static readonly byte[] PlainHttpAnswer = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"u8.ToArray();
 
@@ -89,7 +90,7 @@ public sealed class EtcdProxy : IAsyncDisposable
 
     private void Bind()
     {
-        string host = Options.Listen.IdnHost.Trim('[', ']');
+        string host = Options.Listen.DialHost();
         IPAddress address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out IPAddress? ip) ? ip
             : throw new EtcdSecureException("InvalidListenAddress", ErrorKind.InvalidArgument, $"Listen on an IP address or localhost, not '{host}'.", Options.Listen);
         try
@@ -261,14 +262,8 @@ public sealed class EtcdProxy : IAsyncDisposable
                     return false;
                 }
 
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // client auth
-                using var leaf = new X509Certificate2(cert);
-                if (chain.Build(leaf)) return true;
-                problem($"client certificate '{leaf.Subject}' refused: " + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim())));
+                if (TlsClientIdentity.ChainsTo(cert, ca, ClientAuthUsage, out string? why)) return true;
+                problem($"client certificate '{cert.Subject}' refused: {why}");
                 return false;
             },
         };

@@ -22,7 +22,7 @@ public sealed class Upstream
     internal Upstream(Uri url, ulong? id, string? name)
     {
         Url = url;
-        Host = url.IdnHost.Trim('[', ']');
+        Host = url.DialHost();
         Port = url.Port;
         Id = id;
         Name = name;
@@ -245,7 +245,7 @@ public sealed class UpstreamPool
     /// <summary>etcd serves its member list on the peer port at /members (what the v2 proxy read); it needs a peer-trusted client certificate.</summary>
     private async Task<List<Upstream>> MembersFromPeerAsync(Uri peer, CancellationToken cancel)
     {
-        string host = peer.IdnHost.Trim('[', ']');
+        string host = peer.DialHost();
         using var http = new HttpClient(new SocketsHttpHandler { SslOptions = _identity.Value.ClientOptions(host, SslApplicationProtocol.Http11) })
         {
             Timeout = TimeSpan.FromSeconds(3),
