@@ -37,6 +37,22 @@ public abstract class EtcdCmdlet : PSCmdlet
             ? new Engine.Members.TlsFiles(cert.Path, key)
             : throw new EtcdSecureException("CertificateKeyNotFound", ErrorKind.ObjectNotFound, $"{parameter} '{cert.Path}' has no private key beside it (expected {cert.Name}-key.pem).", cert.Path);
 
+    /// <summary>
+    /// The items each name matches (wildcards allowed), name by name as the caller enumerates. A plain name that matches
+    /// nothing is an error, a wildcard that matches nothing is not: what Stop-Process does.
+    /// </summary>
+    protected static System.Collections.Generic.IEnumerable<T> MatchByName<T>(System.Collections.Generic.IEnumerable<string> names,
+        System.Func<System.Collections.Generic.IEnumerable<T>> items, System.Func<T, string> nameOf, System.Func<string, EtcdSecureException> notFound)
+    {
+        foreach (string n in names)
+        {
+            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+            var found = System.Linq.Enumerable.ToList(System.Linq.Enumerable.Where(items(), i => pattern.IsMatch(nameOf(i))));
+            if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n)) throw notFound(n);
+            foreach (T item in found) yield return item;
+        }
+    }
+
     private void Guard(System.Action step)
     {
         try

@@ -64,7 +64,6 @@ public sealed class EtcdProxyJob : Job2
         SetJobState(JobState.Stopping);
         Proxy?.StopAsync().GetAwaiter().GetResult();
         SetJobState(JobState.Stopped);
-        ProxyRegistry.Stopped(this);
     }
 
     public override void StopJob(bool force, string reason) => StopJob();
@@ -121,8 +120,6 @@ internal static class ProxyRegistry
     }
 
     public static void Remove(EtcdProxyJob job) => Jobs.TryRemove(new KeyValuePair<string, EtcdProxyJob>(job.Name, job));
-
-    public static void Stopped(EtcdProxyJob job) { }
 
     public static string NextName()
     {

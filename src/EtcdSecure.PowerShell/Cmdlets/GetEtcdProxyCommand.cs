@@ -66,21 +66,12 @@ public sealed class StopEtcdProxyCommand : EtcdCmdlet
 
     protected override void Process()
     {
-        foreach (string n in Name)
+        foreach (EtcdProxyJob job in MatchByName(Name, () => ProxyRegistry.All, j => j.Name,
+            n => new Engine.EtcdSecureException("ProxyNotFound", Engine.ErrorKind.ObjectNotFound, $"No proxy named '{n}' was started in this session.", n)))
         {
-            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
-            var found = ProxyRegistry.All.Where(j => pattern.IsMatch(j.Name)).ToList();
-            if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
-            {
-                throw new Engine.EtcdSecureException("ProxyNotFound", Engine.ErrorKind.ObjectNotFound, $"No proxy named '{n}' was started in this session.", n);
-            }
-
-            foreach (EtcdProxyJob job in found)
-            {
-                if (!ShouldProcess($"proxy {job.Name} ({job.Location})", "Stop")) continue;
-                job.StopJob();
-                if (PassThru) WriteObject(EtcdProxyInfo.From(job));
-            }
+            if (!ShouldProcess($"proxy {job.Name} ({job.Location})", "Stop")) continue;
+            job.StopJob();
+            if (PassThru) WriteObject(EtcdProxyInfo.From(job));
         }
     }
 }

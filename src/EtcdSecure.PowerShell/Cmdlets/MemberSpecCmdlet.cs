@@ -133,7 +133,7 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
     }
 
     private static IReadOnlyList<Uri> NoWildcard(IReadOnlyList<Uri> urls, string listen, string advertise) =>
-        urls.Any(u => u.IdnHost.Trim('[', ']') is "0.0.0.0" or "::")
+        urls.Any(u => u.DialHost() is "0.0.0.0" or "::")
             ? throw new EtcdSecureException("AdvertiseUrlRequired", ErrorKind.InvalidArgument, $"{listen} listens on a wildcard address, which clients cannot dial: give {advertise} with a real host name or address.", listen)
             : urls;
 }

@@ -43,13 +43,12 @@ public sealed class StartEtcdMemberCommand : MemberSpecCmdlet
     protected override void Process()
     {
         var (spec, etcd) = BuildSpec();
-        var advertiseClient = spec.AdvertiseClientUrls;
         var (exe, args) = MemberHost.Plan(spec, etcd);
         string commandLine = EtcdCommandLine.Quote(exe, args);
         WriteVerbose(commandLine);
         if (!ShouldProcess($"member {Name}", $"Start etcd {etcd.Version}: {commandLine}")) return;
 
-        var progress = new ProgressRecord(1, $"Starting etcd member {Name}", $"waiting for TLS on {advertiseClient[0]}");
+        var progress = new ProgressRecord(1, $"Starting etcd member {Name}", $"waiting for TLS on {spec.AdvertiseClientUrls[0]}");
         WriteProgress(progress);
         RunningMember member = MemberHost.StartAsync(spec, etcd, StartTimeout, CancelToken).GetAwaiter().GetResult();
         progress.RecordType = ProgressRecordType.Completed;

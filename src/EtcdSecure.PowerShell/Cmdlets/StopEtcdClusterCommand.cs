@@ -21,13 +21,8 @@ public abstract class ClusterCmdlet : EtcdCmdlet
     [Parameter]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    protected IEnumerable<EtcdCluster> Targets() => Name.SelectMany(n =>
-    {
-        var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
-        var found = ClusterRegistry.All.Where(c => pattern.IsMatch(c.Name)).ToList();
-        return found.Count > 0 || WildcardPattern.ContainsWildcardCharacters(n) ? found
-            : throw new EtcdSecureException("ClusterNotFound", ErrorKind.ObjectNotFound, $"No cluster named '{n}' was made by New-EtcdCluster in this session.", n);
-    }).Distinct();
+    protected IEnumerable<EtcdCluster> Targets() => MatchByName(Name, () => ClusterRegistry.All, c => c.Name,
+        n => new EtcdSecureException("ClusterNotFound", ErrorKind.ObjectNotFound, $"No cluster named '{n}' was made by New-EtcdCluster in this session.", n)).Distinct();
 
     protected void StopMembers(EtcdCluster c)
     {

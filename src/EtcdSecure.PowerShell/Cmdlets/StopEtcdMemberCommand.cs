@@ -55,13 +55,8 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
         var targets = ParameterSetName == ById
             ? ProcessId.Select(pid => MemberHost.All.LastOrDefault(m => m.ProcessId == pid)
                 ?? throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"Process {pid} was not started by this module in this session; it is left alone.", pid)).ToList()
-            : Name.SelectMany(n =>
-            {
-                var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
-                var found = MemberHost.All.Where(m => pattern.IsMatch(m.Spec.Name)).ToList();
-                return found.Count > 0 || WildcardPattern.ContainsWildcardCharacters(n) ? found
-                    : throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"No member named '{n}' was started by this module in this session.", n);
-            }).ToList();
+            : MatchByName(Name, () => MemberHost.All, m => m.Spec.Name,
+                n => new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"No member named '{n}' was started by this module in this session.", n)).ToList();
 
         foreach (RunningMember m in targets.Distinct())
         {
