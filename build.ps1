@@ -37,6 +37,7 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 $Root = $PSScriptRoot
+. (Join-Path $Root 'tools/PwshCommand.ps1')
 $PesterVersion = '5.7.1'
 $ToolsDir = Join-Path $Root '.tools'
 $PesterManifest = Join-Path $ToolsDir "packages/pester/$PesterVersion/tools/Pester.psd1"
@@ -110,8 +111,9 @@ function Invoke-Build {
     # Help is generated from the doc comments, in a separate process that imports the staged module to read
     # each cmdlet's parameter sets exactly as PowerShell sees them.
     $helpFile = Join-Path $StageDir 'en-US/EtcdSecure.PowerShell.dll-Help.xml'
-    $pwsh = @([Environment]::ProcessPath) + @(if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
-    Invoke-Native @pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile
+    $pwsh = Get-PwshCommand
+    $prefix = $pwsh.Arguments
+    Invoke-Native $pwsh.Path @prefix -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile
     # Everything the engine needs, and nothing PowerShell itself provides.
     Get-ChildItem (Join-Path $obj 'engine') -Filter *.dll |
         Where-Object Name -NotLike 'System.Management.Automation*' |

@@ -12,7 +12,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 $root = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-bench-health-$PID"
 
-function Get-Median([double[]] $v) { $s = $v | Sort-Object; $s[[math]::Floor($s.Count / 2)] }
+. "$PSScriptRoot/Common.ps1"
 function Measure-Median([scriptblock] $Block) { Get-Median @(1..$Runs | ForEach-Object { (Measure-Command $Block).TotalMilliseconds }) }
 
 $lines = [Collections.Generic.List[string]]::new()
@@ -21,8 +21,7 @@ try {
     $auth = @{ CA = $cluster.CAPath; Certificate = $cluster.ClientCertificatePath }
     $etcdctl = @('--endpoints', $cluster.Endpoints[0], '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'endpoint', 'health', '--cluster')
     $env:ETCDCTL_API = '3'
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     $fresh = "Import-Module '$ModulePath'; `$null = Test-EtcdClusterHealth $($cluster.Endpoints[0]) -CA '$($cluster.CAPath)' -Certificate '$($cluster.ClientCertificatePath)' -Cluster"
 
     $rows = foreach ($state in 'all members up', 'one member down') {

@@ -58,17 +58,17 @@ function Invoke-Load([string[]] $Arguments) {
     $out | Select-Object -Last 1 | ConvertFrom-Json
 }
 
-function Get-Median([double[]] $v) { $s = $v | Sort-Object; $s[[math]::Floor($s.Count / 2)] }
+. "$PSScriptRoot/Common.ps1"
 
 function Get-Rss([int[]] $ProcessIds) {
     # Resident memory of a relay, all its processes together (nginx runs a master and workers).
     ($ProcessIds | ForEach-Object { (Get-Content "/proc/$_/status" | Where-Object { $_ -match '^VmRSS:' }) -replace '\D', '' } | Measure-Object -Sum).Sum * 1KB
 }
 
-function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name) {
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
-    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -CA '$($ca.Path)' -UpstreamCertificate '$($client.Path)' -MaxConnections 20000"
+function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
+    # In its own process, in the foreground (-Wait), as a service would run it.
+    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000"
     $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name")
     Wait-Tls $Port "EtcdSecure proxy $Name"
     $p
@@ -219,8 +219,7 @@ try {
     $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
     $lines.Add('|---|---:|---:|---:|---|')
     foreach ($k in $idle.Keys) { $i = $idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     $floor = & $exe @prefix -NoProfile -File (Join-Path $PSScriptRoot 'Measure-SslStreamPair.ps1') | Select-Object -Last 1 | ConvertFrom-Json
     $lines.Add('')
     $lines.Add(('Floor: one idle pair of .NET SslStreams (a server side and a client side, handshake done, no relay at all) costs {0:N1} KiB RSS, {1:N1} KiB of it managed, measured in a fresh process over {2} pairs. A relay built on SslStream holds two TLS sides per connection, so it cannot go below that.' -f $floor.RssKiBPerPair, $floor.ManagedKiBPerPair, $floor.Pairs))
@@ -240,11 +239,7 @@ try {
     # cluster's client certificate upstream.
     $clusterCA = $cluster.CAPath
     $etcdPorts = [ordered]@{ 'direct (one member)' = $memberPorts[0]; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'etcd grpc-proxy' = (Get-Port) }
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
-    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name etcd -Listen https://127.0.0.1:$($etcdPorts.EtcdSecure) -Endpoint $($cluster.Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$($cluster.ClientCertificatePath)' -UpstreamCA '$clusterCA'"
-    $null = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root 'etcd-ours')
-    Wait-Tls $etcdPorts.EtcdSecure 'EtcdSecure proxy (etcd)'
+    $null = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
     # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
     $null = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 4000 -ServerCA $clusterCA -ServerPem $clusterClientPem

@@ -20,15 +20,10 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-function Get-Median([double[]] $Values) {
-    $sorted = $Values | Sort-Object
-    $mid = [math]::Floor($sorted.Count / 2)
-    if ($sorted.Count % 2) { $sorted[$mid] } else { ($sorted[$mid - 1] + $sorted[$mid]) / 2 }
-}
+. "$PSScriptRoot/Common.ps1"
 
 function Invoke-Pwsh([string] $Command) {
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     & $exe @prefix -NoProfile -NonInteractive -Command $Command
     if ($LASTEXITCODE) { throw "pwsh exited with $LASTEXITCODE running: $Command" }
 }

@@ -4,13 +4,12 @@ $script:ModuleManifest = if ($env:ETCDSECURE_MODULE) { $env:ETCDSECURE_MODULE } 
     "$PSScriptRoot/../../out/EtcdSecure/$version/EtcdSecure.psd1"
 }
 Import-Module $script:ModuleManifest -Force
+. "$PSScriptRoot/../../tools/PwshCommand.ps1"
 
 function Invoke-CleanPwsh {
     <# Runs a script in a new pwsh process (no profile) and returns everything it wrote, all streams merged. #>
     param([Parameter(Mandatory)] [string] $Command)
-    # The tool-installed pwsh runs as "dotnet pwsh.dll"; a regular install runs as pwsh itself.
-    $exe = [Environment]::ProcessPath
-    [string[]] $prefix = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $PSHOME 'pwsh.dll') } else { @() }
+    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     $encoded = [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($Command))
     $output = & $exe @prefix -NoProfile -NonInteractive -EncodedCommand $encoded 2>&1
     [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = @($output | ForEach-Object { "$_" }) }

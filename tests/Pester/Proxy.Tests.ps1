@@ -281,10 +281,9 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     It 'runs in the foreground with -Wait until Ctrl+C, then releases its port' {
         $free = Get-FreeTcpPort
         $script = "Import-Module '$script:ModuleManifest'; Start-EtcdProxy -Wait -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)' -InformationAction Continue"
-        $exe = [Environment]::ProcessPath
+        $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
         $psi = [Diagnostics.ProcessStartInfo]::new($exe)
-        if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
-        foreach ($a in '-NoProfile', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        foreach ($a in $prefix + @('-NoProfile', '-Command', $script)) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true
         $fg = [Diagnostics.Process]::Start($psi)
         try {
