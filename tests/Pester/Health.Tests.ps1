@@ -17,7 +17,8 @@ Describe 'Test-EtcdClusterHealth against a real 3-member TLS cluster' -Tag Integ
         $rows.Name | Sort-Object | Should -Be @('n1', 'n2', 'n3')
         $rows.Version | Sort-Object -Unique | Should -Be ((Get-EtcdBinary | Where-Object Name -EQ etcd).Version.ToString(3))
         foreach ($r in $rows) {
-            $r.MemberId | Should -Match '^[0-9a-f]{16}$'
+            # etcd's own form (types.ID): hex without leading zeros, as etcdctl prints it.
+            $r.MemberId | Should -Match '^[1-9a-f][0-9a-f]{0,15}$'
             $r.DbSize | Should -BeGreaterThan 0
             $r.Latency | Should -BeOfType [TimeSpan]
             $r.Error | Should -BeNullOrEmpty

@@ -12,7 +12,10 @@ namespace EtcdSecure.Engine.Health;
 /// <summary>A member as MemberList reports it.</summary>
 public sealed record ClusterMember(ulong Id, string Name, IReadOnlyList<string> PeerUrls, IReadOnlyList<string> ClientUrls, bool IsLearner)
 {
-    public string IdHex => Id.ToString("x16");
+    public string IdHex => FormatId(Id);
+
+    /// <summary>A member id as etcd writes it (types.ID: hex without leading zeros), so it matches etcdctl and etcd's logs.</summary>
+    public static string FormatId(ulong id) => id.ToString("x");
 
     /// <summary>etcd lists a member added but not yet started with an empty name and no client URLs.</summary>
     public bool IsStarted => Name.Length > 0;
@@ -171,7 +174,7 @@ public static class ClusterHealth
 
             result.Latency = watch.Elapsed;
             AlarmResponse alarms = await client.Client.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Get }, deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
-            result.Alarms = alarms.Alarms.Select(a => $"{a.Alarm} on {a.MemberID:x16}").ToList();
+            result.Alarms = alarms.Alarms.Select(a => $"{a.Alarm} on {ClusterMember.FormatId(a.MemberID)}").ToList();
             result.Healthy = result.Alarms.Count == 0;
             if (!result.Healthy) result.Error = "active alarm: " + string.Join(", ", result.Alarms);
         }

@@ -40,7 +40,7 @@ public sealed class EtcdEndpointClient : IDisposable
     /// <summary>Why the server certificate was refused on the last attempt, when it was.</summary>
     public string? CertificateRejection { get; private set; }
 
-    public static string RouteName(ulong memberId) => memberId.ToString("x16") + RouteSuffix;
+    public static string RouteName(ulong memberId) => ClusterMember.FormatId(memberId) + RouteSuffix;
 
     public static EtcdEndpointClient Open(Uri endpoint, TlsClientIdentity identity, ulong? routeToMember = null)
     {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Specialized;
 using System.Linq;
+using EtcdSecure.Engine.Health;
 using EtcdSecure.Engine.Relay;
 using EtcdSecure.PowerShell;
 
@@ -71,7 +72,7 @@ public sealed class EtcdProxyMember
     internal static EtcdProxyMember From(Upstream u) => new()
     {
         Name = u.Name,
-        Id = u.Id?.ToString("x16"),
+        Id = u.Id is { } id ? ClusterMember.FormatId(id) : null,
         Url = u.Url.GetLeftPart(UriPartial.Authority),
         Alive = u.Alive,
         ActiveConnections = u.Active,
