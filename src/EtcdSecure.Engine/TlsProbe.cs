@@ -11,6 +11,8 @@ namespace EtcdSecure.Engine;
 /// <summary>TLS client settings for talking to etcd: trust only the cluster's CA, present a client certificate.</summary>
 public sealed class TlsClientIdentity
 {
+    private SslStreamCertificateContext? _clientContext;
+
     public TlsClientIdentity(X509Certificate2 caCertificate, X509Certificate2? clientCertificate)
     {
         CA = caCertificate;
@@ -19,6 +21,14 @@ public sealed class TlsClientIdentity
 
     public X509Certificate2 CA { get; }
     public X509Certificate2? ClientCertificate { get; }
+
+    /// <summary>
+    /// Built once: given only a certificate collection, SslStream builds a new context (and its chain) on every
+    /// handshake, which the proxy pays on every connection to a member, in time and in memory for as long as the
+    /// connection lives. Offline: nothing is fetched to complete the chain.
+    /// </summary>
+    private SslStreamCertificateContext? ClientContext => ClientCertificate is null ? null
+        : _clientContext ??= SslStreamCertificateContext.Create(ClientCertificate, additionalCertificates: null, offline: true);
 
     public static TlsClientIdentity Load(string caPath, string? certPath, string? keyPath)
     {
@@ -101,7 +111,7 @@ public sealed class TlsClientIdentity
     {
         TargetHost = serverName ?? host,
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        ClientCertificates = ClientCertificate is null ? null : new X509CertificateCollection { ClientCertificate },
+        ClientCertificateContext = ClientContext,
         ApplicationProtocols = alpn.Length > 0 ? new System.Collections.Generic.List<SslApplicationProtocol>(alpn) : null,
         RemoteCertificateValidationCallback = (_, cert, _, errors) =>
         {

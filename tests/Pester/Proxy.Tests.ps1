@@ -111,6 +111,33 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $after = (Get-EtcdProxy $proxy.Name).Members
         @($after | Where-Object { $_.TotalConnections -gt ($before | Where-Object Keys -EQ $_.Name)[$_.Name] }).Count | Should -BeGreaterThan 1
     }
+
+    It 'lets both TLS sides of every relayed connection free their record buffers while idle' {
+        $before = Get-EtcdProxy $proxy.Name
+        1..3 | ForEach-Object { (Invoke-ViaProxy @('get', 'via-proxy')).ExitCode | Should -Be 0 }
+        $after = Get-EtcdProxy $proxy.Name
+        $relayed = $after.TotalConnections - $before.TotalConnections
+        $relayed | Should -BeGreaterOrEqual 3
+        $after.TlsBuffersReleased - $before.TlsBuffersReleased | Should -Be (2 * $relayed)
+    }
+
+    It 'keeps the buffers, and still relays, when ETCDSECURE_TLS_KEEP_BUFFERS=1 turns that off' {
+        $free = Get-FreeTcpPort
+        $r = Invoke-CleanPwsh @"
+`$env:ETCDSECURE_TLS_KEEP_BUFFERS = '1'
+Import-Module '$script:ModuleManifest'
+`$p = Start-EtcdProxy -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)'
+& etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' get via-proxy --print-value-only
+`$i = Get-EtcdProxy `$p.Name
+"relayed=`$(`$i.TotalConnections) released=`$(`$i.TlsBuffersReleased)"
+Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
+Stop-EtcdProxy `$p.Name
+"@
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Contain 'yes'
+        $r.Output | Should -Contain 'relayed=1 released=0'
+        ($r.Output -join "`n") | Should -Match 'keep their TLS buffers: ETCDSECURE_TLS_KEEP_BUFFERS=1'
+    }
 }
 
 Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integration {

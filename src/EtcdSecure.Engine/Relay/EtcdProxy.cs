@@ -40,6 +40,7 @@ public sealed class EtcdProxy : IAsyncDisposable
     private long _total;
     private long _bytesUp;
     private long _bytesDown;
+    private long _buffersReleased;
 
     private EtcdProxy(ProxyOptions options, Action<ProxyLogLevel, string> log)
     {
@@ -65,6 +66,8 @@ public sealed class EtcdProxy : IAsyncDisposable
     public long Total => Interlocked.Read(ref _total);
     public long BytesFromClients => Interlocked.Read(ref _bytesUp);
     public long BytesToClients => Interlocked.Read(ref _bytesDown);
+    /// <summary>TLS sides (two per relayed connection) that free their record buffers while idle.</summary>
+    public long TlsBuffersReleased => Interlocked.Read(ref _buffersReleased);
     public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
     public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clientCA?.Reloads ?? 0);
 
@@ -78,6 +81,8 @@ public sealed class EtcdProxy : IAsyncDisposable
             proxy.Bind();
             proxy._accepting = Task.Run(proxy.AcceptLoopAsync);
             proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync));
+            // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
+            if (OpenSslBuffers.Unavailable is { } why) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {why}");
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;
         }
@@ -177,6 +182,10 @@ public sealed class EtcdProxy : IAsyncDisposable
 
             if (!await ConnectUpstreamAsync(c, handshake.Token).ConfigureAwait(false)) return;
         }
+
+        // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*.
+        if (OpenSslBuffers.TryRelease(c.Client!)) Interlocked.Increment(ref _buffersReleased);
+        if (OpenSslBuffers.TryRelease(c.Upstream!)) Interlocked.Increment(ref _buffersReleased);
 
         c.Touch();
         Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamSocket!, up: true);

@@ -23,6 +23,11 @@ public sealed class EtcdProxyInfo
     public OrderedDictionary Refused { get; init; } = new();
     public EtcdProxyMember[] Members { get; init; } = Array.Empty<EtcdProxyMember>();
     public int CertificateReloads { get; init; }
+    /// <summary>
+    /// TLS sides, two per relayed connection, that free OpenSSL's record buffers while idle (about 34 KiB each).
+    /// Zero when this runtime does not allow it; the proxy's log says why.
+    /// </summary>
+    public long TlsBuffersReleased { get; init; }
     public string? ClientCAPath { get; init; }
     public DateTime StartTime { get; init; }
     public int JobId { get; init; }
@@ -49,6 +54,7 @@ public sealed class EtcdProxyInfo
             Refused = refused,
             Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
             CertificateReloads = p?.CertificateReloads ?? 0,
+            TlsBuffersReleased = p?.TlsBuffersReleased ?? 0,
             ClientCAPath = p?.Options.ClientCAPath,
             StartTime = p?.StartTime ?? default,
             JobId = job.Id,

@@ -1,0 +1,110 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Net.Security;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Threading;
+
+namespace EtcdSecure.Engine.Relay;
+
+/// <summary>
+/// Lets OpenSSL free a TLS connection's record buffers (about 34 KiB: one record in, one out) while the connection
+/// has nothing in flight, as nginx and HAProxy do (SSL_MODE_RELEASE_BUFFERS). A relay holds two TLS sides per
+/// connection and most etcd client connections sit idle, so this is the largest single part of its memory per
+/// connection (measured by bench/Measure-SslStreamPair.ps1 and the idle benchmark).
+/// </summary>
+/// <remarks>
+/// SslStream does not expose its OpenSSL handle, so this reaches it by reflection and calls SSL_ctrl in the very
+/// libssl the runtime loaded (found in /proc/self/maps, never a second copy). Every step is checked once; if this
+/// runtime is laid out differently, <see cref="Available"/> is false, the reason is in <see cref="Unavailable"/>, and
+/// connections simply keep their buffers. It is only ever applied between the handshake and the first read or
+/// write, when no other thread can be using the connection. Setting ETCDSECURE_TLS_KEEP_BUFFERS=1 before the proxy
+/// starts turns it off, should a runtime or OpenSSL build ever misbehave with it.
+/// </remarks>
+public static class OpenSslBuffers
+{
+    private const int SslCtrlMode = 33;           // SSL_CTRL_MODE, the same in OpenSSL 1.1 and 3.x
+    private const long SslModeReleaseBuffers = 0x10;
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate long SslCtrl(IntPtr ssl, int cmd, long larg, IntPtr parg);
+
+    private sealed record Bound(SslCtrl? Ctrl, FieldInfo? Context, string? Why);
+
+    private static Bound? _binding;
+
+    // Settled once libssl is found or cannot work here; "not loaded yet" is asked again next time.
+    private static Bound Binding => Volatile.Read(ref _binding) ?? Settle(Bind());
+
+    private static Bound Settle((Bound Result, bool Final) b)
+    {
+        if (b.Final) Volatile.Write(ref _binding, b.Result);
+        return b.Result;
+    }
+
+    public static bool Available => Binding.Ctrl is not null;
+
+    /// <summary>Why the buffers cannot be released on this runtime, or null when they can.</summary>
+    public static string? Unavailable => Binding.Why;
+
+    /// <summary>Switches the mode on for one connection whose handshake is done and which nothing else is using.</summary>
+    public static bool TryRelease(SslStream stream)
+    {
+        (SslCtrl? ctrl, FieldInfo? field, _) = Binding;
+        if (ctrl is null || SslHandle(field!.GetValue(stream)) is not { IsInvalid: false, IsClosed: false } handle) return false;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            long mode = ctrl(handle.DangerousGetHandle(), SslCtrlMode, SslModeReleaseBuffers, IntPtr.Zero);
+            return (mode & SslModeReleaseBuffers) != 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// .NET 9 and later keep the OpenSSL SSL* handle itself (SafeSslHandle) in SslStream._securityContext; .NET 8
+    /// wraps it in a SafeDeleteSslContext whose _sslContext field holds it.
+    /// </summary>
+    private static SafeHandle? SslHandle(object? context) => context switch
+    {
+        SafeHandle h when h.GetType().Name == "SafeSslHandle" => h,
+        SafeHandle h => h.GetType().GetField("_sslContext", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(h) is SafeHandle inner && inner.GetType().Name == "SafeSslHandle" ? inner : null,
+        _ => null,
+    };
+
+    private static (Bound Result, bool Final) Bind()
+    {
+        if (!OperatingSystem.IsLinux()) return (new Bound(null, null, "only on Linux, where SslStream runs on OpenSSL"), true);
+        if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_KEEP_BUFFERS") == "1") return (new Bound(null, null, "ETCDSECURE_TLS_KEEP_BUFFERS=1"), true);
+        FieldInfo? field = typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
+        if (field is null) return (new Bound(null, null, "this .NET runtime's SslStream has no _securityContext field"), true);
+
+        string? libssl;
+        try
+        {
+            // The runtime opens libssl when the first SslStream is created; by the time a proxy has accepted a
+            // connection it is mapped. Choosing it from the maps guarantees the SSL* belongs to that library.
+            libssl = File.ReadLines("/proc/self/maps")
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
+                .FirstOrDefault(p => p is not null && p.StartsWith('/') && Path.GetFileName(p).StartsWith("libssl.so", StringComparison.Ordinal));
+        }
+        catch (IOException ex)
+        {
+            return (new Bound(null, null, $"cannot read /proc/self/maps: {ex.Message}"), true);
+        }
+
+        if (libssl is null) return (new Bound(null, null, "libssl is not loaded in this process yet"), false);
+        if (!NativeLibrary.TryLoad(libssl, out IntPtr lib) || !NativeLibrary.TryGetExport(lib, "SSL_ctrl", out IntPtr export))
+            return (new Bound(null, null, $"SSL_ctrl not found in {libssl}"), true);
+        return (new Bound(Marshal.GetDelegateForFunctionPointer<SslCtrl>(export), field, null), true);
+    }
+}
