@@ -65,6 +65,11 @@ function Get-Rss([int[]] $ProcessIds) {
     ($ProcessIds | ForEach-Object { (Get-Content "/proc/$_/status" | Where-Object { $_ -match '^VmRSS:' }) -replace '\D', '' } | Measure-Object -Sum).Sum * 1KB
 }
 
+function Get-CpuSeconds([int[]] $ProcessIds) {
+    # User + system time of a relay, all its processes together, from /proc (clock ticks of 1/100 s).
+    ($ProcessIds | ForEach-Object { $f = ((Get-Content "/proc/$_/stat" -Raw) -replace '^.*\) ', '') -split ' '; [double]$f[11] + [double]$f[12] } | Measure-Object -Sum).Sum / 100
+}
+
 function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
     # In its own process, in the foreground (-Wait), as a service would run it.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
@@ -161,26 +166,42 @@ try {
     Wait-Tls $backendPort 'the TLS backend'
     $ports = [ordered]@{ direct = $backendPort; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'nginx stream' = (Get-Port) }
     $ours = Start-OurProxy $ports.EtcdSecure @("https://127.0.0.1:$backendPort") 'bulk'
+    if ($Part -contains 'Idle') {
+        # The same proxy with OpenSSL's buffers kept, to show what releasing them saves (idle memory only).
+        $keepPort = Get-Port
+        $env:ETCDSECURE_TLS_KEEP_BUFFERS = '1'
+        try { $oursKeep = Start-OurProxy $keepPort @("https://127.0.0.1:$backendPort") 'bulk-keep' } finally { Remove-Item env:ETCDSECURE_TLS_KEEP_BUFFERS }
+    }
     $ha = Start-HAProxy $ports.HAProxy @($backendPort) 'bulk-haproxy'
     $ng = Start-Nginx $ports.'nginx stream' $backendPort
 
     }
     if ($Part -contains 'Bulk') {
     $bulk = [ordered]@{}
+    $cpu = [ordered]@{}
     foreach ($name in $ports.Keys) {
+        $relayPids = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
         foreach ($streams in 1, 4) {
             Write-Host "bench: bulk $name x$streams"
             $null = Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', 64MB)
+            $cpu0 = if ($relayPids) { Get-CpuSeconds $relayPids }
             $bulk["$name/$streams"] = Get-Median @(1..$Runs | ForEach-Object { (Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)).mibps })
+            if ($relayPids) { $cpu["$name/$streams"] = ((Get-CpuSeconds $relayPids) - $cpu0) * 1000 / ($Runs * $BulkBytes / 1MB) }
         }
     }
     $lines.Add('## Proxy: bulk throughput (TLS in, TLS out)')
     $lines.Add('')
     $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs, MiB/s. Direct = client to backend without a relay.")
     $lines.Add('')
-    $lines.Add('| relay | 1 stream | 4 streams |')
-    $lines.Add('|---|---:|---:|')
-    foreach ($name in $ports.Keys) { $lines.Add(('| {0} | {1:N0} | {2:N0} |' -f $name, $bulk["$name/1"], $bulk["$name/4"])) }
+    $lines.Add('The CPU columns are the relay process''s own user + system time per MiB relayed (all its processes), over the same runs: what the relay costs, apart from the client and the backend it shares the cores with.')
+    $lines.Add('')
+    $lines.Add('| relay | 1 stream | 4 streams | relay CPU ms/MiB, 1 stream | relay CPU ms/MiB, 4 streams |')
+    $lines.Add('|---|---:|---:|---:|---:|')
+    foreach ($name in $ports.Keys) {
+        $c1 = if ($cpu.Contains("$name/1")) { '{0:N2}' -f $cpu["$name/1"] } else { '' }
+        $c4 = if ($cpu.Contains("$name/4")) { '{0:N2}' -f $cpu["$name/4"] } else { '' }
+        $lines.Add(('| {0} | {1:N0} | {2:N0} | {3} | {4} |' -f $name, $bulk["$name/1"], $bulk["$name/4"], $c1, $c4))
+    }
     foreach ($streams in 1, 4) {
         $best = [math]::Max($bulk["HAProxy/$streams"], $bulk["nginx stream/$streams"])
         $ratio = $bulk["EtcdSecure/$streams"] / $best
@@ -194,8 +215,10 @@ try {
     # --- Memory per idle connection -------------------------------------------------------------------
     if ($Part -contains 'Idle') {
     $idle = [ordered]@{}
-    foreach ($relayName in 'EtcdSecure', 'HAProxy', 'nginx stream') {
-        $pids = switch ($relayName) { 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
+    $keepName = 'EtcdSecure, buffers kept'
+    $ports[$keepName] = $keepPort
+    foreach ($relayName in 'EtcdSecure', $keepName, 'HAProxy', 'nginx stream') {
+        $pids = switch ($relayName) { 'EtcdSecure' { @($ours.Id) } $keepName { @($oursKeep.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
         [GC]::Collect()
         $before = Get-Rss $pids
         $hold = Join-Path $root "hold-$($relayName -replace '\W')"
@@ -214,21 +237,24 @@ try {
     }
     $lines.Add("## Proxy: memory per idle connection ($IdleConnections connections held open)")
     $lines.Add('')
-    $lines.Add("Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection.")
+    $lines.Add("Each connection makes one round trip through the relay (a line up, a line back, as a client's first request) and then sits idle. Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection. 'Buffers kept' is the same proxy started with ETCDSECURE_TLS_KEEP_BUFFERS=1, which leaves OpenSSL's record buffers allocated on idle connections.")
     $lines.Add('')
     $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
     $lines.Add('|---|---:|---:|---:|---|')
     foreach ($k in $idle.Keys) { $i = $idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-    $floor = & $exe @prefix -NoProfile -File (Join-Path $PSScriptRoot 'Measure-SslStreamPair.ps1') | Select-Object -Last 1 | ConvertFrom-Json
+    $floorScript = Join-Path $PSScriptRoot 'Measure-SslStreamPair.ps1'
+    $floorKept = & $exe @prefix -NoProfile -File $floorScript | Select-Object -Last 1 | ConvertFrom-Json
+    $engine = Join-Path (Split-Path $ModulePath) 'Dependencies/EtcdSecure.Engine.dll'
+    $floor = & $exe @prefix -NoProfile -File $floorScript -EnginePath $engine | Select-Object -Last 1 | ConvertFrom-Json
     $lines.Add('')
-    $lines.Add(('Floor: one idle pair of .NET SslStreams (a server side and a client side, handshake done, no relay at all) costs {0:N1} KiB RSS, {1:N1} KiB of it managed, measured in a fresh process over {2} pairs. A relay built on SslStream holds two TLS sides per connection, so it cannot go below that.' -f $floor.RssKiBPerPair, $floor.ManagedKiBPerPair, $floor.Pairs))
+    $lines.Add(('Floor: one idle pair of .NET SslStreams (a server side and a client side, handshake and one round trip done, a zero-byte read pending on each, no relay code at all) costs {0:N1} KiB RSS ({1:N1} KiB managed) with the buffers released as the proxy does (released: {4}), and {2:N1} KiB ({3:N1} KiB managed) without; measured in a fresh process over {5} pairs. A relay built on SslStream holds such a pair per connection, so it cannot go below that.' -f $floor.RssKiBPerPair, $floor.ManagedKiBPerPair, $floorKept.RssKiBPerPair, $floorKept.ManagedKiBPerPair, $floor.BuffersReleased, $floor.Pairs))
     $perConn = $idle['EtcdSecure'].PerConnection / 1KB
     $lines.Add('')
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
     $lines.Add('')
     }
-    foreach ($p in @($ours, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
+    foreach ($p in @($ours, $oursKeep, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
 
     # --- etcd request rate ----------------------------------------------------------------------------
     if ($Part -contains 'Etcd') {

@@ -1,7 +1,8 @@
 // Load generator and TLS backend for the proxy benchmarks. Every mode speaks mutual TLS, as etcd does.
-//   serve --port P                       backend: "BULK n\n" -> n bytes; "IDLE\n" -> hold; "GET ..." -> HTTP 200
+//   serve --port P                       backend: "BULK n\n" -> n bytes; "IDLE\n" -> "OK\n", hold; "GET ..." -> HTTP 200
 //   bulk  --target H:P --streams S --bytes N     S connections each reading N/S bytes; prints MiB/s
-//   idle  --target H:P --count C --hold-file F   opens C connections, prints READY, holds until F exists
+//   idle  --target H:P --count C --hold-file F   opens C connections, one round trip each (as a client's first
+//                                                request), prints READY, holds them idle until F exists
 //   etcd  --target H:P --connections K --concurrency M --seconds T   linearizable Range ops/s, p50/p99 ms
 // Common: --ca CA.pem --cert C.pem --key K.pem
 using System.Diagnostics;
@@ -87,6 +88,7 @@ switch (args[0])
                         while (left > 0) { int n = (int)Math.Min(left, chunk.Length); await ssl.WriteAsync(chunk.AsMemory(0, n)); left -= n; }
                         await ssl.ShutdownAsync();
                     }
+                    if (cmd == "IDLE") await ssl.WriteAsync("OK\n"u8.ToArray());
                     while (await ssl.ReadAsync(one) > 0) { }
                 }
                 catch (Exception) { }
@@ -122,7 +124,14 @@ switch (args[0])
         var tasks = Enumerable.Range(0, count).Select(async _ =>
         {
             await gate.WaitAsync();
-            try { var s = await Dial(host, port); await s.WriteAsync("IDLE\n"u8.ToArray()); lock (held) held.Add(s); }
+            try
+            {
+                var s = await Dial(host, port);
+                await s.WriteAsync("IDLE\n"u8.ToArray());
+                var ok = new byte[3];
+                await s.ReadExactlyAsync(ok);
+                lock (held) held.Add(s);
+            }
             finally { gate.Release(); }
         });
         await Task.WhenAll(tasks);
