@@ -41,7 +41,8 @@ function Add-Pair {
     foreach ($s in $server, $client) { $keep.Add($s.ReadAsync([Memory[byte]]::Empty, [Threading.CancellationToken]::None).AsTask()) }
 }
 # The first pairs pay one-time costs (TLS contexts, JIT); they are not what a connection costs.
-for ($i = 0; $i -lt 20; $i++) { Add-Pair }
+$warmUp = 20
+for ($i = 0; $i -lt $warmUp; $i++) { Add-Pair }
 [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
 $managed0 = [GC]::GetTotalMemory($true); $rss0 = Get-Rss
 for ($i = 0; $i -lt $Pairs; $i++) { Add-Pair }
@@ -49,7 +50,7 @@ for ($i = 0; $i -lt $Pairs; $i++) { Add-Pair }
 $managed1 = [GC]::GetTotalMemory($true); $rss1 = Get-Rss
 [pscustomobject]@{
     Pairs = $Pairs
-    BuffersReleased = $EnginePath -and $released -eq 2 * ($Pairs + 20)
+    BuffersReleased = $EnginePath -and $released -eq 2 * ($Pairs + $warmUp)
     RssKiBPerPair = ($rss1 - $rss0) / 1KB / $Pairs
     ManagedKiBPerPair = ($managed1 - $managed0) / 1KB / $Pairs
 } | ConvertTo-Json -Compress

@@ -17,8 +17,7 @@ namespace EtcdSecure.Engine.Relay;
 /// <remarks>
 /// SslStream does not expose its OpenSSL handle, so this reaches it by reflection and calls SSL_ctrl in the very
 /// libssl the runtime loaded (found in /proc/self/maps, never a second copy). Every step is checked once; if this
-/// runtime is laid out differently, <see cref="Available"/> is false, the reason is in <see cref="Unavailable"/>, and
-/// connections simply keep their buffers. It is only ever applied between the handshake and the first read or
+/// runtime is laid out differently, <see cref="Unavailable"/> says why and connections simply keep their buffers. It is only ever applied between the handshake and the first read or
 /// write, when no other thread can be using the connection. Setting ETCDSECURE_TLS_KEEP_BUFFERS=1 before the proxy
 /// starts turns it off, should a runtime or OpenSSL build ever misbehave with it.
 /// </remarks>
@@ -42,8 +41,6 @@ public static class OpenSslBuffers
         if (b.Final) Volatile.Write(ref _binding, b.Result);
         return b.Result;
     }
-
-    public static bool Available => Binding.Ctrl is not null;
 
     /// <summary>Why the buffers cannot be released on this runtime, or null when they can.</summary>
     public static string? Unavailable => Binding.Why;
