@@ -108,16 +108,17 @@ function Invoke-Build {
     $deps = New-Item -ItemType Directory -Path (Join-Path $StageDir 'Dependencies') -Force
     Copy-Item (Join-Path $Root 'EtcdSecure.psd1') $StageDir
     Copy-Item (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.dll'), (Join-Path $obj 'cmdlets/EtcdSecure.Format.ps1xml') $StageDir
-    # Help is generated from the doc comments, in a separate process that imports the staged module to read
-    # each cmdlet's parameter sets exactly as PowerShell sees them.
-    $helpFile = Join-Path $StageDir 'en-US/EtcdSecure.PowerShell.dll-Help.xml'
-    $pwsh = Get-PwshCommand
-    $prefix = $pwsh.Arguments
-    Invoke-Native $pwsh.Path @prefix -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile
     # Everything the engine needs, and nothing PowerShell itself provides.
     Get-ChildItem (Join-Path $obj 'engine') -Filter *.dll |
         Where-Object Name -NotLike 'System.Management.Automation*' |
         Copy-Item -Destination $deps
+    # Help is generated from the doc comments, in a separate process that imports the staged module to read
+    # each cmdlet's parameter sets exactly as PowerShell sees them; the module is complete by then, since reading a
+    # cmdlet's types may load the engine from Dependencies/.
+    $helpFile = Join-Path $StageDir 'en-US/EtcdSecure.PowerShell.dll-Help.xml'
+    $pwsh = Get-PwshCommand
+    $prefix = $pwsh.Arguments
+    Invoke-Native $pwsh.Path @prefix -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile
     Write-Host "build: staged $StageDir"
 }
 

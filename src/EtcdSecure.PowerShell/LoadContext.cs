@@ -44,9 +44,13 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
 
     public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveEngine;
 
-    // Only the engine is redirected: its own references are then resolved by EtcdSecureLoadContext.Load.
+    // Only the engine is redirected: its own references are then resolved by EtcdSecureLoadContext.Load. When the
+    // engine is missing from Dependencies/, that context hands the request back to the default one, which would
+    // raise this event again without end (a stack overflow that kills the process); returning null instead gives
+    // PowerShell's ordinary "could not load file or assembly" error.
     private static Assembly? ResolveEngine(AssemblyLoadContext defaultContext, AssemblyName name) =>
         string.Equals(name.Name, EngineAssemblyName, StringComparison.Ordinal)
+        && File.Exists(Path.Combine(DependencyDirectory, EngineAssemblyName + ".dll"))
             ? Context.Value.LoadFromAssemblyName(name)
             : null;
 }

@@ -64,6 +64,21 @@ Remove-Item `$dir -Recurse -Force
         # Nothing shipped in Dependencies/ may end up in the default context.
         $r.Output | Where-Object { $_ -notlike '*=EtcdSecure' } | Should -BeNullOrEmpty
     }
+
+    It 'reports a missing engine as a load error instead of crashing the session' {
+        $copy = Join-Path $TestDrive 'broken/EtcdSecure'
+        Copy-Item (Split-Path $ModuleManifest) $copy -Recurse
+        Remove-Item (Join-Path $copy 'Dependencies/EtcdSecure.Engine.dll')
+        $script = @"
+Import-Module '$(Join-Path $copy 'EtcdSecure.psd1')' -ErrorAction Stop
+try { `$null = New-EtcdCA -Path '$(Join-Path $TestDrive 'broken-ca')' } catch { 'error: ' + `$_.Exception.Message }
+'session alive'
+"@
+        $r = Invoke-CleanPwsh $script
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Contain 'session alive'
+        ($r.Output -join "`n") | Should -Match "error: .*EtcdSecure\.Engine"
+    }
 }
 
 Describe 'Get-EtcdBinary' -Tag Integration {
