@@ -35,6 +35,10 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
+# Every pwsh process sends usage telemetry to Microsoft unless told not to. The processes this script starts (tests,
+# the demo's and the bench's proxies) keep their traffic on loopback, and a long-running proxy would otherwise spend
+# a tenth of its idle CPU serializing telemetry (perf).
+$env:POWERSHELL_TELEMETRY_OPTOUT = '1'
 
 $Root = $PSScriptRoot
 . (Join-Path $Root 'tools/PwshCommand.ps1')

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -137,22 +138,25 @@ public static class TlsProbe
     public static async Task<string?> DiagnoseAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
         (await ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel).ConfigureAwait(false)).Reason;
 
-    /// <summary>As <see cref="DiagnoseAsync"/>, also saying whether the failure was only slowness (which a busy member shows too).</summary>
-    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
-        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel);
+    /// <summary>
+    /// As <see cref="DiagnoseAsync"/>, also saying whether the failure was only slowness (which a busy member shows
+    /// too). <paramref name="connect"/> opens the TCP connection when given (the proxy's probes run on its own loops).
+    /// </summary>
+    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null) =>
+        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel, connect);
 
-    private static async Task<(string? Reason, bool TimedOut)> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel)
+    private static async Task<(string? Reason, bool TimedOut)> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         cts.CancelAfter(timeout);
-        using var tcp = new TcpClient();
+        connect ??= ConnectAsync;
         string? rejected = null;
         string stage = "connect";
         try
         {
-            await tcp.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            Stream transport = await connect(host, port, cts.Token).ConfigureAwait(false);
             stage = "handshake";
-            await using var ssl = new SslStream(tcp.GetStream(), false);
+            await using var ssl = new SslStream(transport, false);
             var options = identity.ClientOptions(host, serverName, r => rejected = r, SslApplicationProtocol.Http11);
             await ssl.AuthenticateAsClientAsync(options, cts.Token).ConfigureAwait(false);
             if (!askVersion) return (null, false);
@@ -184,6 +188,21 @@ public static class TlsProbe
             }
 
             return ($"TLS handshake with {host}:{port} failed: {why} (is it a TLS port?)", false);
+        }
+    }
+
+    private static async Task<Stream> ConnectAsync(string host, int port, CancellationToken cancel)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(host, port, cancel).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

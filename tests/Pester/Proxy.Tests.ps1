@@ -138,6 +138,32 @@ Stop-EtcdProxy `$p.Name
         $r.Output | Should -Contain 'relayed=1 released=0'
         ($r.Output -join "`n") | Should -Match 'keep their TLS buffers: ETCDSECURE_TLS_KEEP_BUFFERS=1'
     }
+
+    It 'relays on its own event loops, one per core' {
+        $info = Get-EtcdProxy $proxy.Name
+        $info.EventLoops | Should -Be ([Environment]::ProcessorCount)
+        (Receive-Job -Id $info.JobId -Keep -Verbose 4>&1 | Out-String) | Should -Match "relaying on $([Environment]::ProcessorCount) event loop thread"
+    }
+
+    It 'still relays, through .NET''s socket engine, when ETCDSECURE_PROXY_EVENT_LOOP=0 turns the loops off' {
+        $free = Get-FreeTcpPort
+        $r = Invoke-CleanPwsh @"
+`$env:ETCDSECURE_PROXY_EVENT_LOOP = '0'
+Import-Module '$script:ModuleManifest'
+`$p = Start-EtcdProxy -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)'
+& etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' get via-proxy --print-value-only
+& etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' put via-engine yes
+`$i = Get-EtcdProxy `$p.Name
+"relayed=`$(`$i.TotalConnections) loops=`$(`$i.EventLoops) released=`$(`$i.TlsBuffersReleased)"
+Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
+Stop-EtcdProxy `$p.Name
+"@
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Contain 'yes'
+        $r.Output | Should -Contain 'OK'
+        $r.Output | Should -Contain 'relayed=2 loops=0 released=4'
+        ($r.Output -join "`n") | Should -Match "relaying on .NET's socket engine: ETCDSECURE_PROXY_EVENT_LOOP=0"
+    }
 }
 
 Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integration {
@@ -166,6 +192,132 @@ Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integ
         $answer | Should -Match '^HTTP/1.1 400'
         $answer | Should -Match 'HTTP request to an HTTPS server'
         Get-Refused PlainHttp | Should -BeGreaterThan $before
+    }
+}
+
+Describe 'Start-EtcdProxy bounds connections in time and number, and passes half-closes on' -Tag Integration {
+    BeforeAll {
+        $tight = Start-EtcdProxy -Name tight -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -HandshakeTimeout '00:00:01' -IdleTimeout '00:00:01'
+        $tightPort = ([uri]$tight.Endpoint).Port
+        $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
+        function Get-TightRefused([string] $Reason, [string] $Name = 'tight') { $r = (Get-EtcdProxy $Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
+        function Connect-Tls([int] $Port) {
+            # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
+            $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+            $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
+            $o = [Net.Security.SslClientAuthenticationOptions]::new()
+            $o.TargetHost = 'localhost'
+            $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($userCert))
+            $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
+            $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
+            $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
+            $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
+            $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
+            $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
+            $ssl.ReadTimeout = 10000
+            [pscustomobject]@{ Tcp = $tcp; Ssl = $ssl }
+        }
+        function Send-Text($Conn, [string] $Text) { $b = [Text.Encoding]::ASCII.GetBytes($Text); $Conn.Ssl.Write($b, 0, $b.Length); $Conn.Ssl.Flush() }
+        function Read-ToEnd($Stream) {
+            $buf = [byte[]]::new(65536); $ms = [IO.MemoryStream]::new()
+            try { while (($n = $Stream.Read($buf, 0, $buf.Length)) -gt 0) { $ms.Write($buf, 0, $n) } }
+            catch [IO.IOException] { $null = $_ } # a reset after the data is an end too
+            [Text.Encoding]::ASCII.GetString($ms.ToArray())
+        }
+    }
+
+    AfterAll {
+        Get-EtcdProxy tight, bounded -ErrorAction Ignore | Stop-EtcdProxy
+    }
+
+    It 'drops a client that connects and says nothing within the handshake timeout, and counts it' {
+        $before = Get-TightRefused HandshakeTimeout
+        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $tightPort)
+        try {
+            $s = $tcp.GetStream(); $s.ReadTimeout = 10000
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            Read-ToEnd $s | Should -BeNullOrEmpty
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 8
+        }
+        finally { $tcp.Dispose() }
+        Wait-Until -Because 'the timeout to be counted' { (Get-TightRefused HandshakeTimeout) -gt $before }
+    }
+
+    It 'drops a client that stalls in the middle of its handshake' {
+        $before = Get-TightRefused HandshakeTimeout
+        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $tightPort)
+        try {
+            $s = $tcp.GetStream(); $s.ReadTimeout = 10000
+            # The first five bytes of a TLS record announcing an 80-byte ClientHello, and then nothing.
+            $s.Write([byte[]](22, 3, 1, 0, 80), 0, 5)
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            Read-ToEnd $s | Should -BeNullOrEmpty
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 8
+        }
+        finally { $tcp.Dispose() }
+        Wait-Until -Because 'the timeout to be counted' { (Get-TightRefused HandshakeTimeout) -gt $before }
+    }
+
+    It 'closes a relayed connection that stays idle longer than -IdleTimeout' {
+        $before = Get-TightRefused IdleTimeout
+        $conn = Connect-Tls $tightPort
+        try {
+            Send-Text $conn "GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n"
+            $buf = [byte[]]::new(4096)
+            [Text.Encoding]::ASCII.GetString($buf, 0, $conn.Ssl.Read($buf, 0, $buf.Length)) | Should -Match '^HTTP/1.1 200'
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $null = Read-ToEnd $conn.Ssl
+            # The client's read timeout is 10 s: ending sooner means the proxy closed the connection.
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 8
+        }
+        finally { $conn.Ssl.Dispose(); $conn.Tcp.Dispose() }
+        (Get-TightRefused IdleTimeout) | Should -BeGreaterThan $before
+    }
+
+    It 'passes a client''s half-close on to the member and still delivers the whole answer' {
+        # Keep-alive, through the proxy without an idle timeout: the answer can only end this soon (rather than at
+        # the 10 s read timeout) if etcd saw the client's end of input, passed on by the proxy, and closed in turn.
+        $conn = Connect-Tls $port
+        try {
+            Send-Text $conn "GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n"
+            # close_notify and FIN: the client is done sending, but not done reading.
+            $null = $conn.Ssl.ShutdownAsync().GetAwaiter().GetResult()
+            $conn.Tcp.Client.Shutdown([Net.Sockets.SocketShutdown]::Send)
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $answer = Read-ToEnd $conn.Ssl
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+        }
+        finally { $conn.Ssl.Dispose(); $conn.Tcp.Dispose() }
+        $answer | Should -Match '^HTTP/1.1 200'
+        $answer | Should -Match '"etcdserver":"3\.'
+    }
+
+    It 'refuses connections beyond -MaxConnections, and serves again once one closes' {
+        $bounded = Start-EtcdProxy -Name bounded -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -MaxConnections 1
+        $port = ([uri]$bounded.Endpoint).Port
+        $first = Connect-Tls $port
+        try {
+            Wait-Until -Because 'the first connection to be counted' { (Get-EtcdProxy bounded).ActiveConnections -eq 1 }
+            $before = Get-TightRefused MaxConnections bounded
+            { Connect-Tls $port } | Should -Throw
+            Get-TightRefused MaxConnections bounded | Should -Be ($before + 1)
+        }
+        finally { $first.Ssl.Dispose(); $first.Tcp.Dispose() }
+        Wait-Until -Because 'the first connection to end' { (Get-EtcdProxy bounded).ActiveConnections -eq 0 }
+        (Invoke-Etcdctl @('--endpoints', $bounded.Endpoint, '--cacert', $edge.Path, '--cert', $user.Path, '--key', $user.KeyPath, 'get', 'via-proxy', '--print-value-only')).Output | Should -Be 'yes'
+    }
+
+    It 'relays a 1 MiB value both ways intact' {
+        $value = [Convert]::ToBase64String([Security.Cryptography.RandomNumberGenerator]::GetBytes(768KB))
+        $file = Join-Path $TestDrive 'big.txt'
+        [IO.File]::WriteAllText($file, $value)
+        $a = @('--endpoints', $tight.Endpoint, '--cacert', $edge.Path, '--cert', $user.Path, '--key', $user.KeyPath)
+        $env:ETCDCTL_API = '3'
+        Get-Content $file -Raw | & etcdctl @a put big
+        $LASTEXITCODE | Should -Be 0
+        $back = (& etcdctl @a get big --print-value-only) -join ''
+        $back.Length | Should -Be $value.Length
+        $back | Should -BeExactly $value
     }
 }
 

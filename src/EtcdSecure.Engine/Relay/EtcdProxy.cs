@@ -35,6 +35,7 @@ public sealed class EtcdProxy : IAsyncDisposable
     private readonly Reloading<X509Certificate2>? _clientCA;
     private readonly Reloading<TlsClientIdentity> _upstream;
     private readonly Socket _listener;
+    private readonly EventLoopGroup? _loops;
     private Task _accepting = Task.CompletedTask;
     private Task _background = Task.CompletedTask;
     private long _total;
@@ -52,7 +53,12 @@ public sealed class EtcdProxy : IAsyncDisposable
         _upstream = new Reloading<TlsClientIdentity>("upstream certificate",
             () => TlsClientIdentity.Load(options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath), info,
             options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
-        Pool = new UpstreamPool(options, _upstream, log);
+        // As many loops as cores, as HAProxy runs as many threads; without them the relay uses .NET's socket engine.
+        _loops = EventLoopGroup.TryCreate(Math.Clamp(Environment.ProcessorCount, 1, 16), m => log(ProxyLogLevel.Warning, m), out string? why);
+        EventLoopUnavailable = why;
+        // The probes run on the loops too: through .NET's engine, every probe step wakes thread-pool workers, which
+        // spin before they sleep again (measured: most of an idle proxy's CPU).
+        Pool = new UpstreamPool(options, _upstream, log, _loops is { } loops ? async (host, port, cancel) => await LoopStream.ConnectAsync(loops.Next(), host, port, cancel).ConfigureAwait(false) : null);
         _listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
     }
 
@@ -68,6 +74,9 @@ public sealed class EtcdProxy : IAsyncDisposable
     public long BytesToClients => Interlocked.Read(ref _bytesDown);
     /// <summary>TLS sides (two per relayed connection) that free their record buffers while idle.</summary>
     public long TlsBuffersReleased => Interlocked.Read(ref _buffersReleased);
+    /// <summary>Why connections go through .NET's socket engine instead of the relay's own event loops; null when they do not.</summary>
+    public string? EventLoopUnavailable { get; }
+    public int EventLoops => _loops?.Count ?? 0;
     public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
     public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clientCA?.Reloads ?? 0);
 
@@ -83,6 +92,7 @@ public sealed class EtcdProxy : IAsyncDisposable
             proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync));
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
             if (OpenSslBuffers.Unavailable is { } why) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {why}");
+            log(ProxyLogLevel.Verbose, proxy._loops is { } loops ? $"relaying on {loops.Count} event loop thread(s)" : $"relaying on .NET's socket engine: {proxy.EventLoopUnavailable}");
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;
         }
@@ -139,8 +149,20 @@ public sealed class EtcdProxy : IAsyncDisposable
                 continue;
             }
 
-            client.NoDelay = true;
-            _ = ServeAsync(new Connection(client));
+            Connection c;
+            try
+            {
+                client.NoDelay = true;
+                c = new Connection(client, _loops?.Next());
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                Log(ProxyLogLevel.Warning, $"cannot take a connection: {ex.Message}");
+                client.Dispose();
+                continue;
+            }
+
+            _ = ServeAsync(c);
         }
     }
 
@@ -205,7 +227,9 @@ public sealed class EtcdProxy : IAsyncDisposable
         int n;
         try
         {
-            n = await c.ClientSocket.ReceiveAsync(first, SocketFlags.Peek, cancel).ConfigureAwait(false);
+            n = c.ClientStream is LoopStream loop
+                ? await loop.PeekAsync(first, cancel).ConfigureAwait(false)
+                : await c.ClientSocket.ReceiveAsync(first, SocketFlags.Peek, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
@@ -217,10 +241,10 @@ public sealed class EtcdProxy : IAsyncDisposable
         {
             if (first[0] is >= (byte)'A' and <= (byte)'Z')
             {
-                await c.ClientSocket.SendAsync(PlainHttpAnswer, SocketFlags.None, cancel).ConfigureAwait(false);
+                await c.ClientStream.WriteAsync(PlainHttpAnswer, cancel).ConfigureAwait(false);
                 // Closing with the request still unread would send a reset and lose the answer: read it first.
                 byte[] discard = new byte[Math.Clamp(c.ClientSocket.Available, 1, 8192)];
-                await c.ClientSocket.ReceiveAsync(discard, SocketFlags.None, cancel).ConfigureAwait(false);
+                await c.ClientStream.ReadAsync(discard, cancel).ConfigureAwait(false);
                 c.ClientSocket.Shutdown(SocketShutdown.Send);
                 return "PlainHttp";
             }
@@ -229,7 +253,7 @@ public sealed class EtcdProxy : IAsyncDisposable
         }
 
         string? clientProblem = null;
-        var ssl = new SslStream(new NetworkStream(c.ClientSocket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var ssl = new SslStream(c.ClientStream, leaveInnerStreamOpen: false);
         c.Client = ssl;
         try
         {
@@ -314,23 +338,36 @@ public sealed class EtcdProxy : IAsyncDisposable
 
     private async Task<string?> TryConnectAsync(Connection c, Upstream m, CancellationToken cancel)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket? socket = null;
         SslStream? ssl = null;
         string? rejected = null;
         try
         {
-            await socket.ConnectAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
-            ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+            Stream transport;
+            if (c.Loop is { } loop)
+            {
+                LoopStream connected = await LoopStream.ConnectAsync(loop, m.Host, m.Port, cancel).ConfigureAwait(false);
+                (socket, transport) = (connected.Socket, connected);
+            }
+            else
+            {
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
+                transport = new NetworkStream(socket, ownsSocket: false);
+            }
+
+            ssl = new SslStream(transport, leaveInnerStreamOpen: false);
             SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
             await ssl.AuthenticateAsClientAsync(_upstream.Value.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
             c.UpstreamSocket = socket;
+            c.UpstreamStream = transport;
             c.Upstream = ssl;
             return null;
         }
         catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException or OperationCanceledException)
         {
             if (ssl is not null) await ssl.DisposeAsync().ConfigureAwait(false);
-            socket.Dispose();
+            socket?.Dispose();
             return rejected ?? (ex is OperationCanceledException ? "no TLS answer in time" : ex.GetBaseException().Message);
         }
     }
@@ -387,6 +424,9 @@ public sealed class EtcdProxy : IAsyncDisposable
         {
         }
 
+        // Last: a loop that ends fails whatever is still attached to it (handshakes under way when the stop came).
+        _loops?.Dispose();
+
         Log(ProxyLogLevel.Information, $"stopped after {Total} connections");
     }
 
@@ -427,18 +467,25 @@ public sealed class EtcdProxy : IAsyncDisposable
     {
         private long _lastActivity = Environment.TickCount64;
 
-        public Connection(Socket client)
+        public Connection(Socket client, EventLoop? loop)
         {
             ClientSocket = client;
             Remote = client.RemoteEndPoint?.ToString() ?? "?";
+            Loop = loop;
+            ClientStream = loop is null ? new NetworkStream(client, ownsSocket: false) : loop.Attach(client);
         }
 
         public Socket ClientSocket { get; }
+        public EventLoop? Loop { get; }
+
+        /// <summary>The client's bytes: on the connection's event loop, or a NetworkStream without one.</summary>
+        public Stream ClientStream { get; }
         public string Remote { get; }
         public SslStream? Client { get; set; }
         public string? ServerName { get; set; }
         public SslApplicationProtocol Protocol { get; set; }
         public Socket? UpstreamSocket { get; set; }
+        public Stream? UpstreamStream { get; set; }
         public SslStream? Upstream { get; set; }
         public Upstream? Member { get; set; }
         public long LastActivity => Interlocked.Read(ref _lastActivity);
@@ -448,12 +495,19 @@ public sealed class EtcdProxy : IAsyncDisposable
         /// <summary>Ends both sides at once (RST), waking any pending reads.</summary>
         public void Abort()
         {
-            Kill(ClientSocket);
-            if (UpstreamSocket is { } u) Kill(u);
+            Kill(ClientStream, ClientSocket);
+            if (UpstreamSocket is { } u) Kill(UpstreamStream, u);
         }
 
-        private static void Kill(Socket s)
+        private static void Kill(Stream? stream, Socket s)
         {
+            if (stream is LoopStream loop)
+            {
+                // Its pending reads and writes must fail too: the loop would never hear of this socket again.
+                loop.Abort();
+                return;
+            }
+
             try
             {
                 s.LingerState = new LingerOption(true, 0);
@@ -469,6 +523,7 @@ public sealed class EtcdProxy : IAsyncDisposable
         {
             if (Client is not null) await Client.DisposeAsync().ConfigureAwait(false);
             if (Upstream is not null) await Upstream.DisposeAsync().ConfigureAwait(false);
+            await ClientStream.DisposeAsync().ConfigureAwait(false);
             ClientSocket.Dispose();
             UpstreamSocket?.Dispose();
         }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Net.Http;
 using System.Net.Security;
@@ -62,14 +63,17 @@ public sealed class UpstreamPool
     private readonly ProxyOptions _options;
     private readonly Reloading<TlsClientIdentity> _identity;
     private readonly Action<ProxyLogLevel, string> _log;
+    private readonly Func<string, int, CancellationToken, Task<Stream>>? _connect;
     private volatile Upstream[] _members = Array.Empty<Upstream>();
     private int _roundRobin;
 
-    public UpstreamPool(ProxyOptions options, Reloading<TlsClientIdentity> identity, Action<ProxyLogLevel, string> log)
+    /// <param name="connect">Opens the probes' TCP connections; null uses .NET's sockets.</param>
+    public UpstreamPool(ProxyOptions options, Reloading<TlsClientIdentity> identity, Action<ProxyLogLevel, string> log, Func<string, int, CancellationToken, Task<Stream>>? connect = null)
     {
         _options = options;
         _identity = identity;
         _log = log;
+        _connect = connect;
     }
 
     public IReadOnlyList<Upstream> Members => _members;
@@ -187,7 +191,7 @@ public sealed class UpstreamPool
         await Task.WhenAll(_members.Select(async m =>
         {
             // A request, not just a handshake: under TLS 1.3 a member that refuses the proxy's certificate says so only after it.
-            var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(m.Host, m.Port, identity, timeout, cancel).ConfigureAwait(false);
+            var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(m.Host, m.Port, identity, timeout, cancel, _connect).ConfigureAwait(false);
             // A refusal is certain; one slow answer is what a busy member looks like too. Two in a row take it out.
             int slow = timedOut ? Interlocked.Increment(ref m.SlowProbes) : 0;
             if (!timedOut) Volatile.Write(ref m.SlowProbes, 0);

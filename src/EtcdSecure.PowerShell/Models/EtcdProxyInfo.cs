@@ -28,6 +28,11 @@ public sealed class EtcdProxyInfo
     /// Zero when this runtime does not allow it; the proxy's log says why.
     /// </summary>
     public long TlsBuffersReleased { get; init; }
+    /// <summary>
+    /// Threads running the relay's own epoll loops (one per core); 0 when connections go through .NET's socket
+    /// engine instead (not Linux, or ETCDSECURE_PROXY_EVENT_LOOP=0), and the proxy's log says why.
+    /// </summary>
+    public int EventLoops { get; init; }
     public string? ClientCAPath { get; init; }
     public DateTime StartTime { get; init; }
     public int JobId { get; init; }
@@ -55,6 +60,7 @@ public sealed class EtcdProxyInfo
             Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
             CertificateReloads = p?.CertificateReloads ?? 0,
             TlsBuffersReleased = p?.TlsBuffersReleased ?? 0,
+            EventLoops = p?.EventLoops ?? 0,
             ClientCAPath = p?.Options.ClientCAPath,
             StartTime = p?.StartTime ?? default,
             JobId = job.Id,

@@ -1,0 +1,389 @@
+using System;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using System.Threading.Tasks.Sources;
+
+namespace EtcdSecure.Engine.Relay;
+
+/// <summary>
+/// A socket driven by an <see cref="EventLoop"/>: reads and writes are tried at once and, when the socket is not
+/// ready, completed later on the loop's thread, where the awaiting code (SslStream, then the pump) goes on inline.
+/// </summary>
+/// <remarks>
+/// Readiness is edge-triggered, so the stream remembers it: a read shorter than asked, or EAGAIN, means "drained"
+/// until the next event, and a zero-byte read (the pump's way of waiting without a buffer) costs no system call at
+/// all. At most one read and one write are pending at a time, as with any Stream SslStream sits on.
+/// </remarks>
+internal sealed class LoopStream : Stream
+{
+    // Reads completed without waiting before the stream lets the other connections on its loop have a turn: a bulk
+    // transfer whose socket never runs dry would otherwise keep the loop to itself. 32 is 10 to 16 TLS records.
+    private const int ReadBudget = 32;
+
+    private readonly EventLoop _loop;
+    private readonly int _fd;
+    private readonly object _gate = new();
+    private readonly Op _read = new();
+    private readonly Op _write = new();
+    private bool _readable;
+    private bool _writable;
+    private bool _closed;
+    private bool _aborted;
+    private int _syncReads;
+
+    internal LoopStream(EventLoop loop, Socket socket, ulong key)
+    {
+        _loop = loop;
+        Socket = socket;
+        Key = key;
+        _fd = (int)socket.Handle;
+    }
+
+    public Socket Socket { get; }
+
+    internal ulong Key { get; }
+
+    /// <summary>Connects without .NET's socket engine, trying each address of <paramref name="host"/> in turn.</summary>
+    public static async Task<LoopStream> ConnectAsync(EventLoop loop, string host, int port, CancellationToken cancel)
+    {
+        IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? ip) ? new[] { ip } : await Dns.GetHostAddressesAsync(host, cancel).ConfigureAwait(false);
+        SocketException? last = null;
+        foreach (IPAddress address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+            LoopStream? stream = null;
+            try
+            {
+                try
+                {
+                    socket.Connect(new IPEndPoint(address, port));
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+                {
+                    // Expected: the connection completes in the background and the socket turns writable.
+                }
+
+                stream = loop.Attach(socket);
+                await stream.WaitWritableAsync(cancel).ConfigureAwait(false);
+                var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                if (error == SocketError.Success) return stream;
+                last = new SocketException((int)error);
+            }
+            catch (SocketException ex)
+            {
+                last = ex;
+            }
+            catch
+            {
+                if (stream is null) socket.Dispose(); else stream.Dispose();
+                throw;
+            }
+
+            if (stream is null) socket.Dispose(); else stream.Dispose();
+        }
+
+        throw last ?? new SocketException((int)SocketError.HostNotFound);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => Receive(buffer, SocketFlags.None, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Waits for data and copies it without taking it off the socket.</summary>
+    public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) => Receive(buffer, SocketFlags.Peek, cancellationToken);
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => Send(buffer, waitOnly: false, cancellationToken);
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private ValueTask WaitWritableAsync(CancellationToken cancellationToken) => Send(default, waitOnly: true, cancellationToken);
+
+    // Nothing to wait for on the loop's own thread: blocking it would stop every connection it serves.
+    public override int Read(byte[] buffer, int offset, int count) => NotOnLoop().ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Write(byte[] buffer, int offset, int count) => NotOnLoop().WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private LoopStream NotOnLoop() => _loop.OnLoopThread ? throw new InvalidOperationException("A blocking call on the relay loop's own thread would stall it.") : this;
+
+    private ValueTask<int> Receive(Memory<byte> buffer, SocketFlags flags, CancellationToken cancel)
+    {
+        if (cancel.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancel);
+        short token;
+        bool defer;
+        lock (_gate)
+        {
+            if (_closed) return ValueTask.FromException<int>(Closed(_aborted));
+            if (_read.Pending) return ValueTask.FromException<int>(new InvalidOperationException("A read is already pending on this connection."));
+            if (_readable && _syncReads < ReadBudget)
+            {
+                _syncReads++;
+                if (buffer.IsEmpty) return new ValueTask<int>(0);
+                SocketError error = TryReceive(buffer.Span, flags, out int n);
+                if (error == SocketError.Success) return new ValueTask<int>(n);
+                if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(Failed(error));
+            }
+
+            // Still readable here means the budget ran out: go on after the loop's other connections.
+            defer = _readable;
+            _syncReads = 0;
+            token = _read.Arm(buffer, flags, waitOnly: buffer.IsEmpty);
+            Register(_read, cancel);
+        }
+
+        if (defer) _loop.Defer(this);
+        return new ValueTask<int>(_read, token);
+    }
+
+    private ValueTask Send(ReadOnlyMemory<byte> data, bool waitOnly, CancellationToken cancel)
+    {
+        if (cancel.IsCancellationRequested) return ValueTask.FromCanceled(cancel);
+        short token;
+        lock (_gate)
+        {
+            if (_closed) return ValueTask.FromException(Closed(_aborted));
+            if (_write.Pending) return ValueTask.FromException(new InvalidOperationException("A write is already pending on this connection."));
+            if (_writable)
+            {
+                if (waitOnly) return default;
+                SocketError error = TrySend(ref data);
+                if (error is not SocketError.Success and not SocketError.WouldBlock) return ValueTask.FromException(Failed(error));
+                if (data.IsEmpty) return default;
+            }
+
+            token = _write.Arm(data, waitOnly);
+            Register(_write, cancel);
+        }
+
+        return new ValueTask(_write, token);
+    }
+
+    /// <summary>The loop saw events for this socket (or deferred it, with no flags): go on with what waits.</summary>
+    internal void OnReady(uint events)
+    {
+        Op? read = null, write = null;
+        int received = 0;
+        Exception? readError = null, writeError = null;
+        lock (_gate)
+        {
+            if (_closed) return;
+            if ((events & (Epoll.In | Epoll.RdHup | Epoll.Hup | Epoll.Err)) != 0) _readable = true;
+            if ((events & (Epoll.Out | Epoll.Hup | Epoll.Err)) != 0) _writable = true;
+
+            if (_read.Pending && _readable)
+            {
+                SocketError error = _read.WaitOnly ? SocketError.Success : TryReceive(_read.Buffer.Span, _read.Flags, out received);
+                if (error != SocketError.WouldBlock)
+                {
+                    readError = error == SocketError.Success ? null : Failed(error);
+                    read = _read.Take();
+                }
+            }
+
+            if (_write.Pending && _writable)
+            {
+                SocketError error = SocketError.Success;
+                if (!_write.WaitOnly)
+                {
+                    ReadOnlyMemory<byte> rest = _write.Data;
+                    error = TrySend(ref rest);
+                    _write.Data = rest;
+                    if (error == SocketError.Success && !rest.IsEmpty) error = SocketError.WouldBlock;
+                }
+
+                if (error != SocketError.WouldBlock)
+                {
+                    writeError = error == SocketError.Success ? null : Failed(error);
+                    write = _write.Take();
+                }
+            }
+        }
+
+        // Outside the lock: these run the awaiting code, which may well come straight back to this stream.
+        read?.Finish(received, readError);
+        write?.Finish(0, writeError);
+    }
+
+    private SocketError TryReceive(Span<byte> buffer, SocketFlags flags, out int n)
+    {
+        n = Socket.Receive(buffer, flags, out SocketError error);
+        // Shorter than asked: the socket is drained, and the next arrival is a new edge. End of stream (0) stays
+        // readable, so every later read sees it too.
+        if (error == SocketError.WouldBlock || (error == SocketError.Success && n > 0 && n < buffer.Length && flags == SocketFlags.None)) _readable = false;
+        return error;
+    }
+
+    private SocketError TrySend(ref ReadOnlyMemory<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            int n = Socket.Send(data.Span, SocketFlags.None, out SocketError error);
+            if (error != SocketError.Success)
+            {
+                if (error == SocketError.WouldBlock) _writable = false;
+                return error;
+            }
+
+            data = data[n..];
+            if (!data.IsEmpty)
+            {
+                // A short write means the send buffer is full; EPOLLOUT says when it has room again.
+                _writable = false;
+                return SocketError.WouldBlock;
+            }
+        }
+
+        return SocketError.Success;
+    }
+
+    private void Register(Op op, CancellationToken cancel)
+    {
+        if (!cancel.CanBeCanceled) return;
+        // The version ties the registration to this one operation, not to a later one reusing the Op.
+        CancellationTokenRegistration registration = cancel.UnsafeRegister(static (state, token) => ((CancelState)state!).Fire(token), new CancelState(this, op, op.Version));
+        // The token may have fired inside UnsafeRegister and finished the operation already (the lock is reentrant).
+        if (op.Pending) op.Cancellation = registration;
+    }
+
+    private void Cancel(Op op, short version, CancellationToken token)
+    {
+        lock (_gate)
+        {
+            if (!op.Pending || op.Version != version) return;
+            op.Take();
+        }
+
+        op.Finish(0, new OperationCanceledException(token));
+    }
+
+    private sealed record CancelState(LoopStream Stream, Op Op, short Version)
+    {
+        public void Fire(CancellationToken token) => Stream.Cancel(Op, Version, token);
+    }
+
+    /// <summary>Ends the connection at once with a reset, failing whatever waits on it.</summary>
+    public void Abort() => Close(abortive: true);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Close(abortive: false);
+        base.Dispose(disposing);
+    }
+
+    private void Close(bool abortive)
+    {
+        Op? read = null, write = null;
+        lock (_gate)
+        {
+            if (_closed) return;
+            _closed = true;
+            _aborted = abortive;
+            if (_read.Pending) read = _read.Take();
+            if (_write.Pending) write = _write.Take();
+        }
+
+        _loop.Detach(this, _fd);
+        if (abortive)
+        {
+            try
+            {
+                Socket.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        Socket.Dispose();
+        Exception error = Closed(abortive);
+        read?.Finish(0, error);
+        write?.Finish(0, error);
+    }
+
+    private static Exception Closed(bool abortive) =>
+        abortive ? new IOException("The connection was aborted.") : new ObjectDisposedException(nameof(LoopStream));
+
+    private static IOException Failed(SocketError error)
+    {
+        var inner = new SocketException((int)error);
+        return new IOException(inner.Message, inner);
+    }
+
+    /// <summary>One direction's pending operation; reused, as SslStream awaits each before it starts the next.</summary>
+    private sealed class Op : IValueTaskSource<int>, IValueTaskSource
+    {
+        private ManualResetValueTaskSourceCore<int> _core; // continuations run inline, on whichever thread finishes
+
+        public bool Pending { get; private set; }
+        public bool WaitOnly { get; private set; }
+        public Memory<byte> Buffer { get; private set; }
+        public SocketFlags Flags { get; private set; }
+        public ReadOnlyMemory<byte> Data { get; set; }
+        public CancellationTokenRegistration Cancellation { get; set; }
+
+        public short Version => _core.Version;
+
+        public short Arm(Memory<byte> buffer, SocketFlags flags, bool waitOnly)
+        {
+            Buffer = buffer;
+            Flags = flags;
+            return Arm(waitOnly);
+        }
+
+        public short Arm(ReadOnlyMemory<byte> data, bool waitOnly)
+        {
+            Data = data;
+            return Arm(waitOnly);
+        }
+
+        private short Arm(bool waitOnly)
+        {
+            _core.Reset();
+            WaitOnly = waitOnly;
+            Pending = true;
+            return _core.Version;
+        }
+
+        /// <summary>Under the stream's lock: makes this caller the one that finishes it.</summary>
+        public Op Take()
+        {
+            Pending = false;
+            return this;
+        }
+
+        public void Finish(int result, Exception? error)
+        {
+            Cancellation.Unregister();
+            Cancellation = default;
+            Buffer = default;
+            Data = default;
+            if (error is null) _core.SetResult(result); else _core.SetException(error);
+        }
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) => _core.OnCompleted(continuation, state, token, flags);
+    }
+}
