@@ -210,8 +210,8 @@ public sealed class EtcdProxy : IAsyncDisposable
         if (OpenSslBuffers.TryRelease(c.Upstream!)) Interlocked.Increment(ref _buffersReleased);
 
         c.Touch();
-        Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamSocket!, up: true);
-        Task down = PumpAsync(c, c.Upstream!, c.Client!, c.ClientSocket, up: false);
+        Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamStream!, c.UpstreamSocket!, up: true);
+        Task down = PumpAsync(c, c.Upstream!, c.Client!, c.ClientStream, c.ClientSocket, up: false);
         // When one side fails outright the other pump is stuck in a read; tearing the connection down ends it.
         Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
         if (first.IsFaulted) c.Abort();
@@ -245,7 +245,7 @@ public sealed class EtcdProxy : IAsyncDisposable
                 // Closing with the request still unread would send a reset and lose the answer: read it first.
                 byte[] discard = new byte[Math.Clamp(c.ClientSocket.Available, 1, 8192)];
                 await c.ClientStream.ReadAsync(discard, cancel).ConfigureAwait(false);
-                c.ClientSocket.Shutdown(SocketShutdown.Send);
+                await ShutdownSendAsync(c.ClientStream, c.ClientSocket).ConfigureAwait(false);
                 return "PlainHttp";
             }
 
@@ -383,7 +383,7 @@ public sealed class EtcdProxy : IAsyncDisposable
     /// half-closes still gets the rest of the answer. The buffer is rented only while data is in flight: an idle
     /// connection waits in a zero-byte read and holds no buffer at all.
     /// </summary>
-    private async Task PumpAsync(Connection c, SslStream from, SslStream to, Socket toSocket, bool up)
+    private async Task PumpAsync(Connection c, SslStream from, SslStream to, Stream toTransport, Socket toSocket, bool up)
     {
         byte[]? buffer = null;
         try
@@ -402,12 +402,20 @@ public sealed class EtcdProxy : IAsyncDisposable
             }
 
             await to.ShutdownAsync().ConfigureAwait(false);
-            toSocket.Shutdown(SocketShutdown.Send);
+            await ShutdownSendAsync(toTransport, toSocket).ConfigureAwait(false);
         }
         finally
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>FIN after everything written so far: a loop stream may still hold gathered bytes that Socket.Shutdown would overtake.</summary>
+    private static ValueTask ShutdownSendAsync(Stream transport, Socket socket)
+    {
+        if (transport is LoopStream loop) return loop.ShutdownSendAsync();
+        socket.Shutdown(SocketShutdown.Send);
+        return default;
     }
 
     public async Task StopAsync()

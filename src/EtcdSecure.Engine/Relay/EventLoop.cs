@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -77,6 +78,7 @@ internal sealed class EventLoop : IDisposable
     private readonly Action<string> _fault;
     private readonly ConcurrentDictionary<ulong, LoopStream> _streams = new();
     private readonly ConcurrentQueue<LoopStream> _deferred = new();
+    private readonly List<LoopStream> _gathered = new(); // only ever touched on the loop's thread
     private readonly object _fdGate = new();
     private long _nextKey;
     private volatile bool _stopping;
@@ -144,6 +146,9 @@ internal sealed class EventLoop : IDisposable
 
     private static readonly byte[] One = BitConverter.GetBytes(1UL);
 
+    /// <summary>From the loop's thread: <paramref name="stream"/> has gathered writes to send once the current event is handled.</summary>
+    internal void FlushAfterEvent(LoopStream stream) => _gathered.Add(stream);
+
     private void Wake()
     {
         lock (_fdGate)
@@ -200,12 +205,17 @@ internal sealed class EventLoop : IDisposable
         try
         {
             s.OnReady(flags);
+            // A stream's gathered bytes cannot be lost to an exception below: each one is still on the list.
+            for (int i = 0; i < _gathered.Count; i++) _gathered[i].FlushGathered();
+            _gathered.Clear();
         }
         catch (Exception ex)
         {
             // Continuations run here; one that throws must not take the loop and every other connection with it.
             _fault($"relay loop: {ex.GetType().Name}: {ex.Message}");
             s.Abort();
+            foreach (LoopStream g in _gathered) g.FlushGathered();
+            _gathered.Clear();
         }
     }
 

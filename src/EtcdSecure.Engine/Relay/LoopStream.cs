@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.IO;
 using System.Net;
 using System.Net.Sockets;
@@ -16,12 +17,26 @@ namespace EtcdSecure.Engine.Relay;
 /// Readiness is edge-triggered, so the stream remembers it: a read shorter than asked, or EAGAIN, means "drained"
 /// until the next event, and a zero-byte read (the pump's way of waiting without a buffer) costs no system call at
 /// all. At most one read and one write are pending at a time, as with any Stream SslStream sits on.
+/// <para>
+/// Writes made on the loop's thread are gathered and sent once that event has been handled: a pump that finds four
+/// TLS records waiting re-encrypts them into four records, and they leave in one send() instead of four. Each send
+/// wakes the receiving process, and on loopback its TCP receive path runs inside the sender's system call (perf:
+/// a fifth of the relay's CPU in bulk was sock_def_readable), so fewer, larger sends are cheaper for both ends.
+/// The gathered bytes live in a pooled buffer that goes back to the pool as soon as it is sent, so an idle
+/// connection holds none.
+/// </para>
 /// </remarks>
 internal sealed class LoopStream : Stream
 {
     // Reads completed without waiting before the stream lets the other connections on its loop have a turn: a bulk
-    // transfer whose socket never runs dry would otherwise keep the loop to itself. 32 is 10 to 16 TLS records.
-    private const int ReadBudget = 32;
+    // transfer whose socket never runs dry would otherwise keep the loop to itself. A relayed TLS record takes two
+    // (the pump's zero-byte wait, then the record), so 64 is about 32 records, 512 KiB: near a millisecond of work.
+    private const int ReadBudget = 64;
+
+    // Gathered writes are sent once this much is waiting, or when the event that produced them has been handled;
+    // sized to what one turn of the read budget relays. Bulk A/B against HAProxy in the same run, 1 stream:
+    // 64 KiB about 1.0x, 256 KiB 1.1x, 512 KiB 1.15x, 1 MiB no better.
+    private const int GatherLimit = 512 * 1024;
 
     private readonly EventLoop _loop;
     private readonly int _fd;
@@ -33,6 +48,12 @@ internal sealed class LoopStream : Stream
     private bool _closed;
     private bool _aborted;
     private int _syncReads;
+    private byte[]? _out;             // gathered writes not yet sent: _out[_outStart.._outEnd]
+    private int _outStart;
+    private int _outEnd;
+    private bool _flushQueued;        // on the loop's list of streams to send after the current event
+    private bool _finAfterFlush;      // ShutdownSendAsync came while bytes were still gathered
+    private SocketError _sendError;   // a gathered send failed; later writes report it
 
     internal LoopStream(EventLoop loop, Socket socket, ulong key)
     {
@@ -160,13 +181,38 @@ internal sealed class LoopStream : Stream
         lock (_gate)
         {
             if (_closed) return ValueTask.FromException(Closed(_aborted));
+            if (_sendError != SocketError.Success) return ValueTask.FromException(Failed(_sendError));
             if (_write.Pending) return ValueTask.FromException(new InvalidOperationException("A write is already pending on this connection."));
-            if (_writable)
+            if (waitOnly)
             {
-                if (waitOnly) return default;
-                SocketError error = TrySend(ref data);
-                if (error is not SocketError.Success and not SocketError.WouldBlock) return ValueTask.FromException(Failed(error));
-                if (data.IsEmpty) return default;
+                if (_writable && Queued == 0) return default;
+            }
+            else if (Queued == 0 && !_loop.OnLoopThread)
+            {
+                // Nothing gathered and no end of event to wait for: straight out, as a plain socket would.
+                if (_writable)
+                {
+                    SocketError error = TrySend(ref data);
+                    if (error is not SocketError.Success and not SocketError.WouldBlock) return ValueTask.FromException(Failed(error));
+                    if (data.IsEmpty) return default;
+                }
+            }
+            else
+            {
+                if (!Gather(data.Span))
+                {
+                    FlushLocked();
+                    if (_sendError != SocketError.Success) return ValueTask.FromException(Failed(_sendError));
+                    if (!Gather(data.Span))
+                    {
+                        // Full and the socket cannot take more: this write waits for room (EPOLLOUT).
+                        token = _write.Arm(data, waitOnly: false);
+                        Register(_write, cancel);
+                        return new ValueTask(_write, token);
+                    }
+                }
+
+                return default;
             }
 
             token = _write.Arm(data, waitOnly);
@@ -174,6 +220,114 @@ internal sealed class LoopStream : Stream
         }
 
         return new ValueTask(_write, token);
+    }
+
+    /// <summary>
+    /// Ends the sending direction (FIN) once every gathered byte is out; completes when it has been sent. Use this
+    /// rather than Socket.Shutdown, which would overtake bytes still gathered here.
+    /// </summary>
+    public ValueTask ShutdownSendAsync()
+    {
+        short token;
+        lock (_gate)
+        {
+            if (_closed) return ValueTask.FromException(Closed(_aborted));
+            if (_write.Pending) return ValueTask.FromException(new InvalidOperationException("A write is already pending on this connection."));
+            _finAfterFlush = true;
+            FlushLocked();
+            // The peer is gone (a reset, say): there is nobody left to send the FIN to.
+            if (_sendError != SocketError.Success) return ValueTask.FromException(Failed(_sendError));
+            if (!_finAfterFlush) return default;
+            token = _write.Arm(ReadOnlyMemory<byte>.Empty, waitOnly: true);
+        }
+
+        return new ValueTask(_write, token);
+    }
+
+    private int Queued => _outEnd - _outStart;
+
+    /// <summary>Copies <paramref name="data"/> behind what is already gathered, if it fits.</summary>
+    private bool Gather(ReadOnlySpan<byte> data)
+    {
+        if (Queued + data.Length > GatherLimit) return false;
+        _out ??= ArrayPool<byte>.Shared.Rent(GatherLimit);
+        if (_outEnd + data.Length > _out.Length)
+        {
+            _out.AsSpan(_outStart, Queued).CopyTo(_out);
+            (_outStart, _outEnd) = (0, Queued);
+        }
+
+        data.CopyTo(_out.AsSpan(_outEnd));
+        _outEnd += data.Length;
+        if (_loop.OnLoopThread)
+        {
+            if (!_flushQueued)
+            {
+                _flushQueued = true;
+                _loop.FlushAfterEvent(this);
+            }
+        }
+        else
+        {
+            FlushLocked();
+        }
+
+        return true;
+    }
+
+    /// <summary>Sends what is gathered, as far as the socket takes it; then the FIN, if one waits.</summary>
+    private void FlushLocked()
+    {
+        while (Queued > 0 && _writable && _sendError == SocketError.Success)
+        {
+            int n = Socket.Send(_out.AsSpan(_outStart, Queued), SocketFlags.None, out SocketError error);
+            if (error == SocketError.WouldBlock)
+            {
+                _writable = false;
+            }
+            else if (error != SocketError.Success)
+            {
+                _sendError = error;
+                _outStart = _outEnd;
+            }
+            else
+            {
+                _outStart += n;
+                // A short write means the send buffer is full; EPOLLOUT says when it has room again.
+                if (Queued > 0) _writable = false;
+            }
+        }
+
+        if (Queued > 0) return;
+        ReleaseOutput();
+        if (_finAfterFlush && _sendError == SocketError.Success)
+        {
+            _finAfterFlush = false;
+            try
+            {
+                Socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException ex)
+            {
+                _sendError = ex.SocketErrorCode;
+            }
+        }
+    }
+
+    private void ReleaseOutput()
+    {
+        if (_out is not null) ArrayPool<byte>.Shared.Return(_out);
+        (_out, _outStart, _outEnd) = (null, 0, 0);
+    }
+
+    /// <summary>The loop has finished handling an event: what it gathered here goes out now.</summary>
+    internal void FlushGathered()
+    {
+        lock (_gate)
+        {
+            _flushQueued = false;
+            if (!_closed) FlushLocked();
+        }
     }
 
     /// <summary>The loop saw events for this socket (or deferred it, with no flags): go on with what waits.</summary>
@@ -198,21 +352,21 @@ internal sealed class LoopStream : Stream
                 }
             }
 
-            if (_write.Pending && _writable)
+            if (_writable)
             {
-                SocketError error = SocketError.Success;
-                if (!_write.WaitOnly)
+                FlushLocked();
+                if (_write.Pending)
                 {
-                    ReadOnlyMemory<byte> rest = _write.Data;
-                    error = TrySend(ref rest);
-                    _write.Data = rest;
-                    if (error == SocketError.Success && !rest.IsEmpty) error = SocketError.WouldBlock;
-                }
-
-                if (error != SocketError.WouldBlock)
-                {
-                    writeError = error == SocketError.Success ? null : Failed(error);
-                    write = _write.Take();
+                    // A connect that completed or a FIN that waited for the gathered bytes (wait-only), or a write
+                    // that found the gathered bytes full and joins them now that some have gone.
+                    SocketError error = _sendError != SocketError.Success ? _sendError
+                        : _write.WaitOnly ? (Queued > 0 || _finAfterFlush ? SocketError.WouldBlock : SocketError.Success)
+                        : Gather(_write.Data.Span) ? SocketError.Success : SocketError.WouldBlock;
+                    if (error != SocketError.WouldBlock)
+                    {
+                        writeError = error == SocketError.Success ? null : Failed(error);
+                        write = _write.Take();
+                    }
                 }
             }
         }
@@ -294,6 +448,9 @@ internal sealed class LoopStream : Stream
         lock (_gate)
         {
             if (_closed) return;
+            // A graceful close sends what it can of the gathered bytes (an alert after a failed handshake, say).
+            if (!abortive) FlushLocked();
+            ReleaseOutput();
             _closed = true;
             _aborted = abortive;
             if (_read.Pending) read = _read.Take();
