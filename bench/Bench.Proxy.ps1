@@ -179,21 +179,33 @@ try {
     if ($Part -contains 'Bulk') {
     $bulk = [ordered]@{}
     $cpu = [ordered]@{}
-    foreach ($name in $ports.Keys) {
-        $relayPids = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
-        foreach ($streams in 1, 4) {
-            Write-Host "bench: bulk $name x$streams"
+    $relayPids = @{}
+    foreach ($name in $ports.Keys) { $relayPids[$name] = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } } }
+    foreach ($streams in 1, 4) {
+        $samples = @{}
+        foreach ($name in $ports.Keys) {
+            Write-Host "bench: bulk $name x$streams (warm-up)"
             # One full-size run first, discarded: the proxy is a long-running service, and a profile of its first
             # seconds shows a fifth of its time in the JIT (tiering up), which says nothing about steady state.
             $null = Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)
-            $cpu0 = if ($relayPids) { Get-CpuSeconds $relayPids }
-            $bulk["$name/$streams"] = Get-Median @(1..$Runs | ForEach-Object { (Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)).mibps })
-            if ($relayPids) { $cpu["$name/$streams"] = ((Get-CpuSeconds $relayPids) - $cpu0) * 1000 / ($Runs * $BulkBytes / 1MB) }
+            $samples[$name] = [Collections.Generic.List[double]]::new()
+            if ($relayPids[$name]) { $cpu["$name/$streams"] = 0.0 }
         }
+        # Rounds, each relay once per round: this shared VM's speed drifts by ten percent and more within minutes,
+        # and interleaving spreads that drift over every relay instead of charging it to whichever ran last.
+        foreach ($round in 1..$Runs) {
+            foreach ($name in $ports.Keys) {
+                Write-Host "bench: bulk $name x$streams (round $round)"
+                $cpu0 = if ($relayPids[$name]) { Get-CpuSeconds $relayPids[$name] }
+                $samples[$name].Add((Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)).mibps)
+                if ($relayPids[$name]) { $cpu["$name/$streams"] += ((Get-CpuSeconds $relayPids[$name]) - $cpu0) * 1000 / ($Runs * $BulkBytes / 1MB) }
+            }
+        }
+        foreach ($name in $ports.Keys) { $bulk["$name/$streams"] = Get-Median $samples[$name] }
     }
     $lines.Add('## Proxy: bulk throughput (TLS in, TLS out)')
     $lines.Add('')
-    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after one discarded run of the same size, MiB/s. Direct = client to backend without a relay.")
+    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after one discarded run of the same size, MiB/s; the relays take turns, one run each per round. Direct = client to backend without a relay.")
     $lines.Add('')
     $lines.Add('The CPU columns are the relay process''s own user + system time per MiB relayed (all its processes), over the same runs: what the relay costs, apart from the client and the backend it shares the cores with.')
     $lines.Add('')
@@ -284,21 +296,31 @@ try {
         "--cert-file=$($relay.Path)", "--key-file=$($relay.KeyPath)", "--trusted-ca-file=$($ca.Path)") (Join-Path $root 'grpc-proxy')
     Wait-Tls $etcdPorts.'etcd grpc-proxy' 'etcd grpc-proxy'
 
+    $runsOf = [ordered]@{}
+    foreach ($name in $etcdPorts.Keys) { $runsOf[$name] = [Collections.Generic.List[object]]::new() }
+    function Invoke-EtcdLoad([string] $Name, [double] $Seconds) {
+        # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
+        $authFor = if ($Name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
+        $saved = $script:auth; $script:auth = $authFor
+        try { Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', 4, '--concurrency', 16, '--seconds', $Seconds) }
+        finally { $script:auth = $saved }
+    }
+    foreach ($name in $etcdPorts.Keys) { Write-Host "bench: etcd Range through $name (warm-up)"; $null = Invoke-EtcdLoad $name 1 }
+    # Rounds, as for bulk: each path once per round, so drift in the machine's speed falls on all of them alike.
+    foreach ($round in 1..$Runs) {
+        foreach ($name in $etcdPorts.Keys) {
+            Write-Host "bench: etcd Range through $name (round $round)"
+            $runsOf[$name].Add((Invoke-EtcdLoad $name $EtcdSeconds))
+        }
+    }
     $rate = [ordered]@{}
     foreach ($name in $etcdPorts.Keys) {
-        Write-Host "bench: etcd Range through $name"
-        # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
-        $authFor = if ($name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
-        $saved = $script:auth; $script:auth = $authFor
-        try {
-            $null = Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$name])", '--connections', 4, '--concurrency', 16, '--seconds', 1)
-            $rate[$name] = Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$name])", '--connections', 4, '--concurrency', 16, '--seconds', $EtcdSeconds)
-        }
-        finally { $script:auth = $saved }
+        $r = $runsOf[$name]
+        $rate[$name] = [pscustomobject]@{ opsPerSecond = Get-Median ($r | ForEach-Object opsPerSecond); p50 = Get-Median ($r | ForEach-Object p50); p99 = Get-Median ($r | ForEach-Object p99) }
     }
     $lines.Add('## Proxy: etcd request rate and latency')
     $lines.Add('')
-    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s after a 1 s warm-up, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
+    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s per run after a 1 s warm-up; median of $Runs rounds, each path once per round (ops/s, p50 and p99 each the median of its own), against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
     $lines.Add('')
     $lines.Add('| path | ops/s | p50 ms | p99 ms |')
     $lines.Add('|---|---:|---:|---:|')
