@@ -121,6 +121,34 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $after.TlsBuffersReleased - $before.TlsBuffersReleased | Should -Be (2 * $relayed)
     }
 
+    It 'hands OpenSSL''s buffers back each time a relayed connection falls idle, on both sides' {
+        # A client that says nothing after its handshake: the member's TLS 1.3 session ticket is then the last
+        # record the upstream side read, and OpenSSL would keep its 16 KiB read buffer for as long as it idles.
+        $before = (Get-EtcdProxy $proxy.Name).TlsIdleFrees
+        $cert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
+        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $port)
+        try {
+            $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
+            $o = [Net.Security.SslClientAuthenticationOptions]::new()
+            $o.TargetHost = 'localhost'
+            $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($cert))
+            $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
+            $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
+            $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
+            $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
+            $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
+            $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
+            # Both sides idle once the upstream handshake is done and the ticket read: two frees at least.
+            Wait-Until { (Get-EtcdProxy $proxy.Name).TlsIdleFrees -ge $before + 2 } -Timeout '00:00:10' -Because 'both TLS sides of the idle connection give their buffers back'
+            # And the connection still works afterwards: OpenSSL allocates again for the next record.
+            $request = [Text.Encoding]::ASCII.GetBytes("GET /version HTTP/1.1`r`nHost: localhost`r`nConnection: close`r`n`r`n")
+            $ssl.Write($request, 0, $request.Length)
+            $reader = [IO.StreamReader]::new($ssl)
+            $reader.ReadToEnd() | Should -Match '"etcdserver"'
+        }
+        finally { $tcp.Dispose() }
+    }
+
     It 'keeps the buffers, and still relays, when ETCDSECURE_TLS_KEEP_BUFFERS=1 turns that off' {
         $free = Get-FreeTcpPort
         $r = Invoke-CleanPwsh @"
@@ -129,13 +157,13 @@ Import-Module '$script:ModuleManifest'
 `$p = Start-EtcdProxy -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)'
 & etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' get via-proxy --print-value-only
 `$i = Get-EtcdProxy `$p.Name
-"relayed=`$(`$i.TotalConnections) released=`$(`$i.TlsBuffersReleased)"
+"relayed=`$(`$i.TotalConnections) released=`$(`$i.TlsBuffersReleased) idle=`$(`$i.TlsIdleFrees)"
 Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
 Stop-EtcdProxy `$p.Name
 "@
         $r.ExitCode | Should -Be 0
         $r.Output | Should -Contain 'yes'
-        $r.Output | Should -Contain 'relayed=1 released=0'
+        $r.Output | Should -Contain 'relayed=1 released=0 idle=0'
         ($r.Output -join "`n") | Should -Match 'keep their TLS buffers: ETCDSECURE_TLS_KEEP_BUFFERS=1'
     }
 
@@ -154,14 +182,14 @@ Import-Module '$script:ModuleManifest'
 & etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' get via-proxy --print-value-only
 & etcdctl --endpoints https://127.0.0.1:$free --cacert '$($edge.Path)' --cert '$($user.Path)' --key '$($user.KeyPath)' put via-engine yes
 `$i = Get-EtcdProxy `$p.Name
-"relayed=`$(`$i.TotalConnections) loops=`$(`$i.EventLoops) released=`$(`$i.TlsBuffersReleased)"
+"relayed=`$(`$i.TotalConnections) loops=`$(`$i.EventLoops) released=`$(`$i.TlsBuffersReleased) idle=`$(`$i.TlsIdleFrees)"
 Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
 Stop-EtcdProxy `$p.Name
 "@
         $r.ExitCode | Should -Be 0
         $r.Output | Should -Contain 'yes'
         $r.Output | Should -Contain 'OK'
-        $r.Output | Should -Contain 'relayed=2 loops=0 released=4'
+        $r.Output | Should -Contain 'relayed=2 loops=0 released=4 idle=0'
         ($r.Output -join "`n") | Should -Match "relaying on .NET's socket engine: ETCDSECURE_PROXY_EVENT_LOOP=0"
     }
 }

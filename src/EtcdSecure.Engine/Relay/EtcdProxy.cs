@@ -42,11 +42,14 @@ public sealed class EtcdProxy : IAsyncDisposable
     private long _bytesUp;
     private long _bytesDown;
     private long _buffersReleased;
+    private long _idleFrees;
+    private readonly Action _countIdleFree; // one delegate for every connection
 
     private EtcdProxy(ProxyOptions options, Action<ProxyLogLevel, string> log)
     {
         Options = options;
         Log = log;
+        _countIdleFree = () => Interlocked.Increment(ref _idleFrees);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
         _server = new Reloading<ServerCredentials>("serving certificate", () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath), info, options.Server.CertificatePath, options.Server.KeyPath);
         if (options.ClientCAPath is { } caPath) _clientCA = new Reloading<X509Certificate2>("client CA", () => Pki.CertificateFile.LoadFirst(caPath), info, caPath);
@@ -74,6 +77,8 @@ public sealed class EtcdProxy : IAsyncDisposable
     public long BytesToClients => Interlocked.Read(ref _bytesDown);
     /// <summary>TLS sides (two per relayed connection) that free their record buffers while idle.</summary>
     public long TlsBuffersReleased => Interlocked.Read(ref _buffersReleased);
+    /// <summary>Times a TLS side that fell idle on an event loop was left holding no OpenSSL buffer.</summary>
+    public long TlsIdleFrees => Interlocked.Read(ref _idleFrees);
     /// <summary>Why connections go through .NET's socket engine instead of the relay's own event loops; null when they do not.</summary>
     public string? EventLoopUnavailable { get; }
     public int EventLoops => _loops?.Count ?? 0;
@@ -206,8 +211,8 @@ public sealed class EtcdProxy : IAsyncDisposable
         }
 
         // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*.
-        if (OpenSslBuffers.TryRelease(c.Client!)) Interlocked.Increment(ref _buffersReleased);
-        if (OpenSslBuffers.TryRelease(c.Upstream!)) Interlocked.Increment(ref _buffersReleased);
+        ReleaseBuffersWhenIdle(c.Client!, c.ClientStream);
+        ReleaseBuffersWhenIdle(c.Upstream!, c.UpstreamStream!);
 
         c.Touch();
         Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamStream!, c.UpstreamSocket!, up: true);
@@ -216,6 +221,14 @@ public sealed class EtcdProxy : IAsyncDisposable
         Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
         if (first.IsFaulted) c.Abort();
         await Task.WhenAll(up, down).ConfigureAwait(false);
+    }
+
+    private void ReleaseBuffersWhenIdle(SslStream ssl, Stream transport)
+    {
+        if (!OpenSslBuffers.TryRelease(ssl)) return;
+        Interlocked.Increment(ref _buffersReleased);
+        // On a loop, whatever the mode leaves behind is freed each time the connection falls idle.
+        if (transport is LoopStream loop) loop.WhenIdle = OpenSslBuffers.FreeWhenIdle(ssl, _countIdleFree);
     }
 
     /// <returns>Null when the client is in, otherwise the reason it was refused (the counter name).</returns>

@@ -67,6 +67,12 @@ internal sealed class LoopStream : Stream
 
     internal ulong Key { get; }
 
+    /// <summary>
+    /// Run on the loop's thread whenever a zero-byte read has to wait: the moment the TLS layer above has nothing
+    /// to work on and waits for the peer (the proxy frees OpenSSL's buffers there).
+    /// </summary>
+    internal Action? WhenIdle { get; set; }
+
     /// <summary>Connects without .NET's socket engine, trying each address of <paramref name="host"/> in turn.</summary>
     public static async Task<LoopStream> ConnectAsync(EventLoop loop, string host, int port, CancellationToken cancel)
     {
@@ -171,6 +177,9 @@ internal sealed class LoopStream : Stream
         }
 
         if (defer) _loop.Defer(this);
+        // Only on the loop's thread, where nothing else can be inside this connection's TLS at the same time; the
+        // read just armed cannot finish before this returns to the loop.
+        else if (buffer.IsEmpty && WhenIdle is { } idle && _loop.OnLoopThread) idle();
         return new ValueTask<int>(_read, token);
     }
 

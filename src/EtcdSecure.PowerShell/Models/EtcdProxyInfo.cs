@@ -29,6 +29,12 @@ public sealed class EtcdProxyInfo
     /// </summary>
     public long TlsBuffersReleased { get; init; }
     /// <summary>
+    /// Times a relayed connection fell idle and gave OpenSSL's buffers back, including the read buffer that OpenSSL
+    /// itself keeps after a record without application data (a late TLS 1.3 session ticket, say). Zero without the
+    /// relay's own event loops or with ETCDSECURE_TLS_KEEP_BUFFERS=1.
+    /// </summary>
+    public long TlsIdleFrees { get; init; }
+    /// <summary>
     /// Threads running the relay's own epoll loops (one per core); 0 when connections go through .NET's socket
     /// engine instead (not Linux, or ETCDSECURE_PROXY_EVENT_LOOP=0), and the proxy's log says why.
     /// </summary>
@@ -60,6 +66,7 @@ public sealed class EtcdProxyInfo
             Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
             CertificateReloads = p?.CertificateReloads ?? 0,
             TlsBuffersReleased = p?.TlsBuffersReleased ?? 0,
+            TlsIdleFrees = p?.TlsIdleFrees ?? 0,
             EventLoops = p?.EventLoops ?? 0,
             ClientCAPath = p?.Options.ClientCAPath,
             StartTime = p?.StartTime ?? default,
