@@ -256,13 +256,6 @@ try {
     $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
     $lines.Add('|---|---:|---:|---:|---|')
     foreach ($k in $idle.Keys) { $i = $idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
-    $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-    $floorScript = Join-Path $PSScriptRoot 'Measure-SslStreamPair.ps1'
-    $floorKept = & $exe @prefix -NoProfile -File $floorScript | Select-Object -Last 1 | ConvertFrom-Json
-    $engine = Join-Path (Split-Path $ModulePath) 'Dependencies/EtcdSecure.Engine.dll'
-    $floor = & $exe @prefix -NoProfile -File $floorScript -EnginePath $engine | Select-Object -Last 1 | ConvertFrom-Json
-    $lines.Add('')
-    $lines.Add(('Floor: one idle pair of .NET SslStreams (a server side and a client side, handshake and one round trip done, a zero-byte read pending on each, no relay code at all) costs {0:N1} KiB RSS ({1:N1} KiB managed) with the buffers released as the proxy does (released: {4}), and {2:N1} KiB ({3:N1} KiB managed) without; measured in a fresh process over {5} pairs. A relay built on SslStream holds such a pair per connection, so it cannot go below that.' -f $floor.RssKiBPerPair, $floor.ManagedKiBPerPair, $floorKept.RssKiBPerPair, $floorKept.ManagedKiBPerPair, $floor.BuffersReleased, $floor.Pairs))
     $perConn = $idle['EtcdSecure'].PerConnection / 1KB
     $lines.Add('')
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
