@@ -14,6 +14,11 @@ param(
     [long] $BulkBytes = 512MB,
     [int] $Runs = 3,
     [double] $EtcdSeconds = 5,
+    # Load on every path before its measured rounds. The relays are long-running services; the proxy's first
+    # seconds under load are spent JIT-compiling its hot path (perf: over half its CPU after a 1 s warm-up, 3% after
+    # 15 s), which is start-up, not steady state. Every path gets the same, peers included.
+    [double] $EtcdWarmUpSeconds = 10,
+    [int] $BulkWarmUps = 3,
     [int] $IdleConnections = 9000,
     # Which measurements to run (all by default); a subset is handy while working on the relay.
     [ValidateSet('Bulk', 'Idle', 'Etcd')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd')
@@ -185,9 +190,10 @@ try {
         $samples = @{}
         foreach ($name in $ports.Keys) {
             Write-Host "bench: bulk $name x$streams (warm-up)"
-            # One full-size run first, discarded: the proxy is a long-running service, and a profile of its first
-            # seconds shows a fifth of its time in the JIT (tiering up), which says nothing about steady state.
-            $null = Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes)
+            # Full-size runs first, discarded: the proxy is a long-running service, and a profile of its first
+            # seconds shows a fifth of its time in the JIT (tiering up; still 6% in the third run), which says
+            # nothing about steady state.
+            foreach ($w in 1..$BulkWarmUps) { $null = Invoke-Load @('bulk', '--target', "127.0.0.1:$($ports[$name])", '--streams', $streams, '--bytes', $BulkBytes) }
             $samples[$name] = [Collections.Generic.List[double]]::new()
             if ($relayPids[$name]) { $cpu["$name/$streams"] = 0.0 }
         }
@@ -205,7 +211,7 @@ try {
     }
     $lines.Add('## Proxy: bulk throughput (TLS in, TLS out)')
     $lines.Add('')
-    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after one discarded run of the same size, MiB/s; the relays take turns, one run each per round. Direct = client to backend without a relay.")
+    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after $BulkWarmUps discarded runs of the same size, MiB/s; the relays take turns, one run each per round. Direct = client to backend without a relay.")
     $lines.Add('')
     $lines.Add('The CPU columns are the relay process''s own user + system time per MiB relayed (all its processes), over the same runs: what the relay costs, apart from the client and the backend it shares the cores with.')
     $lines.Add('')
@@ -272,10 +278,11 @@ try {
     # cluster's client certificate upstream.
     $clusterCA = $cluster.CAPath
     $etcdPorts = [ordered]@{ 'direct (one member)' = $memberPorts[0]; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'etcd grpc-proxy' = (Get-Port) }
-    $null = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
+    $etcdRelay = @{}
+    $etcdRelay.EtcdSecure = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
     # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
-    $null = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 4000 -ServerCA $clusterCA -ServerPem $clusterClientPem
+    $etcdRelay.HAProxy = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 4000 -ServerCA $clusterCA -ServerPem $clusterClientPem
     # grpc-proxy insists on a client certificate with an empty common name (so that no user is implied by it);
     # EtcdSecure requires a common name, so cfssl makes this one.
     $gp = New-Item -ItemType Directory (Join-Path $root 'grpc-proxy-cert') -Force
@@ -284,13 +291,14 @@ try {
     Push-Location $gp
     try { cfssl gencert -ca $clusterCA -ca-key ($clusterCA -replace '\.pem$', '-key.pem') -config config.json -profile client csr.json 2>$null | cfssljson -bare gp }
     finally { Pop-Location }
-    $null = Start-Bg etcd @('grpc-proxy', 'start', "--endpoints=$($cluster.Endpoints -join ',')", "--listen-addr=127.0.0.1:$($etcdPorts.'etcd grpc-proxy')",
+    $etcdRelay.'etcd grpc-proxy' = Start-Bg etcd @('grpc-proxy', 'start', "--endpoints=$($cluster.Endpoints -join ',')", "--listen-addr=127.0.0.1:$($etcdPorts.'etcd grpc-proxy')",
         "--cacert=$clusterCA", "--cert=$(Join-Path $gp 'gp.pem')", "--key=$(Join-Path $gp 'gp-key.pem')",
         "--cert-file=$($relay.Path)", "--key-file=$($relay.KeyPath)", "--trusted-ca-file=$($ca.Path)") (Join-Path $root 'grpc-proxy')
     Wait-Tls $etcdPorts.'etcd grpc-proxy' 'etcd grpc-proxy'
 
     $runsOf = [ordered]@{}
-    foreach ($name in $etcdPorts.Keys) { $runsOf[$name] = [Collections.Generic.List[object]]::new() }
+    $relayCpu = @{}
+    foreach ($name in $etcdPorts.Keys) { $runsOf[$name] = [Collections.Generic.List[object]]::new(); $relayCpu[$name] = 0.0 }
     function Invoke-EtcdLoad([string] $Name, [double] $Seconds) {
         # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
         $authFor = if ($Name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
@@ -298,26 +306,33 @@ try {
         try { Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', 4, '--concurrency', 16, '--seconds', $Seconds) }
         finally { $script:auth = $saved }
     }
-    foreach ($name in $etcdPorts.Keys) { Write-Host "bench: etcd Range through $name (warm-up)"; $null = Invoke-EtcdLoad $name 1 }
+    foreach ($name in $etcdPorts.Keys) { Write-Host "bench: etcd Range through $name (warm-up)"; $null = Invoke-EtcdLoad $name $EtcdWarmUpSeconds }
     # Rounds, as for bulk: each path once per round, so drift in the machine's speed falls on all of them alike.
     foreach ($round in 1..$Runs) {
         foreach ($name in $etcdPorts.Keys) {
             Write-Host "bench: etcd Range through $name (round $round)"
+            $relayPid = if ($etcdRelay.Contains($name)) { @($etcdRelay[$name].Id) }
+            $cpu0 = if ($relayPid) { Get-CpuSeconds $relayPid }
             $runsOf[$name].Add((Invoke-EtcdLoad $name $EtcdSeconds))
+            if ($relayPid) { $relayCpu[$name] += (Get-CpuSeconds $relayPid) - $cpu0 }
         }
     }
     $rate = [ordered]@{}
     foreach ($name in $etcdPorts.Keys) {
         $r = $runsOf[$name]
-        $rate[$name] = [pscustomobject]@{ opsPerSecond = Get-Median ($r | ForEach-Object opsPerSecond); p50 = Get-Median ($r | ForEach-Object p50); p99 = Get-Median ($r | ForEach-Object p99) }
+        $ops = ($r | Measure-Object -Property ops -Sum).Sum
+        $cpuPerRequest = if ($etcdRelay.Contains($name) -and $ops) { $relayCpu[$name] * 1e6 / $ops }
+        $rate[$name] = [pscustomobject]@{ opsPerSecond = Get-Median ($r | ForEach-Object opsPerSecond); p50 = Get-Median ($r | ForEach-Object p50); p99 = Get-Median ($r | ForEach-Object p99); CpuPerRequest = $cpuPerRequest }
     }
     $lines.Add('## Proxy: etcd request rate and latency')
     $lines.Add('')
-    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s per run after a 1 s warm-up; median of $Runs rounds, each path once per round (ops/s, p50 and p99 each the median of its own), against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
+    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s per run after a $EtcdWarmUpSeconds s warm-up on each path; median of $Runs rounds, each path once per round (ops/s, p50 and p99 each the median of its own), against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
     $lines.Add('')
-    $lines.Add('| path | ops/s | p50 ms | p99 ms |')
-    $lines.Add('|---|---:|---:|---:|')
-    foreach ($k in $rate.Keys) { $r = $rate[$k]; $lines.Add(('| {0} | {1:N0} | {2:N2} | {3:N2} |' -f $k, $r.opsPerSecond, $r.p50, $r.p99)) }
+    $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried.')
+    $lines.Add('')
+    $lines.Add('| path | ops/s | p50 ms | p99 ms | relay CPU µs per request |')
+    $lines.Add('|---|---:|---:|---:|---:|')
+    foreach ($k in $rate.Keys) { $r = $rate[$k]; $lines.Add(('| {0} | {1:N0} | {2:N2} | {3:N2} | {4:N1} |' -f $k, $r.opsPerSecond, $r.p50, $r.p99, $r.CpuPerRequest)) }
     $vsHa = $rate.EtcdSecure.opsPerSecond / $rate.HAProxy.opsPerSecond
     $vsGrpc = $rate.EtcdSecure.opsPerSecond / $rate.'etcd grpc-proxy'.opsPerSecond
     $lines.Add('')
