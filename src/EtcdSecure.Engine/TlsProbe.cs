@@ -191,9 +191,10 @@ public static class TlsProbe
         }
     }
 
-    private static async Task<Stream> ConnectAsync(string host, int port, CancellationToken cancel)
+    /// <summary>A TCP connection through .NET's sockets, as a stream that owns its socket.</summary>
+    internal static async Task<Stream> ConnectAsync(string host, int port, CancellationToken cancel)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(host, port, cancel).ConfigureAwait(false);

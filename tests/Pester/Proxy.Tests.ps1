@@ -25,6 +25,30 @@ BeforeAll {
         [pscustomobject]@{ Process = $p; Output = $out }
     }
     function Get-WatchLines($Watch) { @(Get-Content $Watch.Output -ErrorAction Ignore) }
+    $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
+    function Connect-Tls([int] $Port) {
+        # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
+        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+        $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
+        $o = [Net.Security.SslClientAuthenticationOptions]::new()
+        $o.TargetHost = 'localhost'
+        $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($userCert))
+        $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
+        $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
+        $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
+        $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
+        $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
+        $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
+        $ssl.ReadTimeout = 10000
+        [pscustomobject]@{ Tcp = $tcp; Ssl = $ssl }
+    }
+    function Send-Text($Conn, [string] $Text) { $b = [Text.Encoding]::ASCII.GetBytes($Text); $Conn.Ssl.Write($b, 0, $b.Length); $Conn.Ssl.Flush() }
+    function Read-ToEnd($Stream) {
+        $buf = [byte[]]::new(65536); $ms = [IO.MemoryStream]::new()
+        try { while (($n = $Stream.Read($buf, 0, $buf.Length)) -gt 0) { $ms.Write($buf, 0, $n) } }
+        catch [IO.IOException] { $null = $_ } # a reset after the data is an end too
+        [Text.Encoding]::ASCII.GetString($ms.ToArray())
+    }
 }
 
 AfterAll {
@@ -125,28 +149,15 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         # A client that says nothing after its handshake: the member's TLS 1.3 session ticket is then the last
         # record the upstream side read, and OpenSSL would keep its 16 KiB read buffer for as long as it idles.
         $before = (Get-EtcdProxy $proxy.Name).TlsIdleFrees
-        $cert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
-        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $port)
+        $conn = Connect-Tls $port
         try {
-            $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
-            $o = [Net.Security.SslClientAuthenticationOptions]::new()
-            $o.TargetHost = 'localhost'
-            $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($cert))
-            $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
-            $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
-            $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
-            $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
-            $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
-            $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
             # Both sides idle once the upstream handshake is done and the ticket read: two frees at least.
             Wait-Until { (Get-EtcdProxy $proxy.Name).TlsIdleFrees -ge $before + 2 } -Timeout '00:00:10' -Because 'both TLS sides of the idle connection give their buffers back'
             # And the connection still works afterwards: OpenSSL allocates again for the next record.
-            $request = [Text.Encoding]::ASCII.GetBytes("GET /version HTTP/1.1`r`nHost: localhost`r`nConnection: close`r`n`r`n")
-            $ssl.Write($request, 0, $request.Length)
-            $reader = [IO.StreamReader]::new($ssl)
-            $reader.ReadToEnd() | Should -Match '"etcdserver"'
+            Send-Text $conn "GET /version HTTP/1.1`r`nHost: localhost`r`nConnection: close`r`n`r`n"
+            Read-ToEnd $conn.Ssl | Should -Match '"etcdserver"'
         }
-        finally { $tcp.Dispose() }
+        finally { $conn.Tcp.Dispose() }
     }
 
     It 'keeps the buffers, and still relays, when ETCDSECURE_TLS_KEEP_BUFFERS=1 turns that off' {
@@ -227,31 +238,7 @@ Describe 'Start-EtcdProxy bounds connections in time and number, and passes half
     BeforeAll {
         $tight = Start-EtcdProxy -Name tight -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -HandshakeTimeout '00:00:01' -IdleTimeout '00:00:01'
         $tightPort = ([uri]$tight.Endpoint).Port
-        $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
         function Get-TightRefused([string] $Reason, [string] $Name = 'tight') { $r = (Get-EtcdProxy $Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
-        function Connect-Tls([int] $Port) {
-            # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
-            $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
-            $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
-            $o = [Net.Security.SslClientAuthenticationOptions]::new()
-            $o.TargetHost = 'localhost'
-            $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($userCert))
-            $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
-            $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
-            $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
-            $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
-            $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
-            $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
-            $ssl.ReadTimeout = 10000
-            [pscustomobject]@{ Tcp = $tcp; Ssl = $ssl }
-        }
-        function Send-Text($Conn, [string] $Text) { $b = [Text.Encoding]::ASCII.GetBytes($Text); $Conn.Ssl.Write($b, 0, $b.Length); $Conn.Ssl.Flush() }
-        function Read-ToEnd($Stream) {
-            $buf = [byte[]]::new(65536); $ms = [IO.MemoryStream]::new()
-            try { while (($n = $Stream.Read($buf, 0, $buf.Length)) -gt 0) { $ms.Write($buf, 0, $n) } }
-            catch [IO.IOException] { $null = $_ } # a reset after the data is an end too
-            [Text.Encoding]::ASCII.GetString($ms.ToArray())
-        }
     }
 
     AfterAll {

@@ -1,7 +1,6 @@
 using System;
 using System.Net.Http;
 using System.Net.Security;
-using System.Net.Sockets;
 using dotnet_etcd;
 using Grpc.Net.Client;
 
@@ -57,20 +56,7 @@ public sealed class EtcdEndpointClient : IDisposable
         if (route is not null)
         {
             // The request names the member (that becomes the SNI the proxy routes by); the socket goes to the proxy.
-            handler.ConnectCallback = async (_, cancel) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(host, port, cancel).ConfigureAwait(false);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
+            handler.ConnectCallback = async (_, cancel) => await TlsProbe.ConnectAsync(host, port, cancel).ConfigureAwait(false);
         }
 
         string address = route is null ? endpoint.GetLeftPart(UriPartial.Authority) : $"https://{route}:{port}";
