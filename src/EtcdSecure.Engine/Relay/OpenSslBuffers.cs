@@ -75,8 +75,8 @@ public static class OpenSslBuffers
     /// What frees this connection's record buffers while it waits for data, or null where that cannot be done. For
     /// the one case the mode misses: OpenSSL frees its read buffer only after a record with application data. A
     /// record without any, such as a TLS 1.3 session ticket, leaves the next read waiting with a 16 KiB buffer it
-    /// keeps for as long as the connection stays idle (heaptrack: half of all upstream connections in the idle
-    /// benchmark, a sixth of the relay's memory per connection). SSL_free_buffers gives it back, and refuses while
+    /// keeps for as long as the connection stays idle (heaptrack: nearly every member connection in the idle
+    /// benchmark, a fifth of the relay's memory per connection). SSL_free_buffers gives it back, and refuses while
     /// a record is part-read.
     /// </summary>
     /// <remarks>
