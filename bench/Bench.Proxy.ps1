@@ -75,6 +75,30 @@ function Get-CpuSeconds([int[]] $ProcessIds) {
     ($ProcessIds | ForEach-Object { $f = ((Get-Content "/proc/$_/stat" -Raw) -replace '^.*\) ', '') -split ' '; [double]$f[11] + [double]$f[12] } | Measure-Object -Sum).Sum / 100
 }
 
+function Measure-IdleMemory([int[]] $ProcessIds, [string] $Mode, [int] $Port, [string] $Name, [int] $Count = $IdleConnections) {
+    # Growth of a relay's resident memory while LoadTool holds $Count idle clients through it, per client.
+    $before = Get-Rss $ProcessIds
+    $hold = Join-Path $root "hold-$($Name -replace '\W')"
+    Write-Host "bench: $Count idle $Mode clients through $Name"
+    $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
+    foreach ($a in @($LoadTool, $Mode, '--target', "127.0.0.1:$Port", '--count', $Count, '--hold-file', $hold) + $script:auth) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $holder = [Diagnostics.Process]::Start($psi)
+    $started.Add($holder)
+    $ready = $holder.StandardOutput.ReadLine()
+    Start-Sleep -Seconds 2 # let allocations settle before reading RSS
+    $after = Get-Rss $ProcessIds
+    Set-Content $hold 'done'
+    $null = $holder.WaitForExit(60000)
+    [pscustomobject]@{ Ready = $ready; PerConnection = ($after - $before) / $Count; Before = $before; After = $after }
+}
+
+function Add-IdleTable($Idle) {
+    $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
+    $lines.Add('|---|---:|---:|---:|---|')
+    foreach ($k in $Idle.Keys) { $i = $Idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
+}
+
 function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
     # In its own process, in the foreground (-Wait), as a service would run it.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
@@ -239,29 +263,13 @@ try {
     $ports[$keepName] = $keepPort
     foreach ($relayName in 'EtcdSecure', $keepName, 'HAProxy', 'nginx stream') {
         $pids = switch ($relayName) { 'EtcdSecure' { @($ours.Id) } $keepName { @($oursKeep.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } }
-        [GC]::Collect()
-        $before = Get-Rss $pids
-        $hold = Join-Path $root "hold-$($relayName -replace '\W')"
-        Write-Host "bench: $IdleConnections idle connections through $relayName"
-        $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
-        foreach ($a in @($LoadTool, 'idle', '--target', "127.0.0.1:$($ports[$relayName])", '--count', $IdleConnections, '--hold-file', $hold) + $script:auth) { $psi.ArgumentList.Add($a) }
-        $psi.RedirectStandardOutput = $true
-        $holder = [Diagnostics.Process]::Start($psi)
-        $started.Add($holder)
-        $ready = $holder.StandardOutput.ReadLine()
-        Start-Sleep -Seconds 2 # let allocations settle before reading RSS
-        $after = Get-Rss $pids
-        Set-Content $hold 'done'
-        $null = $holder.WaitForExit(60000)
-        $idle[$relayName] = [pscustomobject]@{ Ready = $ready; PerConnection = ($after - $before) / $IdleConnections; Before = $before; After = $after }
+        $idle[$relayName] = Measure-IdleMemory $pids idle $ports[$relayName] $relayName
     }
     $lines.Add("## Proxy: memory per idle connection ($IdleConnections connections held open)")
     $lines.Add('')
     $lines.Add("Each connection makes one round trip through the relay (a line up, a line back, as a client's first request) and then sits idle. Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection. 'Buffers kept' is the same proxy started with ETCDSECURE_TLS_KEEP_BUFFERS=1, which leaves OpenSSL's record buffers allocated on idle connections.")
     $lines.Add('')
-    $lines.Add('| relay | RSS before MiB | RSS with connections MiB | KiB per connection | client saw |')
-    $lines.Add('|---|---:|---:|---:|---|')
-    foreach ($k in $idle.Keys) { $i = $idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
+    Add-IdleTable $idle
     $perConn = $idle['EtcdSecure'].PerConnection / 1KB
     $lines.Add('')
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
@@ -282,7 +290,7 @@ try {
     $etcdRelay.EtcdSecure = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
     # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
-    $etcdRelay.HAProxy = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 4000 -ServerCA $clusterCA -ServerPem $clusterClientPem
+    $etcdRelay.HAProxy = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 9500 -ServerCA $clusterCA -ServerPem $clusterClientPem
     # grpc-proxy insists on a client certificate with an empty common name (so that no user is implied by it);
     # EtcdSecure requires a common name, so cfssl makes this one.
     $gp = New-Item -ItemType Directory (Join-Path $root 'grpc-proxy-cert') -Force
@@ -337,6 +345,16 @@ try {
     $vsGrpc = $rate.EtcdSecure.opsPerSecond / $rate.'etcd grpc-proxy'.opsPerSecond
     $lines.Add('')
     $lines.Add(('EtcdSecure / HAProxy = {0:N2} (target >= 1.0: {1}); EtcdSecure / grpc-proxy = {2:N2} (target >= 1.2: {3})' -f $vsHa, $(if ($vsHa -ge 1.0) { 'met' } else { 'NOT met' }), $vsGrpc, $(if ($vsGrpc -ge 1.2) { 'met' } else { 'NOT met' })))
+    $lines.Add('')
+
+    # The idle measurement again, with etcd itself behind the relays and real gRPC clients in front.
+    $etcdIdle = [ordered]@{}
+    foreach ($name in 'EtcdSecure', 'HAProxy', 'etcd grpc-proxy') { $etcdIdle[$name] = Measure-IdleMemory @($etcdRelay[$name].Id) etcd-idle $etcdPorts[$name] "etcd $name" }
+    $lines.Add("## Proxy: memory per idle etcd client ($IdleConnections gRPC clients held open)")
+    $lines.Add('')
+    $lines.Add("As above, with the 3-member etcd cluster behind each relay: each client is a dotnet gRPC channel with its own HTTP/2 connection that makes one Range and then sits idle. EtcdSecure and HAProxy relay each client connection to a member connection of its own; etcd's grpc-proxy ends HTTP/2 and sends every client's requests over its own few member connections.")
+    $lines.Add('')
+    Add-IdleTable $etcdIdle
     $lines.Add('')
     }
 }

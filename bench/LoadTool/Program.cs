@@ -4,6 +4,8 @@
 //   idle  --target H:P --count C --hold-file F   opens C connections, one round trip each (as a client's first
 //                                                request), prints READY, holds them idle until F exists
 //   etcd  --target H:P --connections K --concurrency M --seconds T   linearizable Range ops/s, p50/p99 ms
+//   etcd-idle --target H:P --count C --hold-file F   opens C gRPC clients (one HTTP/2 connection each), one
+//                                                Range each, prints READY, holds them idle until F exists
 // Common: --ca CA.pem --cert C.pem --key K.pem
 using System.Diagnostics;
 using System.Net;
@@ -118,29 +120,27 @@ switch (args[0])
     case "idle":
     {
         var (host, port) = Target();
-        int count = int.Parse(Opt("count"));
-        var held = new List<SslStream>(count);
-        var gate = new SemaphoreSlim(64);
-        var tasks = Enumerable.Range(0, count).Select(async _ =>
+        return await Hold(async () =>
         {
-            await gate.WaitAsync();
-            try
-            {
-                var s = await Dial(host, port);
-                await s.WriteAsync("IDLE\n"u8.ToArray());
-                var ok = new byte[3];
-                await s.ReadExactlyAsync(ok);
-                lock (held) held.Add(s);
-            }
-            finally { gate.Release(); }
+            var s = await Dial(host, port);
+            await s.WriteAsync("IDLE\n"u8.ToArray());
+            var ok = new byte[3];
+            await s.ReadExactlyAsync(ok);
+            return s;
         });
-        await Task.WhenAll(tasks);
-        Console.WriteLine($"READY {held.Count}");
-        string hold = Opt("hold-file");
-        var deadline = Stopwatch.StartNew();
-        while (!File.Exists(hold) && deadline.Elapsed < TimeSpan.FromMinutes(5)) await Task.Delay(100);
-        foreach (var s in held) s.Dispose();
-        return 0;
+    }
+    case "etcd-idle":
+    {
+        var (host, port) = Target();
+        var key = ByteString.CopyFromUtf8("bench");
+        return await Hold(async () =>
+        {
+            // Its own handler, so its own HTTP/2 connection, kept however long it idles.
+            var handler = new SocketsHttpHandler { SslOptions = Client(host, SslApplicationProtocol.Http2), PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan };
+            var channel = GrpcChannel.ForAddress($"https://{host}:{port}", new GrpcChannelOptions { HttpHandler = handler });
+            await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = key });
+            return channel;
+        });
     }
     case "etcd":
     {
@@ -176,3 +176,27 @@ switch (args[0])
 }
 
 return 2;
+
+// Opens --count clients (64 at a time), prints READY with how many are up, holds them until --hold-file exists.
+async Task<int> Hold(Func<Task<IDisposable>> open)
+{
+    int count = int.Parse(Opt("count"));
+    var held = new List<IDisposable>(count);
+    var gate = new SemaphoreSlim(64);
+    await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+    {
+        await gate.WaitAsync();
+        try
+        {
+            var c = await open();
+            lock (held) held.Add(c);
+        }
+        finally { gate.Release(); }
+    }));
+    Console.WriteLine($"READY {held.Count}");
+    string hold = Opt("hold-file");
+    var deadline = Stopwatch.StartNew();
+    while (!File.Exists(hold) && deadline.Elapsed < TimeSpan.FromMinutes(5)) await Task.Delay(100);
+    foreach (var c in held) c.Dispose();
+    return 0;
+}
