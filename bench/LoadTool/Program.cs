@@ -137,7 +137,7 @@ switch (args[0])
         {
             // Its own handler, so its own HTTP/2 connection, kept however long it idles.
             var handler = new SocketsHttpHandler { SslOptions = Client(host, SslApplicationProtocol.Http2), PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan };
-            var channel = GrpcChannel.ForAddress($"https://{host}:{port}", new GrpcChannelOptions { HttpHandler = handler });
+            var channel = GrpcChannel.ForAddress($"https://{host}:{port}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
             await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = key });
             return channel;
         });
