@@ -12,15 +12,16 @@ namespace EtcdSecure.Engine.Relay;
 /// Lets OpenSSL free a TLS connection's record buffers (about 34 KiB: one record in, one out) while the connection
 /// has nothing in flight, as nginx and HAProxy do (SSL_MODE_RELEASE_BUFFERS). A relay holds two TLS sides per
 /// connection and most etcd client connections sit idle, so this is the largest single part of its memory per
-/// connection (measured by bench/Measure-SslStreamPair.ps1 and the idle benchmark).
+/// connection (measured by the idle benchmark and a native heap profile).
 /// </summary>
 /// <remarks>
 /// SslStream does not expose its OpenSSL handle, so this reaches it by reflection and calls SSL_ctrl in the very
 /// libssl the runtime loaded (found in /proc/self/maps, never a second copy). Every step is checked once; if this
 /// runtime is laid out differently, <see cref="Unavailable"/> says why and connections simply keep their buffers. The
 /// mode is set between the handshake and the first read or write, when no other thread can be using the connection;
-/// <see cref="FreeWhenIdle"/> runs on the thread that drives the connection, between its calls into OpenSSL. Setting ETCDSECURE_TLS_KEEP_BUFFERS=1 before the proxy
-/// starts turns it off, should a runtime or OpenSSL build ever misbehave with it.
+/// <see cref="FreeWhenIdle"/> runs on the thread that drives the connection, between its calls into OpenSSL.
+/// Setting ETCDSECURE_TLS_KEEP_BUFFERS=1 before the proxy starts turns both off, should a runtime or OpenSSL build
+/// ever misbehave with them.
 /// </remarks>
 public static class OpenSslBuffers
 {
@@ -53,22 +54,8 @@ public static class OpenSslBuffers
     public static bool TryRelease(SslStream stream)
     {
         (SslCtrl? ctrl, _, FieldInfo? field, _) = Binding;
-        if (ctrl is null || SslHandle(field!.GetValue(stream)) is not { IsInvalid: false, IsClosed: false } handle) return false;
-        bool added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            long mode = ctrl(handle.DangerousGetHandle(), SslCtrlMode, SslModeReleaseBuffers, IntPtr.Zero);
-            return (mode & SslModeReleaseBuffers) != 0;
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
-        }
-        finally
-        {
-            if (added) handle.DangerousRelease();
-        }
+        return ctrl is not null && SslHandle(field!.GetValue(stream)) is { IsInvalid: false, IsClosed: false } handle
+            && Call(handle, ctrl, static (ssl, ctrl) => (ctrl(ssl, SslCtrlMode, SslModeReleaseBuffers, IntPtr.Zero) & SslModeReleaseBuffers) != 0);
     }
 
     /// <summary>
@@ -89,21 +76,28 @@ public static class OpenSslBuffers
         if (free is null || SslHandle(field!.GetValue(stream)) is not { IsInvalid: false, IsClosed: false } handle) return null;
         return () =>
         {
-            bool added = false;
-            try
-            {
-                // Holding a reference keeps a dispose on another thread from freeing the SSL* under the call.
-                handle.DangerousAddRef(ref added);
-                if (free(handle.DangerousGetHandle()) == 1) freed?.Invoke();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-            finally
-            {
-                if (added) handle.DangerousRelease();
-            }
+            if (Call(handle, free, static (ssl, free) => free(ssl) == 1)) freed?.Invoke();
         };
+    }
+
+    /// <summary>Calls into OpenSSL with the SSL*, or answers false once the connection is gone.</summary>
+    private static bool Call<TState>(SafeHandle handle, TState state, Func<IntPtr, TState, bool> call)
+    {
+        bool added = false;
+        try
+        {
+            // Holding a reference keeps a dispose on another thread from freeing the SSL* under the call.
+            handle.DangerousAddRef(ref added);
+            return call(handle.DangerousGetHandle(), state);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
     }
 
     /// <summary>
