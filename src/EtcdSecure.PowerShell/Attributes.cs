@@ -110,3 +110,13 @@ public sealed class ClusterNameCompleter : IArgumentCompleter
             .Select(c => new CompletionResult(c.Name, c.Name, CompletionResultType.ParameterValue, $"{c.Name} ({c.Path})"));
     }
 }
+
+/// <summary>Completes -CipherSuite with the TLS 1.3 and ECDHE suites (the IANA names .NET knows).</summary>
+public sealed class CipherSuiteCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        Enum.GetNames<System.Net.Security.TlsCipherSuite>()
+            .Where(n => (n.StartsWith("TLS_AES", StringComparison.Ordinal) || n.StartsWith("TLS_CHACHA", StringComparison.Ordinal) || n.StartsWith("TLS_ECDHE_", StringComparison.Ordinal))
+                        && n.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(n => new CompletionResult(n, n, CompletionResultType.ParameterValue, n));
+}

@@ -15,7 +15,10 @@ namespace EtcdSecure.PowerShell;
 /// </summary>
 public sealed class EtcdProxyJob : Job2
 {
-    private const int MaxVerboseRecords = 1000;
+    /// <summary>Records kept per stream: the newest ones; older ones are dropped and counted.</summary>
+    internal const int MaxRecords = 1000;
+
+    private long _dropped;
 
     public EtcdProxyJob(string name, string command)
         : base(command, name)
@@ -33,28 +36,51 @@ public sealed class EtcdProxyJob : Job2
 
     public override string StatusMessage => Proxy is { } p ? $"{p.Active} active, {p.Total} total connections" : "";
 
+    /// <summary>Log records dropped because nobody called Receive-Job while more than <see cref="MaxRecords"/> came in.</summary>
+    public long DroppedRecords => Interlocked.Read(ref _dropped);
+
     internal void Attach(EtcdProxy proxy)
     {
         Proxy = proxy;
         SetJobState(JobState.Running);
     }
 
-    /// <summary>Where the proxy's log goes while it runs as a job.</summary>
+    /// <summary>
+    /// Where the proxy's log goes while it runs as a job. Each stream keeps its newest records, as a ring: a flood of
+    /// refused clients cannot grow the job without bound while nobody calls Receive-Job.
+    /// </summary>
     internal void Write(ProxyLogLevel level, string message)
     {
         string line = $"{DateTime.Now:HH:mm:ss.fff} {Name}: {message}";
         switch (level)
         {
             case ProxyLogLevel.Warning:
-                Warning.Add(new WarningRecord(line));
+                Keep(Warning, new WarningRecord(line));
                 break;
             case ProxyLogLevel.Information:
-                Information.Add(new InformationRecord(line, Name));
+                Keep(Information, new InformationRecord(line, Name));
                 break;
             default:
-                // A flood of refused clients must not grow the job without bound while nobody calls Receive-Job.
-                if (Verbose.Count < MaxVerboseRecords) Verbose.Add(new VerboseRecord(line));
+                Keep(Verbose, new VerboseRecord(line));
                 break;
+        }
+    }
+
+    private void Keep<T>(PSDataCollection<T> stream, T record)
+    {
+        stream.Add(record);
+        // Another writer may add at the same time; each removes at most what it added, so the ring stays bounded.
+        if (stream.Count > MaxRecords)
+        {
+            try
+            {
+                stream.RemoveAt(0);
+                Interlocked.Increment(ref _dropped);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                // Receive-Job emptied it meanwhile.
+            }
         }
     }
 

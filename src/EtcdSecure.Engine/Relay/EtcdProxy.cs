@@ -12,6 +12,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
 using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Tls;
 
 namespace EtcdSecure.Engine.Relay;
 
@@ -24,21 +25,24 @@ namespace EtcdSecure.Engine.Relay;
 public sealed class EtcdProxy : IAsyncDisposable
 {
     private const int BufferSize = 16 * 1024; // one TLS record's worth of plaintext
-    private const string ClientAuthUsage = "1.3.6.1.5.5.7.3.2"; // extended key usage "client auth"
     private static readonly List<SslApplicationProtocol> ServerAlpn = new() { SslApplicationProtocol.Http2, SslApplicationProtocol.Http11 };
     private static readonly byte[] PlainHttpAnswer = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"u8.ToArray();
 
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<Connection, byte> _open = new();
+    private readonly ConcurrentDictionary<RelayConnection, byte> _open = new();
     private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
     private readonly Reloading<ServerCredentials> _server;
-    private readonly Reloading<X509Certificate2>? _clientCA;
+    private readonly Reloading<ClientPolicy>? _clients;
     private readonly Reloading<TlsClientIdentity> _upstream;
+    private readonly CipherSuitesPolicy? _cipherSuites;
+    private readonly SslProtocols _protocols;
+    private readonly Admission _admission;
     private readonly Socket _listener;
     private readonly EventLoopGroup? _loops;
     private Task _accepting = Task.CompletedTask;
     private Task _background = Task.CompletedTask;
     private long _total;
+    private int _relayed;
     private long _bytesUp;
     private long _bytesDown;
     private long _buffersReleased;
@@ -50,11 +54,19 @@ public sealed class EtcdProxy : IAsyncDisposable
         Options = options;
         Log = log;
         _countIdleFree = () => Interlocked.Increment(ref _idleFrees);
+        _cipherSuites = options.CipherSuites is { } suites ? TlsPolicy.Create(suites) : TlsPolicy.Default;
+        _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
+        _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
         _server = new Reloading<ServerCredentials>("serving certificate", () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath), info, options.Server.CertificatePath, options.Server.KeyPath);
-        if (options.ClientCAPath is { } caPath) _clientCA = new Reloading<X509Certificate2>("client CA", () => Pki.CertificateFile.LoadFirst(caPath), info, caPath);
+        if (options.ClientCAPath is { } caPath)
+        {
+            ClientAllowList? allowed = options.AllowedClients.Count > 0 ? new ClientAllowList(options.AllowedClients) : null;
+            _clients = new Reloading<ClientPolicy>("client CA and CRLs", () => ClientPolicy.Load(caPath, options.CrlPaths, allowed), info, options.CrlPaths.Prepend(caPath).ToArray());
+        }
+
         _upstream = new Reloading<TlsClientIdentity>("upstream certificate",
-            () => TlsClientIdentity.Load(options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath), info,
+            () => new TlsClientIdentity(TrustedCAs.Load(options.UpstreamCAPath), ServerCredentials.LoadCurrent(options.Upstream.CertificatePath, options.Upstream.KeyPath), _cipherSuites, _protocols), info,
             options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
         // As many loops as cores, as HAProxy runs as many threads; without them the relay uses .NET's socket engine.
         _loops = EventLoopGroup.TryCreate(Math.Clamp(Environment.ProcessorCount, 1, 16), m => log(ProxyLogLevel.Warning, m), out string? why);
@@ -71,7 +83,17 @@ public sealed class EtcdProxy : IAsyncDisposable
     public DateTime StartTime { get; } = DateTime.Now;
     public bool Running => !_stopping.IsCancellationRequested;
     public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint as IPEndPoint;
+    /// <summary>Open client connections: relayed ones and those still in their handshake.</summary>
     public int Active => _open.Count;
+
+    /// <summary>Client connections that passed authentication and are relayed.</summary>
+    public int Relayed => Volatile.Read(ref _relayed);
+
+    /// <summary>Client connections that have not finished authentication yet.</summary>
+    public int PendingHandshakes => _admission.Pending;
+
+    /// <summary>Bytes the relay holds for peers that read slower than the other side writes (bounded per connection).</summary>
+    public long BufferedBytes => _loops?.BufferedBytes ?? 0;
     public long Total => Interlocked.Read(ref _total);
     public long BytesFromClients => Interlocked.Read(ref _bytesUp);
     public long BytesToClients => Interlocked.Read(ref _bytesDown);
@@ -83,7 +105,19 @@ public sealed class EtcdProxy : IAsyncDisposable
     public string? EventLoopUnavailable { get; }
     public int EventLoops => _loops?.Count ?? 0;
     public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
-    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clientCA?.Reloads ?? 0);
+    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clients?.Reloads ?? 0);
+
+    /// <summary>Why changed certificate or CRL files are not in use (the previous ones still are); null when all loaded.</summary>
+    public string? ReloadError => string.Join("; ", new IReloading?[] { _server, _clients, _upstream }.Where(r => r?.LastError is not null).Select(r => $"{r!.What}: {r.LastError}")) is { Length: > 0 } e ? e : null;
+
+    /// <summary>Whether idle connections give OpenSSL's buffers back, or why not.</summary>
+    public string TlsBufferRelease => _loops is null ? "off: only on the relay's own event loops, where one thread drives each TLS connection"
+        : OpenSslBuffers.Unavailable is { } why ? "off: " + why
+        : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, without the idle free: " + noFree
+        : "on";
+
+    /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>
+    public int? RevokedCertificates => _clients?.Value.Revoked?.Revoked;
 
     /// <summary>Loads the credentials, finds the members, binds the port and starts serving; returns once it accepts connections.</summary>
     public static async Task<EtcdProxy> StartAsync(ProxyOptions options, Action<ProxyLogLevel, string> log, CancellationToken cancel)
@@ -94,9 +128,9 @@ public sealed class EtcdProxy : IAsyncDisposable
             await proxy.Pool.DiscoverAsync(cancel).ConfigureAwait(false);
             proxy.Bind();
             proxy._accepting = Task.Run(proxy.AcceptLoopAsync);
-            proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync));
+            proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync), Task.Run(proxy.ReloadLoopAsync));
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
-            if (OpenSslBuffers.Unavailable is { } why) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {why}");
+            if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
             log(ProxyLogLevel.Verbose, proxy._loops is { } loops ? $"relaying on {loops.Count} event loop thread(s)" : $"relaying on .NET's socket engine: {proxy.EventLoopUnavailable}");
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;
@@ -147,18 +181,12 @@ public sealed class EtcdProxy : IAsyncDisposable
                 continue;
             }
 
-            if (_open.Count >= Options.MaxConnections)
-            {
-                Reject("MaxConnections");
-                client.Dispose();
-                continue;
-            }
-
-            Connection c;
+            RelayConnection c;
             try
             {
                 client.NoDelay = true;
-                c = new Connection(client, _loops?.Next());
+                KeepAlive(client);
+                c = new RelayConnection(client, _loops?.Next());
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
@@ -167,11 +195,21 @@ public sealed class EtcdProxy : IAsyncDisposable
                 continue;
             }
 
+            // Room for the newcomer is made by dropping the oldest pending handshake: clients that connect and say
+            // nothing cannot keep anyone else out, and authenticated clients never count here.
+            var (drop, why) = _admission.Enter(c);
+            if (drop is not null)
+            {
+                Reject(why!);
+                Log(ProxyLogLevel.Verbose, $"dropped {drop.Remote} before it authenticated ({why}) to make room for {c.Remote}");
+                drop.Evict(why!);
+            }
+
             _ = ServeAsync(c);
         }
     }
 
-    private async Task ServeAsync(Connection c)
+    private async Task ServeAsync(RelayConnection c)
     {
         _open[c] = 0;
         Interlocked.Increment(ref _total);
@@ -189,28 +227,49 @@ public sealed class EtcdProxy : IAsyncDisposable
         }
         finally
         {
+            _admission.Leave(c);
             _open.TryRemove(c, out _);
+            if (c.Relayed) Interlocked.Decrement(ref _relayed);
             if (c.Member is { } m) Interlocked.Decrement(ref m.ActiveCount);
             await c.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task HandshakeAndRelayAsync(Connection c)
+    private async Task HandshakeAndRelayAsync(RelayConnection c)
     {
         using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
         {
             handshake.CancelAfter(Options.HandshakeTimeout);
-            string? failure = await AcceptTlsAsync(c, handshake.Token).ConfigureAwait(false);
-            if (failure is not null)
+            (string Reason, string? Detail)? failure = await AcceptTlsAsync(c, handshake.Token).ConfigureAwait(false);
+            if (failure is { } f)
             {
-                Reject(failure);
+                // An evicted connection was counted and logged when it was dropped.
+                if (c.EvictedReason is null)
+                {
+                    Reject(f.Reason);
+                    Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: {f.Detail ?? f.Reason}");
+                }
+
                 return;
             }
 
+            _admission.Leave(c);
+            if (c.EvictedReason is not null) return;
+            if (Interlocked.Increment(ref _relayed) > Options.MaxConnections)
+            {
+                Interlocked.Decrement(ref _relayed);
+                Reject("MaxConnections");
+                Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: {Options.MaxConnections} connections are relayed already (MaxConnections)");
+                return;
+            }
+
+            c.Relayed = true;
             if (!await ConnectUpstreamAsync(c, handshake.Token).ConfigureAwait(false)) return;
         }
 
-        // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*.
+        // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*. From here
+        // on the client is authenticated, and its connection is driven by its loop's thread alone.
+        if (c.ClientStream is LoopStream clientLoop) clientLoop.Inline = true;
         ReleaseBuffersWhenIdle(c.Client!, c.ClientStream);
         ReleaseBuffersWhenIdle(c.Upstream!, c.UpstreamStream!);
 
@@ -225,14 +284,16 @@ public sealed class EtcdProxy : IAsyncDisposable
 
     private void ReleaseBuffersWhenIdle(SslStream ssl, Stream transport)
     {
-        if (!OpenSslBuffers.TryRelease(ssl)) return;
+        // Only where one thread drives the connection: .NET's socket engine may run a read and a write of one SslStream
+        // on two threads at once, and OpenSSL's buffer calls are not safe against that.
+        if (transport is not LoopStream || !OpenSslBuffers.TryRelease(ssl)) return;
         Interlocked.Increment(ref _buffersReleased);
         // On a loop, whatever the mode leaves behind is freed each time the connection falls idle.
         if (transport is LoopStream loop) loop.WhenIdle = OpenSslBuffers.FreeWhenIdle(ssl, _countIdleFree);
     }
 
-    /// <returns>Null when the client is in, otherwise the reason it was refused (the counter name).</returns>
-    private async Task<string?> AcceptTlsAsync(Connection c, CancellationToken cancel)
+    /// <returns>Null when the client is in, otherwise the reason it was refused (the counter name) and what was seen.</returns>
+    private async Task<(string Reason, string? Detail)?> AcceptTlsAsync(RelayConnection c, CancellationToken cancel)
     {
         // Peek at the first byte: a TLS handshake record starts with 22. Anything else is most likely plain HTTP,
         // which deserves the same plain answer Go's servers give instead of a silent close.
@@ -246,10 +307,10 @@ public sealed class EtcdProxy : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
-            return "HandshakeTimeout";
+            return ("HandshakeTimeout", "sent nothing within the handshake timeout");
         }
 
-        if (n == 0) return "ClosedBeforeHandshake";
+        if (n == 0) return ("ClosedBeforeHandshake", null);
         if (first[0] != 22)
         {
             if (first[0] is >= (byte)'A' and <= (byte)'Z')
@@ -259,13 +320,13 @@ public sealed class EtcdProxy : IAsyncDisposable
                 byte[] discard = new byte[Math.Clamp(c.ClientSocket.Available, 1, 8192)];
                 await c.ClientStream.ReadAsync(discard, cancel).ConfigureAwait(false);
                 await ShutdownSendAsync(c.ClientStream, c.ClientSocket).ConfigureAwait(false);
-                return "PlainHttp";
+                return ("PlainHttp", "sent plain HTTP to the TLS port");
             }
 
-            return "NotTls";
+            return ("NotTls", $"the first byte ({first[0]}) does not start a TLS handshake");
         }
 
-        string? clientProblem = null;
+        (string Reason, string Detail)? refused = null;
         var ssl = new SslStream(c.ClientStream, leaveInnerStreamOpen: false);
         c.Client = ssl;
         try
@@ -273,49 +334,49 @@ public sealed class EtcdProxy : IAsyncDisposable
             await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
             {
                 c.ServerName = hello.ServerName;
-                return ValueTask.FromResult(ServerOptions(p => clientProblem = p));
+                return ValueTask.FromResult(ServerOptions(r => refused = r));
             }, null, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
-            return "HandshakeTimeout";
+            return ("HandshakeTimeout", "did not finish its TLS handshake within the handshake timeout");
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException)
         {
-            Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: {clientProblem ?? ex.GetBaseException().Message}");
-            return clientProblem is null ? "TlsHandshakeFailed" : clientProblem.StartsWith("no client", StringComparison.Ordinal) ? "NoClientCertificate" : "UntrustedClientCertificate";
+            return refused is { } r ? r : ("TlsHandshakeFailed", ex.GetBaseException().Message);
         }
 
         c.Protocol = ssl.NegotiatedApplicationProtocol;
         return null;
     }
 
-    private SslServerAuthenticationOptions ServerOptions(Action<string> problem)
+    /// <summary>
+    /// The TLS settings for one client. The client's chain is built by SslStream with the client CA bundle alone,
+    /// for client auth, with nothing downloaded; this runs on a thread-pool thread (the client stream's
+    /// continuations do not run on its loop until it is authenticated), so no client can hold up a relay thread.
+    /// </summary>
+    private SslServerAuthenticationOptions ServerOptions(Action<(string, string)> refuse)
     {
-        X509Certificate2? ca = _clientCA?.Value;
+        ClientPolicy? clients = _clients?.Value;
         return new SslServerAuthenticationOptions
         {
             ServerCertificateContext = _server.Value.Context,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            EnabledSslProtocols = _protocols,
+            CipherSuitesPolicy = _cipherSuites,
+            AllowRenegotiation = false,
             ApplicationProtocols = ServerAlpn,
-            ClientCertificateRequired = ca is not null,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            RemoteCertificateValidationCallback = ca is null ? null : (_, cert, _, _) =>
+            ClientCertificateRequired = clients is not null,
+            CertificateChainPolicy = clients?.Trust.ChainPolicy(TrustedCAs.ClientAuth),
+            RemoteCertificateValidationCallback = clients is null ? null : (_, cert, chain, errors) =>
             {
-                if (cert is null)
-                {
-                    problem("no client certificate");
-                    return false;
-                }
-
-                if (TlsClientIdentity.ChainsTo(cert, ca, ClientAuthUsage, out string? why)) return true;
-                problem($"client certificate '{cert.Subject}' refused: {why}");
+                if (clients.Judge(cert, chain, errors) is not { } why) return true;
+                refuse(why);
                 return false;
             },
         };
     }
 
-    private async Task<bool> ConnectUpstreamAsync(Connection c, CancellationToken cancel)
+    private async Task<bool> ConnectUpstreamAsync(RelayConnection c, CancellationToken cancel)
     {
         ulong? route = RouteOf(c.ServerName);
         Upstream? avoid = null;
@@ -349,7 +410,7 @@ public sealed class EtcdProxy : IAsyncDisposable
         return false;
     }
 
-    private async Task<string?> TryConnectAsync(Connection c, Upstream m, CancellationToken cancel)
+    private async Task<string?> TryConnectAsync(RelayConnection c, Upstream m, CancellationToken cancel)
     {
         Socket? socket = null;
         SslStream? ssl = null;
@@ -368,6 +429,8 @@ public sealed class EtcdProxy : IAsyncDisposable
                 await socket.ConnectAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
                 transport = new NetworkStream(socket, ownsSocket: false);
             }
+
+            KeepAlive(socket);
 
             ssl = new SslStream(transport, leaveInnerStreamOpen: false);
             SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
@@ -396,7 +459,7 @@ public sealed class EtcdProxy : IAsyncDisposable
     /// half-closes still gets the rest of the answer. The buffer is rented only while data is in flight: an idle
     /// connection waits in a zero-byte read and holds no buffer at all.
     /// </summary>
-    private async Task PumpAsync(Connection c, SslStream from, SslStream to, Stream toTransport, Socket toSocket, bool up)
+    private async Task PumpAsync(RelayConnection c, SslStream from, SslStream to, Stream toTransport, Socket toSocket, bool up)
     {
         byte[]? buffer = null;
         try
@@ -436,7 +499,7 @@ public sealed class EtcdProxy : IAsyncDisposable
         if (_stopping.IsCancellationRequested) return;
         _stopping.Cancel();
         _listener.Dispose();
-        foreach (Connection c in _open.Keys) c.Abort();
+        foreach (RelayConnection c in _open.Keys) c.Abort();
         try
         {
             await Task.WhenAll(_accepting, _background).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -459,6 +522,44 @@ public sealed class EtcdProxy : IAsyncDisposable
 
     private void Reject(string reason) => _rejected.AddOrUpdate(reason, 1, (_, n) => n + 1);
 
+    /// <summary>
+    /// TCP keepalive, so a peer that vanished without a FIN or RST (a host that died, a dropped NAT entry) is found
+    /// and its connection freed: idle time as configured, then probes every 10 s, three unanswered end it.
+    /// </summary>
+    private void KeepAlive(Socket s)
+    {
+        if (Options.TcpKeepAlive <= TimeSpan.Zero) return;
+        try
+        {
+            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Max(1, (int)Options.TcpKeepAlive.TotalSeconds));
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+        }
+        catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
+        {
+            // A platform without the per-socket settings keeps the system's keepalive timing.
+        }
+    }
+
+    /// <summary>Looks at the certificate and CRL files once a second, off the relay threads; a bad change never escapes.</summary>
+    private async Task ReloadLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                _server.Check();
+                _clients?.Check();
+                _upstream.Check();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private async Task IdleSweepAsync()
     {
         if (Options.IdleTimeout <= TimeSpan.Zero) return;
@@ -468,7 +569,7 @@ public sealed class EtcdProxy : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
                 long cutoff = Environment.TickCount64 - (long)Options.IdleTimeout.TotalMilliseconds;
-                foreach (Connection c in _open.Keys)
+                foreach (RelayConnection c in _open.Keys)
                 {
                     if (c.LastActivity < cutoff && c.Upstream is not null)
                     {
@@ -480,73 +581,6 @@ public sealed class EtcdProxy : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-        }
-    }
-
-    /// <summary>One client connection and, once chosen, its member connection.</summary>
-    private sealed class Connection : IAsyncDisposable
-    {
-        private long _lastActivity = Environment.TickCount64;
-
-        public Connection(Socket client, EventLoop? loop)
-        {
-            ClientSocket = client;
-            Remote = client.RemoteEndPoint?.ToString() ?? "?";
-            Loop = loop;
-            ClientStream = loop is null ? new NetworkStream(client, ownsSocket: false) : loop.Attach(client);
-        }
-
-        public Socket ClientSocket { get; }
-        public EventLoop? Loop { get; }
-
-        /// <summary>The client's bytes: on the connection's event loop, or a NetworkStream without one.</summary>
-        public Stream ClientStream { get; }
-        public string Remote { get; }
-        public SslStream? Client { get; set; }
-        public string? ServerName { get; set; }
-        public SslApplicationProtocol Protocol { get; set; }
-        public Socket? UpstreamSocket { get; set; }
-        public Stream? UpstreamStream { get; set; }
-        public SslStream? Upstream { get; set; }
-        public Upstream? Member { get; set; }
-        public long LastActivity => Interlocked.Read(ref _lastActivity);
-
-        public void Touch() => Interlocked.Exchange(ref _lastActivity, Environment.TickCount64);
-
-        /// <summary>Ends both sides at once (RST), waking any pending reads.</summary>
-        public void Abort()
-        {
-            Kill(ClientStream, ClientSocket);
-            if (UpstreamSocket is { } u) Kill(UpstreamStream, u);
-        }
-
-        private static void Kill(Stream? stream, Socket s)
-        {
-            if (stream is LoopStream loop)
-            {
-                // Its pending reads and writes must fail too: the loop would never hear of this socket again.
-                loop.Abort();
-                return;
-            }
-
-            try
-            {
-                s.LingerState = new LingerOption(true, 0);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-            }
-
-            s.Dispose();
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Client is not null) await Client.DisposeAsync().ConfigureAwait(false);
-            if (Upstream is not null) await Upstream.DisposeAsync().ConfigureAwait(false);
-            await ClientStream.DisposeAsync().ConfigureAwait(false);
-            ClientSocket.Dispose();
-            UpstreamSocket?.Dispose();
         }
     }
 }

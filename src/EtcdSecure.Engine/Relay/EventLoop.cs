@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Linq;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -57,6 +58,9 @@ internal sealed class EventLoopGroup : IDisposable
 
     public int Count => _loops.Length;
 
+    /// <summary>Bytes written by the relay and not yet taken by the kernel, over every connection.</summary>
+    public long BufferedBytes => _loops.Sum(l => l.BufferedBytes);
+
     /// <summary>Round robin: one connection's two sockets go to the same loop, so its pumps never cross threads.</summary>
     public EventLoop Next() => _loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)_loops.Length)];
 
@@ -106,12 +110,15 @@ internal sealed class EventLoop : IDisposable
 
     public bool OnLoopThread => Thread.CurrentThread == _thread;
 
+    public long BufferedBytes => _streams.Values.Sum(s => (long)s.Buffered);
+
     /// <summary>Takes over a connected (or connecting) socket: non-blocking, edge-triggered, owned by the stream.</summary>
-    public LoopStream Attach(Socket socket)
+    /// <param name="inline">Whether the stream's awaiting code runs on this loop's thread (see <see cref="LoopStream.Inline"/>).</param>
+    public LoopStream Attach(Socket socket, bool inline = true)
     {
         socket.Blocking = false;
         ulong key = (ulong)Interlocked.Increment(ref _nextKey);
-        var stream = new LoopStream(this, socket, key);
+        var stream = new LoopStream(this, socket, key) { Inline = inline };
         _streams[key] = stream;
         lock (_fdGate)
         {

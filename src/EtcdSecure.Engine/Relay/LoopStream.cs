@@ -33,10 +33,11 @@ internal sealed class LoopStream : Stream
     // (the pump's zero-byte wait, then the record), so 64 is about 32 records, 512 KiB: near a millisecond of work.
     private const int ReadBudget = 64;
 
-    // Gathered writes are sent once this much is waiting, or when the event that produced them has been handled;
-    // sized to what one turn of the read budget relays. Bulk A/B against HAProxy in the same run, 1 stream:
-    // 64 KiB about 1.0x, 256 KiB 1.1x, 512 KiB 1.15x, 1 MiB no better.
-    private const int GatherLimit = 512 * 1024;
+    // Gathered writes are sent once this much is waiting, or when the event that produced them has been handled.
+    // It is also all a slow reader can make the relay hold for it: past this, a write waits for the socket to take
+    // some (EPOLLOUT), so the pump stops reading the other side and TCP's own flow control pushes back on the
+    // sender. Bulk A/B in one run against 512 KiB: see docs/benchmarks.md.
+    internal const int GatherLimit = 64 * 1024;
 
     private readonly EventLoop _loop;
     private readonly int _fd;
@@ -66,6 +67,23 @@ internal sealed class LoopStream : Stream
     public Socket Socket { get; }
 
     internal ulong Key { get; }
+
+    /// <summary>
+    /// Whether the code awaiting this stream runs on the loop's thread when the socket becomes ready (the relay's
+    /// fast path), or on a thread-pool thread. A connection whose client has not authenticated yet runs off the
+    /// loop: its handshake builds a certificate chain and checks CRLs, and no unauthenticated client may hold up the
+    /// thread that relays everyone else's traffic. Changed only while no read or write is pending.
+    /// </summary>
+    internal bool Inline { get; set; } = true;
+
+    /// <summary>Bytes gathered here and not yet taken by the kernel.</summary>
+    internal int Buffered
+    {
+        get
+        {
+            lock (_gate) return Queued;
+        }
+    }
 
     /// <summary>
     /// Run on the loop's thread whenever a zero-byte read has to wait: the moment the TLS layer above has nothing
@@ -172,7 +190,7 @@ internal sealed class LoopStream : Stream
             // Still readable here means the budget ran out: go on after the loop's other connections.
             defer = _readable;
             _syncReads = 0;
-            token = _read.Arm(buffer, flags, waitOnly: buffer.IsEmpty);
+            token = _read.Arm(buffer, flags, waitOnly: buffer.IsEmpty, Inline);
             Register(_read, cancel);
         }
 
@@ -215,7 +233,7 @@ internal sealed class LoopStream : Stream
                     if (!Gather(data.Span))
                     {
                         // Full and the socket cannot take more: this write waits for room (EPOLLOUT).
-                        token = _write.Arm(data, waitOnly: false);
+                        token = _write.Arm(data, waitOnly: false, Inline);
                         Register(_write, cancel);
                         return new ValueTask(_write, token);
                     }
@@ -224,7 +242,7 @@ internal sealed class LoopStream : Stream
                 return default;
             }
 
-            token = _write.Arm(data, waitOnly);
+            token = _write.Arm(data, waitOnly, Inline);
             Register(_write, cancel);
         }
 
@@ -247,7 +265,7 @@ internal sealed class LoopStream : Stream
             // The peer is gone (a reset, say): there is nobody left to send the FIN to.
             if (_sendError != SocketError.Success) return ValueTask.FromException(Failed(_sendError));
             if (!_finAfterFlush) return default;
-            token = _write.Arm(ReadOnlyMemory<byte>.Empty, waitOnly: true);
+            token = _write.Arm(ReadOnlyMemory<byte>.Empty, waitOnly: true, Inline);
         }
 
         return new ValueTask(_write, token);
@@ -496,7 +514,7 @@ internal sealed class LoopStream : Stream
     /// <summary>One direction's pending operation; reused, as SslStream awaits each before it starts the next.</summary>
     private sealed class Op : IValueTaskSource<int>, IValueTaskSource
     {
-        private ManualResetValueTaskSourceCore<int> _core; // continuations run inline, on whichever thread finishes
+        private ManualResetValueTaskSourceCore<int> _core; // continuations run inline, on whichever thread finishes, unless armed otherwise
 
         public bool Pending { get; private set; }
         public bool WaitOnly { get; private set; }
@@ -507,22 +525,23 @@ internal sealed class LoopStream : Stream
 
         public short Version => _core.Version;
 
-        public short Arm(Memory<byte> buffer, SocketFlags flags, bool waitOnly)
+        public short Arm(Memory<byte> buffer, SocketFlags flags, bool waitOnly, bool inline)
         {
             Buffer = buffer;
             Flags = flags;
-            return Arm(waitOnly);
+            return Arm(waitOnly, inline);
         }
 
-        public short Arm(ReadOnlyMemory<byte> data, bool waitOnly)
+        public short Arm(ReadOnlyMemory<byte> data, bool waitOnly, bool inline)
         {
             Data = data;
-            return Arm(waitOnly);
+            return Arm(waitOnly, inline);
         }
 
-        private short Arm(bool waitOnly)
+        private short Arm(bool waitOnly, bool inline)
         {
             _core.Reset();
+            _core.RunContinuationsAsynchronously = !inline;
             WaitOnly = waitOnly;
             Pending = true;
             return _core.Version;

@@ -22,6 +22,17 @@ public static class ProxyPreflight
 
         reasons.AddRange(CertificateValidator.Test(new CertificateCheck(o.Upstream.CertificatePath, o.Upstream.KeyPath, o.UpstreamCAPath, null, CertificateRole.Client)).Reasons
             .Select(r => r + " (the upstream certificate the proxy presents to the members)"));
+        if (o.ClientCAPath is { } caPath)
+        {
+            // The same load the proxy does, so a CRL from the wrong CA or a bad pattern stops the start, not a client.
+            ClientPolicy.Load(caPath, o.CrlPaths, o.AllowedClients.Count > 0 ? new Tls.ClientAllowList(o.AllowedClients) : null);
+        }
+        else if (o.CrlPaths.Count > 0 || o.AllowedClients.Count > 0)
+        {
+            throw new EtcdSecureException("ClientCARequired", ErrorKind.InvalidArgument,
+                "-CrlPath and -AllowedClient judge client certificates, so they need a client CA: they cannot go with -AllowClientsWithoutCertificate.", "-AllowClientsWithoutCertificate");
+        }
+
         if (reasons.Count > 0)
         {
             throw new EtcdSecureException("ProxyCertificateInvalid", ErrorKind.InvalidData,

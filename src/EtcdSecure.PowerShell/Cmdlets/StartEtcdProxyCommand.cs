@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using System.Management.Automation;
 using EtcdSecure.Engine;
 using EtcdSecure.Engine.Members;
@@ -15,6 +16,22 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// talks mutual TLS to live members with its own certificate. It runs as a job in the background (Get-Job,
 /// Receive-Job, Stop-Job), or in the foreground with -Wait until Ctrl+C.
 /// </summary>
+/// <remarks>
+/// Who gets in, by default: any client whose certificate chains to a CA in the -ClientCA file (every certificate in
+/// the file is trusted, so a bundle of old and new CA rotates without downtime) and allows client auth. Peer and
+/// node certificates of that CA allow client auth too, so every such certificate is a client unless -AllowedClient
+/// names the ones that are. -CrlPath refuses revoked ones. Nothing is fetched from the network to check a client:
+/// no AIA download of missing issuers, no CRL distribution point; the certificates the client sends complete its
+/// chain. -AllowClientsWithoutCertificate gives all of this away: anyone who can reach the port acts on the
+/// cluster with the proxy's upstream certificate (etcd's root, where that certificate maps to it).
+///
+/// Unauthenticated connections cannot crowd out others: at most -MaxPendingHandshakes are in their handshake at
+/// once, and -MaxPendingPerAddress from one address; past either cap the oldest pending one is dropped. Only
+/// authenticated connections count against -MaxConnections.
+///
+/// TLS 1.2 and 1.3 only, with ECDHE and AEAD cipher suites (no CBC, no static RSA), on both sides; -CipherSuite
+/// sets another list.
+/// </remarks>
 /// <example>
 /// <code>
 /// $proxy = Start-EtcdProxy -Listen https://localhost:2379 -InitialCluster $peers -Certificate ./pki/etcd-proxy.pem -UpstreamCertificate ./pki/etcd-node.pem -CA ./pki/ca.pem
@@ -68,9 +85,38 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [CertificateTransformation]
     public EtcdCertificate? ClientCA { get; set; }
 
-    /// <summary>Accept clients that present no certificate (not recommended: anyone who can reach the port gets in).</summary>
+    /// <summary>
+    /// Accept clients that present no certificate. Not recommended: anyone who can reach the port then acts on the
+    /// cluster with the proxy's upstream certificate.
+    /// </summary>
     [Parameter]
     public SwitchParameter AllowClientsWithoutCertificate { get; set; }
+
+    /// <summary>
+    /// Only client certificates whose common name or a subject alternative name (DNS, IP, URI, e-mail) matches one of
+    /// these wildcards get in; others of the client CA are refused and counted as ClientNotAllowed. Default: any
+    /// certificate of the client CA that allows client auth, peer and node certificates included.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? AllowedClient { get; set; }
+
+    /// <summary>
+    /// CRL files (PEM or DER) signed by the client CA. A client whose certificate, or an intermediate CA of its chain,
+    /// they list is refused and counted as Revoked. Read again when they change, without a restart.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? CrlPath { get; set; }
+
+    /// <summary>
+    /// The TLS cipher suites offered on both sides, as IANA names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...).
+    /// Default: the TLS 1.3 suites and, for TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305 only.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(CipherSuiteCompleter))]
+    public string[]? CipherSuite { get; set; }
 
     /// <summary>The certificate the proxy presents to the members; it needs client auth and must chain to their trusted CA.</summary>
     [Parameter(Mandatory = true)]
@@ -115,10 +161,34 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [GoDurationTransformation]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
-    /// <summary>Connections beyond this many are closed at once and counted as MaxConnections.</summary>
+    /// <summary>Authenticated clients beyond this many are refused after their handshake and counted as MaxConnections.</summary>
     [Parameter]
     [ValidateRange(1, 1_000_000)]
     public int MaxConnections { get; set; } = 20_000;
+
+    /// <summary>
+    /// Connections still in their TLS handshake at once (default 1024). When full, the oldest pending one is dropped
+    /// for the newcomer and counted as PendingLimit.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int MaxPendingHandshakes { get; set; } = 1024;
+
+    /// <summary>
+    /// Connections in their TLS handshake at once from one source address, or one /64 for IPv6 (default 128). When
+    /// full, that address's oldest pending connection is dropped and counted as PendingPerAddressLimit.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int MaxPendingPerAddress { get; set; } = 128;
+
+    /// <summary>
+    /// TCP keepalive on client and member connections: the idle time before the first probe (then every 10 s, three
+    /// unanswered close the connection). Default 30s; 0 turns it off.
+    /// </summary>
+    [Parameter]
+    [GoDurationTransformation]
+    public TimeSpan TcpKeepAlive { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Run in the foreground until Ctrl+C, writing the log to this pipeline's streams (for services).</summary>
     [Parameter]
@@ -149,6 +219,12 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             HandshakeTimeout = Positive(HandshakeTimeout, "-HandshakeTimeout"),
             IdleTimeout = IdleTimeout,
             MaxConnections = MaxConnections,
+            MaxPendingHandshakes = MaxPendingHandshakes,
+            MaxPendingPerAddress = MaxPendingPerAddress,
+            TcpKeepAlive = TcpKeepAlive < TimeSpan.Zero ? throw new EtcdSecureException("InvalidInterval", ErrorKind.InvalidArgument, "-TcpKeepAlive cannot be negative.", "-TcpKeepAlive") : TcpKeepAlive,
+            CrlPaths = CrlPath?.Select(ResolveLocalPath).ToArray() ?? Array.Empty<string>(),
+            AllowedClients = AllowedClient ?? Array.Empty<string>(),
+            CipherSuites = CipherSuite is null ? null : Engine.Tls.TlsPolicy.Parse(CipherSuite, "-CipherSuite"),
         };
 
         WriteVerbose($"Checking the certificates: serving {options.Server.CertificatePath}, upstream {options.Upstream.CertificatePath} (CA {options.UpstreamCAPath}), clients {(options.ClientCAPath is null ? "without certificates allowed" : "must chain to " + options.ClientCAPath)}.");
@@ -191,14 +267,17 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
 
     private void RunInForeground(ProxyOptions options)
     {
-        var log = new BlockingCollection<(ProxyLogLevel Level, string Message)>();
-        EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => log.Add((l, m)), CancelToken).GetAwaiter().GetResult();
+        // Bounded: a flood of refused clients must not grow memory while the host is slow to write.
+        var log = new BlockingCollection<(ProxyLogLevel Level, string Message)>(EtcdProxyJob.MaxRecords);
+        long dropped = 0;
+        EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => { if (!log.TryAdd((l, m))) Interlocked.Increment(ref dropped); }, CancelToken).GetAwaiter().GetResult();
         try
         {
             // Cmdlet streams may only be written from the pipeline thread: the proxy queues, this loop writes.
             while (true)
             {
                 var (level, message) = log.Take(CancelToken);
+                if (Interlocked.Exchange(ref dropped, 0) is > 0 and long n) WriteWarning($"{n} log records were dropped while the log was full.");
                 switch (level)
                 {
                     case ProxyLogLevel.Warning: WriteWarning(message); break;

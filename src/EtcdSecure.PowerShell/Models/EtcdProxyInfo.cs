@@ -15,14 +15,32 @@ public sealed class EtcdProxyInfo
     /// <summary>The URL clients dial (binds to -Endpoint of Test-EtcdClusterHealth on the pipeline).</summary>
     public string Endpoint { get; init; } = "";
     public int ActiveConnections { get; init; }
+    /// <summary>Client connections that passed authentication and are relayed (what -MaxConnections counts).</summary>
+    public int RelayedConnections { get; init; }
+    /// <summary>Client connections still in their TLS handshake (what -MaxPendingHandshakes counts).</summary>
+    public int PendingHandshakes { get; init; }
     public long TotalConnections { get; init; }
     public long BytesFromClients { get; init; }
     public long BytesToClients { get; init; }
     public long RefusedConnections { get; init; }
-    /// <summary>Refused or failed connections by reason: NoClientCertificate, UntrustedClientCertificate, PlainHttp, HandshakeTimeout, NoLiveMember...</summary>
+    /// <summary>
+    /// Refused or failed connections by reason: NoClientCertificate, UntrustedClientCertificate, ClientNotAllowed,
+    /// Revoked, PendingLimit, PendingPerAddressLimit, MaxConnections, PlainHttp, NotTls, HandshakeTimeout,
+    /// TlsHandshakeFailed, NoLiveMember, RoutedMemberDown, IdleTimeout.
+    /// </summary>
     public OrderedDictionary Refused { get; init; } = new();
     public EtcdProxyMember[] Members { get; init; } = Array.Empty<EtcdProxyMember>();
     public int CertificateReloads { get; init; }
+    /// <summary>Why changed certificate or CRL files are not in use (the last good ones still are); empty when all loaded.</summary>
+    public string? ReloadError { get; init; }
+    /// <summary>Serial numbers the client CRLs revoke; empty without -CrlPath.</summary>
+    public int? RevokedCertificates { get; init; }
+    /// <summary>Bytes the relay holds for peers that read slower than the other side sends (at most 64 KiB per direction of a connection).</summary>
+    public long BufferedBytes { get; init; }
+    /// <summary>"on", or why idle connections keep OpenSSL's buffers (runtime layout, OpenSSL version, switch).</summary>
+    public string? TlsBufferRelease { get; init; }
+    /// <summary>Log records the job dropped (it keeps the newest 1,000 per stream).</summary>
+    public long LogRecordsDropped { get; init; }
     /// <summary>
     /// TLS sides, two per relayed connection, that free OpenSSL's record buffers while idle (about 34 KiB each).
     /// Zero when this runtime does not allow it; the proxy's log says why.
@@ -58,6 +76,8 @@ public sealed class EtcdProxyInfo
             State = job.JobStateInfo.State.ToString(),
             Endpoint = job.Endpoint,
             ActiveConnections = p?.Active ?? 0,
+            RelayedConnections = p?.Relayed ?? 0,
+            PendingHandshakes = p?.PendingHandshakes ?? 0,
             TotalConnections = p?.Total ?? 0,
             BytesFromClients = p?.BytesFromClients ?? 0,
             BytesToClients = p?.BytesToClients ?? 0,
@@ -65,6 +85,11 @@ public sealed class EtcdProxyInfo
             Refused = refused,
             Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
             CertificateReloads = p?.CertificateReloads ?? 0,
+            ReloadError = p?.ReloadError,
+            RevokedCertificates = p?.RevokedCertificates,
+            BufferedBytes = p?.BufferedBytes ?? 0,
+            TlsBufferRelease = p?.TlsBufferRelease,
+            LogRecordsDropped = job.DroppedRecords,
             TlsBuffersReleased = p?.TlsBuffersReleased ?? 0,
             TlsIdleFrees = p?.TlsIdleFrees ?? 0,
             EventLoops = p?.EventLoops ?? 0,
@@ -83,6 +108,10 @@ public sealed class EtcdProxyMember
     public string Url { get; init; } = "";
     public bool Alive { get; init; }
     public int ActiveConnections { get; init; }
+    /// <summary>Client connections that passed authentication and are relayed (what -MaxConnections counts).</summary>
+    public int RelayedConnections { get; init; }
+    /// <summary>Client connections still in their TLS handshake (what -MaxPendingHandshakes counts).</summary>
+    public int PendingHandshakes { get; init; }
     public long TotalConnections { get; init; }
     public long Failures { get; init; }
     public string? LastError { get; init; }

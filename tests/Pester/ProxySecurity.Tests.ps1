@@ -1,0 +1,377 @@
+# The proxy as the cluster's security boundary, tried the way an attacker on loopback would: real clients (etcdctl,
+# openssl s_client, raw sockets), a real one-member TLS cluster behind it, and every refusal counted.
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $c = New-TestCluster -Root (Join-Path $TestDrive 'cluster') -Names s1
+
+    # The proxy's clients have their own CA, which the member does not trust.
+    $edgeDir = Join-Path $TestDrive 'edge'
+    $edge = New-EtcdCA -Path $edgeDir -CommonName edge-ca
+    $serving = $edge | New-EtcdCertificate -Profile Server -CommonName etcd-proxy -Hosts localhost, 127.0.0.1
+    $user = $edge | New-EtcdCertificate -Profile Client -CommonName root
+    $alice = $edge | New-EtcdCertificate -Profile Client -CommonName alice
+    # A peer certificate of the client CA allows client auth too: a client unless -AllowedClient says otherwise.
+    $peerOfEdge = $edge | New-EtcdCertificate -Profile Peer -CommonName etcd-member -Hosts 127.0.0.1
+
+    function Start-TestProxy([string] $Name, [hashtable] $With = @{}) {
+        $p = @{
+            Name = $Name; Listen = "https://127.0.0.1:$(Get-FreeTcpPort)"; Endpoint = $c.Endpoints
+            Certificate = $serving; ClientCA = $edge; UpstreamCertificate = $c.Node; UpstreamCA = $c.CA
+        }
+        foreach ($k in $With.Keys) { $p[$k] = $With[$k] }
+        Start-EtcdProxy @p
+    }
+    function Invoke-Via($Proxy, [string[]] $Arguments, $Cert = $user) {
+        Invoke-Etcdctl (@('--endpoints', $Proxy.Endpoint, '--cacert', $edge.Path, '--cert', $Cert.Path, '--key', $Cert.KeyPath,
+                '--dial-timeout', '3s', '--command-timeout', '5s') + $Arguments)
+    }
+    function Get-Refused($Proxy, [string] $Reason) { $r = (Get-EtcdProxy $Proxy.Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
+    function Invoke-SClient([int] $Port, [string[]] $Options) {
+        # openssl's own client, with the proxy-side user certificate; stdin closed, so it ends after the handshake.
+        $out = $null | & openssl s_client -connect "127.0.0.1:$Port" -brief -CAfile $edge.Path -cert $user.Path -key $user.KeyPath @Options 2>&1
+        [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out | ForEach-Object { "$_" }) -join "`n" }
+    }
+    function New-OpenSslCertificate([string] $Dir, [string] $Name, [string] $Subject, [string] $Extensions, [string] $IssuerCert, [string] $IssuerKey) {
+        # A certificate made outside the module, for shapes it would never issue (an AIA pointing at a listener, say).
+        $null = New-Item -ItemType Directory -Force $Dir
+        $key = Join-Path $Dir "$Name-key.pem"; $cert = Join-Path $Dir "$Name.pem"; $ext = Join-Path $Dir "$Name.ext"
+        Set-Content $ext $Extensions
+        if ($IssuerCert) {
+            $csr = Join-Path $Dir "$Name.csr"
+            & openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $key -out $csr -subj $Subject 2>&1 | Out-Null
+            & openssl x509 -req -in $csr -CA $IssuerCert -CAkey $IssuerKey -CAcreateserial -out $cert -days 2 -extfile $ext 2>&1 | Out-Null
+        }
+        else {
+            $add = $Extensions -split "`n" | ForEach-Object { '-addext'; $_ }
+            & openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $key -out $cert -subj $Subject -days 2 @add 2>&1 | Out-Null
+        }
+        $LASTEXITCODE | Should -Be 0
+        [pscustomobject]@{ Path = $cert; KeyPath = $key }
+    }
+}
+
+AfterAll {
+    Stop-TestCluster
+    Get-Job | Where-Object PSJobTypeName -EQ 'EtcdProxy' | Remove-Job -Force
+}
+
+Describe 'Start-EtcdProxy: nothing a client sends before authentication reaches the network or stalls the relay' -Tag Integration, Security {
+    BeforeAll {
+        $proxy = Start-TestProxy aia
+        # What the rogue certificate's AIA extension points at: a listener that accepts and never answers, as a
+        # tarpit would. A proxy that follows AIA connects here and waits.
+        $tarpit = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+        $tarpit.Start()
+        $tarpitPort = $tarpit.LocalEndpoint.Port
+        $rogueDir = Join-Path $TestDrive 'rogue'
+        $rogueCA = New-OpenSslCertificate $rogueDir rogue-ca '/CN=rogue-ca' "basicConstraints=critical,CA:TRUE`nkeyUsage=critical,keyCertSign,cRLSign"
+        $rogue = New-OpenSslCertificate $rogueDir rogue '/CN=root' "extendedKeyUsage=clientAuth`nauthorityInfoAccess=caIssuers;URI:http://127.0.0.1:$tarpitPort/issuer.crt" $rogueCA.Path $rogueCA.KeyPath
+    }
+    AfterAll { $tarpit.Stop() }
+
+    It 'never fetches the issuer named in a client certificate''s AIA, and authenticated writes go on at full speed meanwhile' {
+        $before = Get-Refused $proxy UntrustedClientCertificate
+        $port = ([uri]$proxy.Endpoint).Port
+        $attackers = 1..4 | ForEach-Object {
+            Start-Process openssl -PassThru -RedirectStandardOutput (Join-Path $TestDrive "attack-$_.txt") -RedirectStandardError (Join-Path $TestDrive "attack-$_.err") `
+                -ArgumentList @('s_client', '-connect', "127.0.0.1:$port", '-cert', $rogue.Path, '-key', $rogue.KeyPath, '-CAfile', $edge.Path, '-tls1_2')
+        }
+        try {
+            foreach ($i in 1..5) {
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                (Invoke-Via $proxy @('put', "during-attack-$i", 'ok')).ExitCode | Should -Be 0
+                # A stalled relay showed as writes of 5 to 10 s each; a healthy one answers in well under a second.
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 1
+            }
+            Wait-Until -Because 'the four rogue handshakes to be refused' { (Get-Refused $proxy UntrustedClientCertificate) -ge $before + 4 }
+        }
+        finally { $attackers | ForEach-Object { Stop-TestProcess $_ } }
+        $tarpit.Pending() | Should -BeFalse -Because 'the proxy must not connect to the address in the AIA extension'
+    }
+
+    It 'accepts a client whose certificate comes from an intermediate CA of the client CA, sent along in the handshake' {
+        $dir = Join-Path $TestDrive 'intermediate'
+        $caKey = $edge.Path -replace '\.pem$', '-key.pem'
+        $mid = New-OpenSslCertificate $dir mid '/CN=edge-intermediate' "basicConstraints=critical,CA:TRUE,pathlen:0`nkeyUsage=critical,keyCertSign,cRLSign" $edge.Path $caKey
+        $leaf = New-OpenSslCertificate $dir leaf '/CN=root' "extendedKeyUsage=clientAuth" $mid.Path $mid.KeyPath
+        $bundle = Join-Path $dir 'leaf-chain.pem'
+        Set-Content $bundle ((Get-Content $leaf.Path -Raw) + (Get-Content $mid.Path -Raw)) -NoNewline
+        $r = Invoke-Etcdctl @('--endpoints', $proxy.Endpoint, '--cacert', $edge.Path, '--cert', $bundle, '--key', $leaf.KeyPath, '--dial-timeout', '3s', 'put', 'via-intermediate', 'yes')
+        $r.ExitCode | Should -Be 0 -Because $r.Output
+    }
+}
+
+Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated clients out' -Tag Integration, Security {
+    It 'serves every write from 127.0.0.1 while 127.0.0.2 holds 3,000 connections that never say anything' {
+        $proxy = Start-TestProxy flood @{ MaxConnections = 2000 }
+        $port = ([uri]$proxy.Endpoint).Port
+        $idle = [Collections.Generic.List[Net.Sockets.Socket]]::new()
+        try {
+            foreach ($i in 1..3000) {
+                $s = [Net.Sockets.Socket]::new([Net.Sockets.SocketType]::Stream, [Net.Sockets.ProtocolType]::Tcp)
+                $s.Bind([Net.IPEndPoint]::new([Net.IPAddress]::Parse('127.0.0.2'), 0))
+                $s.Connect('127.0.0.1', $port)
+                $idle.Add($s)
+            }
+            Wait-Until -Because 'the proxy to have taken the flood in' { (Get-Refused $proxy PendingPerAddressLimit) -ge 2500 }
+            $info = Get-EtcdProxy flood
+            $info.PendingHandshakes | Should -BeLessOrEqual 128
+            foreach ($i in 1..10) {
+                $r = Invoke-Via $proxy @('put', "flood-$i", 'ok')
+                $r.ExitCode | Should -Be 0 -Because $r.Output
+            }
+            Get-Refused $proxy MaxConnections | Should -Be 0
+        }
+        finally { foreach ($s in $idle) { $s.Dispose() } }
+        Stop-EtcdProxy flood
+    }
+
+    It 'drops the oldest pending handshake when the total cap is full, not the newcomer' {
+        $proxy = Start-TestProxy pendingcap @{ MaxPendingHandshakes = 3; MaxPendingPerAddress = 100 }
+        $port = ([uri]$proxy.Endpoint).Port
+        $idle = foreach ($i in 1..3) { [Net.Sockets.TcpClient]::new('127.0.0.1', $port) }
+        try {
+            Wait-Until -Because 'three pending handshakes' { (Get-EtcdProxy pendingcap).PendingHandshakes -eq 3 }
+            (Invoke-Via $proxy @('put', 'newcomer', 'in')).ExitCode | Should -Be 0
+            Get-Refused $proxy PendingLimit | Should -BeGreaterOrEqual 1
+            # The first idle connection was the oldest: the proxy closed it (with a reset), the newest is still open.
+            $idle[0].Client.Poll(5000000, [Net.Sockets.SelectMode]::SelectRead) | Should -BeTrue
+            $closed = try { $idle[0].GetStream().Read([byte[]]::new(1), 0, 1) -eq 0 } catch [Management.Automation.MethodInvocationException] { $true }
+            $closed | Should -BeTrue
+            $idle[2].Client.Poll(0, [Net.Sockets.SelectMode]::SelectRead) | Should -BeFalse
+        }
+        finally { $idle | ForEach-Object { $_.Dispose() } }
+        Stop-EtcdProxy pendingcap
+    }
+}
+
+Describe 'Start-EtcdProxy: only the clients it should let in' -Tag Integration, Security {
+    It 'lets in only the names -AllowedClient matches; other certificates of the client CA are ClientNotAllowed' {
+        $proxy = Start-TestProxy allowlist @{ AllowedClient = 'root', 'svc-*' }
+        (Invoke-Via $proxy @('put', 'allowed', 'yes')).ExitCode | Should -Be 0
+        $before = Get-Refused $proxy ClientNotAllowed
+        (Invoke-Via $proxy @('get', 'allowed') -Cert $alice).ExitCode | Should -Not -Be 0
+        (Invoke-Via $proxy @('get', 'allowed') -Cert $peerOfEdge).ExitCode | Should -Not -Be 0
+        # etcdctl dials again after a refusal, so each refused client counts at least once.
+        Get-Refused $proxy ClientNotAllowed | Should -BeGreaterOrEqual ($before + 2)
+        # The proxy's own serving certificate (server profile, which carries client auth too, as etcd needs).
+        (Invoke-Via $proxy @('get', 'allowed') -Cert $serving).ExitCode | Should -Not -Be 0
+        Get-Refused $proxy ClientNotAllowed | Should -BeGreaterOrEqual ($before + 3)
+        # A certificate for server auth alone is no client, whatever its name says.
+        $serverOnly = New-OpenSslCertificate (Join-Path $TestDrive 'server-only') server-only '/CN=root' 'extendedKeyUsage=serverAuth' $edge.Path ($edge.Path -replace '\.pem$', '-key.pem')
+        $untrusted = Get-Refused $proxy UntrustedClientCertificate
+        (Invoke-Via $proxy @('get', 'allowed') -Cert $serverOnly).ExitCode | Should -Not -Be 0
+        Get-Refused $proxy UntrustedClientCertificate | Should -BeGreaterThan $untrusted
+        $log = Receive-Job -Id $proxy.JobId -Keep -Verbose 4>&1 | ForEach-Object { "$_" }
+        ($log -join "`n") | Should -Match "CN=alice.*none of its names \(alice\) matches -AllowedClient root, svc-\*"
+        Stop-EtcdProxy allowlist
+    }
+
+    It 'refuses a revoked client as Revoked, picking up a new CRL while it runs; PEM and DER' {
+        # openssl ca keeps the revocation database; the CRL it writes is signed by the client CA.
+        $crlDir = Join-Path $TestDrive 'crl'
+        $null = New-Item -ItemType Directory $crlDir
+        Set-Content (Join-Path $crlDir 'index.txt') '' -NoNewline
+        Set-Content (Join-Path $crlDir 'crlnumber') '01'
+        $cnf = Join-Path $crlDir 'ca.cnf'
+        Set-Content $cnf "[ca]`ndefault_ca = edge`n[edge]`ndatabase = $crlDir/index.txt`ncrlnumber = $crlDir/crlnumber`ndefault_md = sha256`ndefault_crl_days = 7`n"
+        $caArgs = @('-config', $cnf, '-cert', $edge.Path, '-keyfile', ($edge.Path -replace '\.pem$', '-key.pem'))
+        $crl = Join-Path $crlDir 'crl.pem'
+        & openssl ca @caArgs -gencrl -out $crl 2>&1 | Out-Null
+        $LASTEXITCODE | Should -Be 0
+
+        $proxy = Start-TestProxy crl @{ CrlPath = $crl }
+        (Get-EtcdProxy crl).RevokedCertificates | Should -Be 0
+        (Invoke-Via $proxy @('put', 'before-revoke', 'ok') -Cert $alice).ExitCode | Should -Be 0
+
+        & openssl ca @caArgs -revoke $alice.Path 2>&1 | Out-Null
+        & openssl ca @caArgs -gencrl -out "$crl.new" 2>&1 | Out-Null
+        Move-Item "$crl.new" $crl -Force
+        Wait-Until -Because 'the proxy to read the new CRL' { (Get-EtcdProxy crl).RevokedCertificates -eq 1 }
+        $before = Get-Refused $proxy Revoked
+        (Invoke-Via $proxy @('get', 'before-revoke') -Cert $alice).ExitCode | Should -Not -Be 0
+        Get-Refused $proxy Revoked | Should -BeGreaterOrEqual ($before + 1)
+        (Invoke-Via $proxy @('get', 'before-revoke', '--print-value-only')).Output | Should -Be 'ok'
+        Stop-EtcdProxy crl
+
+        $der = Join-Path $crlDir 'crl.der'
+        & openssl crl -in $crl -outform DER -out $der 2>&1 | Out-Null
+        $derProxy = Start-TestProxy crl-der @{ CrlPath = $der }
+        (Get-EtcdProxy crl-der).RevokedCertificates | Should -Be 1
+        (Invoke-Via $derProxy @('get', 'before-revoke') -Cert $alice).ExitCode | Should -Not -Be 0
+        Get-Refused $derProxy Revoked | Should -BeGreaterOrEqual 1
+        Stop-EtcdProxy crl-der
+    }
+
+    It 'refuses to start with a CRL that the client CA did not sign' {
+        $otherDir = Join-Path $TestDrive 'other-ca'
+        $other = New-EtcdCA -Path $otherDir -CommonName other-ca
+        Set-Content (Join-Path $otherDir 'index.txt') '' -NoNewline
+        $cnf = Join-Path $otherDir 'ca.cnf'
+        Set-Content $cnf "[ca]`ndefault_ca = o`n[o]`ndatabase = $otherDir/index.txt`ndefault_md = sha256`ndefault_crl_days = 7`n"
+        $foreign = Join-Path $otherDir 'crl.pem'
+        & openssl ca -config $cnf -cert $other.Path -keyfile ($other.Path -replace '\.pem$', '-key.pem') -gencrl -out $foreign 2>&1 | Out-Null
+        $e = Get-ThrownError { Start-TestProxy foreign-crl @{ CrlPath = $foreign } }
+        $e.FullyQualifiedErrorId | Should -Match '^CrlNotTrusted,'
+        $e.CategoryInfo.Category | Should -Be 'SecurityError'
+        Get-EtcdProxy foreign-crl | Should -BeNullOrEmpty
+    }
+
+    It 'will not use a member whose certificate lacks server auth' {
+        # etcd itself starts with such a certificate; clients that check usages (Go's, and this proxy) refuse it.
+        $clientOnly = $c.CA | New-EtcdCertificate -Profile Client -CommonName not-a-server -Hosts 127.0.0.1 -Name member-client-only
+        $raw = Start-RawEtcd -Server $clientOnly -CA $c.CA -DataDir (Join-Path $TestDrive 'raw-member')
+        try {
+            $port = ([uri]$raw.Url).Port
+            Wait-Until -Because 'the raw member to listen' { try { [Net.Sockets.TcpClient]::new('127.0.0.1', $port).Dispose(); $true } catch { $false } }
+            $e = Get-ThrownError { Start-TestProxy no-server-auth @{ Endpoint = $raw.Url } }
+            $e.FullyQualifiedErrorId | Should -Match '^ProxyNoLiveMember,'
+            $e.Exception.Message | Should -Match 'for server auth'
+        }
+        finally { Stop-TestProcess $raw.Process }
+    }
+}
+
+Describe 'Start-EtcdProxy: TLS versions and cipher suites' -Tag Integration, Security {
+    BeforeAll {
+        $proxy = Start-TestProxy ciphers
+        $port = ([uri]$proxy.Endpoint).Port
+    }
+
+    It 'negotiates <Offer> with openssl s_client' -ForEach @(
+        @{ Offer = 'TLS 1.3'; Options = @('-tls1_3') }
+        @{ Offer = 'TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256') }
+        @{ Offer = 'TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-CHACHA20-POLY1305') }
+    ) {
+        $r = Invoke-SClient $port $Options
+        $r.ExitCode | Should -Be 0 -Because $r.Output
+    }
+
+    It 'refuses <Offer>' -ForEach @(
+        @{ Offer = 'TLS 1.2 AES-CBC (LUCKY13)'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA') }
+        @{ Offer = 'TLS 1.1'; Options = @('-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0') }
+        @{ Offer = 'TLS 1.0'; Options = @('-tls1', '-cipher', 'DEFAULT@SECLEVEL=0') }
+    ) {
+        $r = Invoke-SClient $port $Options
+        $r.ExitCode | Should -Not -Be 0 -Because $r.Output
+    }
+
+    It 'offers only the suites -CipherSuite names, and refuses an unknown name' {
+        $only = Start-TestProxy chacha-only @{ CipherSuite = 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256' }
+        $p = ([uri]$only.Endpoint).Port
+        (Invoke-SClient $p @('-tls1_2', '-cipher', 'ECDHE-ECDSA-CHACHA20-POLY1305')).ExitCode | Should -Be 0
+        (Invoke-SClient $p @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256')).ExitCode | Should -Not -Be 0
+        (Invoke-Via $only @('put', 'chacha', 'yes')).ExitCode | Should -Be 0
+        Stop-EtcdProxy chacha-only
+        $e = Get-ThrownError { Start-TestProxy bad-suite @{ CipherSuite = 'RC4-MD5' } }
+        $e.FullyQualifiedErrorId | Should -Match '^UnknownCipherSuite,'
+        $e.TargetObject | Should -Be '-CipherSuite'
+    }
+}
+
+Describe 'Start-EtcdProxy: dead and slow peers, reloads that fail, bounded logs' -Tag Integration, Security {
+    BeforeAll {
+        # The proxy serves a copy of its certificate and key, so the test can break the files under it.
+        $live = Join-Path $TestDrive 'live'
+        $null = New-Item -ItemType Directory $live
+        Copy-Item $serving.Path, $serving.KeyPath $live
+        $liveCert = Join-Path $live (Split-Path $serving.Path -Leaf)
+        $liveKey = Join-Path $live (Split-Path $serving.KeyPath -Leaf)
+        $goodKey = Get-Content $liveKey -Raw
+        $proxy = Start-TestProxy robust @{ Certificate = $liveCert }
+        $port = ([uri]$proxy.Endpoint).Port
+    }
+
+    It 'keeps serving with the last good key when the new one is unreadable, then half written, and takes a good one' {
+        Remove-Item $liveKey
+        # A directory where the key was: reading it fails with access denied, as a key readable by another user would.
+        $null = New-Item -ItemType Directory $liveKey
+        Wait-Until -Because 'the failed reload to be reported' { (Get-EtcdProxy robust).ReloadError -match 'serving certificate' }
+        (Invoke-Via $proxy @('put', 'while-unreadable', 'ok')).ExitCode | Should -Be 0
+        (Get-EtcdProxy robust).Members.Alive | Should -Be $true
+
+        Remove-Item $liveKey
+        Set-Content $liveKey $goodKey.Substring(0, 60) -NoNewline
+        Wait-Until -Because 'the half-written key to be reported' { (Get-EtcdProxy robust).ReloadError -match 'serving certificate' -and (Get-EtcdProxy robust).ReloadError -notmatch 'Access' }
+        (Invoke-Via $proxy @('get', 'while-unreadable', '--print-value-only')).Output | Should -Be 'ok'
+
+        $reloads = (Get-EtcdProxy robust).CertificateReloads
+        Set-Content $liveKey $goodKey -NoNewline
+        Wait-Until -Because 'the good key to be loaded' { (Get-EtcdProxy robust).CertificateReloads -gt $reloads }
+        (Get-EtcdProxy robust).ReloadError | Should -BeNullOrEmpty
+        (Invoke-Via $proxy @('get', 'while-unreadable', '--print-value-only')).Output | Should -Be 'ok'
+        $log = (Receive-Job -Id $proxy.JobId -Keep 6>&1 | ForEach-Object { "$_" }) -join "`n"
+        ([regex]::Matches($log, 'cannot be loaded')).Count | Should -Be 2 -Because 'each bad change is reported once'
+    }
+
+    It 'holds at most 64 KiB for a client that stops reading, and pushes back on the member' {
+        # Pipelined HTTP/1.1 requests for etcd's /metrics: megabytes of answers to a client that reads none of them.
+        $tcp = [Net.Sockets.TcpClient]::new()
+        $tcp.ReceiveBufferSize = 4096
+        $tcp.Connect('127.0.0.1', $port)
+        $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
+        try {
+            $o = [Net.Security.SslClientAuthenticationOptions]::new()
+            $o.TargetHost = 'localhost'
+            $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
+            $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
+            $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
+            $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
+            $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)))
+            $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
+            $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
+            $request = [Text.Encoding]::ASCII.GetBytes(("GET /metrics HTTP/1.1`r`nHost: localhost`r`n`r`n" * 200))
+            $ssl.Write($request, 0, $request.Length)
+            # Stalled: what reached the client stops growing.
+            $script:last = -1; $script:steady = 0
+            Wait-Until -Because 'the relay to stall on the unread client' {
+                $now = (Get-EtcdProxy robust).BytesToClients
+                if ($now -eq $script:last -and $now -gt 0) { $script:steady++ } else { $script:steady = 0 }
+                $script:last = $now
+                $script:steady -ge 5
+            }
+            $buffered = (Get-EtcdProxy robust).BufferedBytes
+            $buffered | Should -BeGreaterThan 0 -Because 'the relay is holding what the client did not take'
+            $buffered | Should -BeLessOrEqual 64KB
+        }
+        finally { $ssl.Dispose(); $tcp.Dispose() }
+    }
+
+    It 'turns on TCP keepalive on the client''s connection (and not with -TcpKeepAlive 0)' {
+        $plain = Start-TestProxy no-keepalive @{ TcpKeepAlive = '0s' }
+        $w1 = Start-Process etcdctl -PassThru -RedirectStandardOutput (Join-Path $TestDrive 'ka1.txt') -RedirectStandardError (Join-Path $TestDrive 'ka1.err') `
+            -ArgumentList @('--endpoints', $proxy.Endpoint, '--cacert', $edge.Path, '--cert', $user.Path, '--key', $user.KeyPath, 'watch', 'ka')
+        $w2 = Start-Process etcdctl -PassThru -RedirectStandardOutput (Join-Path $TestDrive 'ka2.txt') -RedirectStandardError (Join-Path $TestDrive 'ka2.err') `
+            -ArgumentList @('--endpoints', $plain.Endpoint, '--cacert', $edge.Path, '--cert', $user.Path, '--key', $user.KeyPath, 'watch', 'ka')
+        try {
+            $plainPort = ([uri]$plain.Endpoint).Port
+            Wait-Until -Because 'both watches to be relayed' { (Get-EtcdProxy robust).RelayedConnections -ge 1 -and (Get-EtcdProxy no-keepalive).RelayedConnections -ge 1 }
+            $on = (& ss -tnoH state established "( sport = :$port )") -join "`n"
+            $on | Should -Match 'timer:\(keepalive,'
+            $off = (& ss -tnoH state established "( sport = :$plainPort )") -join "`n"
+            $off | Should -Not -BeNullOrEmpty
+            $off | Should -Not -Match 'keepalive'
+        }
+        finally { Stop-TestProcess $w1; Stop-TestProcess $w2 }
+        Stop-EtcdProxy no-keepalive
+    }
+
+    It 'keeps the newest 1,000 log records per stream and counts what it dropped' {
+        # Connections that close at once: each one is logged, as closed before its handshake or as dropped by admission.
+        function Get-Closed { (Get-Refused $proxy ClosedBeforeHandshake) + (Get-Refused $proxy PendingPerAddressLimit) }
+        $before = Get-Closed
+        foreach ($i in 1..1100) { [Net.Sockets.TcpClient]::new('127.0.0.1', $port).Dispose() }
+        Wait-Until -Because 'every connection to be counted' { (Get-Closed) -ge $before + 1100 }
+        (Get-Job -Id $proxy.JobId).Verbose.Count | Should -BeLessOrEqual 1000
+        (Get-EtcdProxy robust).LogRecordsDropped | Should -BeGreaterOrEqual 100
+    }
+
+    It 'says whether idle connections give OpenSSL''s buffers back' {
+        (Get-EtcdProxy robust).TlsBufferRelease | Should -Be 'on' -Because 'this machine''s OpenSSL is 3.0.14 or later, the only libssl mapped, and the runtime''s own'
+    }
+
+    It 'stops cleanly after all of this' {
+        { Stop-EtcdProxy robust } | Should -Not -Throw
+        (Get-EtcdProxy robust).State | Should -Be 'Stopped'
+    }
+}
