@@ -7,7 +7,7 @@
     CompanyName            = 'EtcdSecure'
     Copyright              = '(c) EtcdSecure contributors. Apache License 2.0.'
     Description            = 'Run a secure etcd cluster behind a TLS proxy from PowerShell: a cfssl-compatible PKI, etcd members started with the full set of TLS flags, a mutual-TLS relay in front of the cluster and health checks, all as pipeline objects.'
-    PowerShellVersion      = '7.4'
+    PowerShellVersion      = '7.6'
     FormatsToProcess       = @('EtcdSecure.Format.ps1xml')
     CmdletsToExport        = @(
         'Get-EtcdBinary'

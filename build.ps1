@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Builds, stages, tests, demonstrates, benchmarks and packages the EtcdSecure module.

@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Wall time of a health check of a 3-member TLS cluster: Test-EtcdClusterHealth -Cluster against

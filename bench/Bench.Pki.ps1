@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Certificates per second: EtcdSecure in one session against cfssl making the same set, same run.

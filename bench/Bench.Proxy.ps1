@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     The proxy against its peers, all in this run on loopback with mutual TLS on both sides:

@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Side-by-side benchmarks of EtcdSecure; writes a Markdown report (docs/benchmarks.md).

@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Reference workflow A with EtcdSecure: RSA 2048 PKI from a cfssl ca-config.json, three TLS members on

@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Reference workflow B with EtcdSecure: an ECDSA PKI with a client certificate (CN root), a server and a peer

@@ -1,4 +1,4 @@
-#requires -Version 7.4
+#requires -Version 7.6
 <#
 .SYNOPSIS
     Writes the module's MAML help from the C# doc comments: the cmdlet class's <summary> (first sentence = synopsis),

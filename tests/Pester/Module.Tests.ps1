@@ -3,8 +3,8 @@ BeforeAll { . "$PSScriptRoot/Common.ps1" }
 Describe 'The module manifest' -Tag Unit {
     BeforeAll { $manifest = Test-ModuleManifest $ModuleManifest -ErrorAction Stop }
 
-    It 'targets PowerShell 7.4+ Core only' {
-        $manifest.PowerShellVersion | Should -Be ([version] '7.4')
+    It 'targets PowerShell 7.6+ Core only (the LTS that CI runs)' {
+        $manifest.PowerShellVersion | Should -Be ([version] '7.6')
         $manifest.CompatiblePSEditions | Should -Be @('Core')
     }
 
