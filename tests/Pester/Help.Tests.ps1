@@ -37,6 +37,17 @@ Describe 'Help for <Name>' -Tag Unit -ForEach $cmdlets {
     }
 }
 
+Describe 'Start-EtcdProxy help states its defaults and what they give away' -Tag Unit {
+    It 'says who gets in by default, what -AllowClientsWithoutCertificate gives away, and the pending caps' {
+        $text = (Get-Help Start-EtcdProxy -Full).Description.Text -join ' '
+        $text | Should -Match 'every such certificate is a client unless -AllowedClient'
+        $text | Should -Match '-AllowClientsWithoutCertificate gives all of this away'
+        $text | Should -Match 'Nothing is fetched from the network'
+        $text | Should -Match '-MaxPendingPerAddress'
+        (Get-Help Start-EtcdProxy -Parameter AllowClientsWithoutCertificate).Description.Text -join ' ' | Should -Match 'anyone who can reach the port'
+    }
+}
+
 Describe 'Get-Help -Examples' -Tag Unit {
     It 'shows the examples of New-EtcdCertificate' {
         (Get-Help New-EtcdCertificate -Examples | Out-String) | Should -Match 'Example 1'

@@ -47,6 +47,12 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </example>
 /// <example>
 /// <code>
+/// Start-EtcdProxy -Listen https://127.0.0.1:2379 -Endpoint $members -Certificate ./edge/etcd-proxy.pem -ClientCA ./edge/ca.pem -AllowedClient 'app-*', backup -CrlPath ./edge/crl.pem -UpstreamCertificate ./pki/etcd-proxy-upstream.pem -UpstreamCA ./pki/ca.pem
+/// </code>
+/// Only certificates of the edge CA named app-* or backup get in, and none that the CRL revokes; (Get-EtcdProxy).Refused counts the others as ClientNotAllowed and Revoked.
+/// </example>
+/// <example>
+/// <code>
 /// Get-Job | Where-Object PSJobTypeName -EQ EtcdProxy | Receive-Job -Keep
 /// </code>
 /// Shows the proxy's log: members in and out of rotation, certificate reloads.
