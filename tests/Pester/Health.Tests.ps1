@@ -28,7 +28,8 @@ Describe 'Test-EtcdClusterHealth against a real 3-member TLS cluster' -Tag Integ
     It 'agrees with etcdctl on the leader and the member ids' {
         $status = Invoke-Etcdctl @('--endpoints', ($c.Endpoints -join ','), '--cacert', $c.CA.Path, '--cert', $c.Client.Path, '--key', $c.Client.KeyPath, 'endpoint', 'status', '-w', 'json')
         $status.ExitCode | Should -Be 0
-        $leaderFromEtcdctl = '{0:x16}' -f [uint64](($status.Output | ConvertFrom-Json)[0].Status.leader)
+        # etcd writes member ids in hex without leading zeros.
+        $leaderFromEtcdctl = '{0:x}' -f [uint64](($status.Output | ConvertFrom-Json)[0].Status.leader)
         (Test-EtcdClusterHealth $c.Endpoints @auth | Where-Object IsLeader).MemberId | Should -Be $leaderFromEtcdctl
     }
 
