@@ -348,6 +348,10 @@ Describe 'Start-EtcdProxy: dead and slow peers, reloads that fail, bounded logs'
             Wait-Until -Because 'both watches to be relayed' { (Get-EtcdProxy robust).RelayedConnections -ge 1 -and (Get-EtcdProxy no-keepalive).RelayedConnections -ge 1 }
             $on = (& ss -tnoH state established "( sport = :$port )") -join "`n"
             $on | Should -Match 'timer:\(keepalive,'
+            # The member side: this process's connections to the member (the relayed watch's among them).
+            $memberPort = ([uri]$c.Endpoints[0]).Port
+            $upstream = @(& ss -tnopH state established "( dport = :$memberPort )") | Where-Object { $_ -match "pid=$PID," }
+            ($upstream -join "`n") | Should -Match 'timer:\(keepalive,'
             $off = (& ss -tnoH state established "( sport = :$plainPort )") -join "`n"
             $off | Should -Not -BeNullOrEmpty
             $off | Should -Not -Match 'keepalive'

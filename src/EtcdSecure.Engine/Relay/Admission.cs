@@ -50,17 +50,34 @@ internal sealed class Admission
                 (drop, reason) = (_all.First!.Value, "PendingLimit");
             }
 
-            if (drop is not null) LeaveLocked(drop);
+            if (drop is not null)
+            {
+                // Decided under the lock that also decides authentication (Authenticated): a connection is either
+                // dropped here or let through there, never both.
+                drop.EvictedReason = reason;
+                LeaveLocked(drop);
+            }
+
             c.PendingNode = _all.AddLast(c);
             c.SourceNode = mine.AddLast(c);
             return (drop, reason);
         }
     }
 
-    /// <summary>The connection is authenticated, or gone; calling it again does nothing.</summary>
+    /// <summary>The client has authenticated: true when it goes on, false when admission dropped it already.</summary>
+    public bool Authenticated(RelayConnection c)
+    {
+        lock (_gate)
+        {
+            if (c.EvictedReason is not null) return false;
+            LeaveLocked(c);
+            return true;
+        }
+    }
+
+    /// <summary>The connection is gone; calling it again does nothing.</summary>
     public void Leave(RelayConnection c)
     {
-        if (c.PendingNode is null) return;
         lock (_gate) LeaveLocked(c);
     }
 

@@ -202,7 +202,7 @@ public sealed class EtcdProxy : IAsyncDisposable
             {
                 Reject(why!);
                 Log(ProxyLogLevel.Verbose, $"dropped {drop.Remote} before it authenticated ({why}) to make room for {c.Remote}");
-                drop.Evict(why!);
+                drop.Abort();
             }
 
             _ = ServeAsync(c);
@@ -253,8 +253,7 @@ public sealed class EtcdProxy : IAsyncDisposable
                 return;
             }
 
-            _admission.Leave(c);
-            if (c.EvictedReason is not null) return;
+            if (!_admission.Authenticated(c)) return;
             if (Interlocked.Increment(ref _relayed) > Options.MaxConnections)
             {
                 Interlocked.Decrement(ref _relayed);

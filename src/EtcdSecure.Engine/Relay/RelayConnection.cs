@@ -12,7 +12,6 @@ namespace EtcdSecure.Engine.Relay;
 internal sealed class RelayConnection : System.IAsyncDisposable
 {
     private long _lastActivity = System.Environment.TickCount64;
-    private string? _evicted;
 
     public RelayConnection(Socket client, EventLoop? loop)
     {
@@ -49,19 +48,12 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public LinkedListNode<RelayConnection>? PendingNode { get; set; }
     public LinkedListNode<RelayConnection>? SourceNode { get; set; }
 
-    /// <summary>Why admission dropped this connection before it authenticated; null while it was not.</summary>
-    public string? EvictedReason => Volatile.Read(ref _evicted);
+    /// <summary>Why admission dropped this connection before it authenticated; null while it was not. Set under admission's lock.</summary>
+    public string? EvictedReason { get; set; }
 
     public long LastActivity => Interlocked.Read(ref _lastActivity);
 
     public void Touch() => Interlocked.Exchange(ref _lastActivity, System.Environment.TickCount64);
-
-    /// <summary>Drops a connection that has not authenticated, to make room for a newer one.</summary>
-    public void Evict(string reason)
-    {
-        Volatile.Write(ref _evicted, reason);
-        Abort();
-    }
 
     /// <summary>Ends both sides at once (RST), waking any pending reads.</summary>
     public void Abort()
