@@ -12,6 +12,7 @@
     CmdletsToExport        = @(
         'Get-EtcdBinary'
         'Get-EtcdCertificate'
+        'Get-EtcdCluster'
         'Get-EtcdClusterMember'
         'Get-EtcdMember'
         'Get-EtcdProxy'

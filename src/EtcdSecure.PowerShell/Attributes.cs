@@ -89,25 +89,22 @@ public sealed class CertificateTransformationAttribute : ArgumentTransformationA
     }
 }
 
-/// <summary>Completes -Name with the members started in this session.</summary>
-public sealed class MemberNameCompleter : IArgumentCompleter
+/// <summary>
+/// Completes -Name of the member, cluster and proxy cmdlets with what this module started: members and clusters from
+/// the state store (any session), proxies of this session. The command's noun says which.
+/// </summary>
+public sealed class NameCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         var pattern = new WildcardPattern(wordToComplete.Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
-        return Engine.Members.MemberHost.All.Where(m => pattern.IsMatch(m.Spec.Name))
-            .Select(m => new CompletionResult(m.Spec.Name, m.Spec.Name, CompletionResultType.ParameterValue, $"{m.Spec.Name} (process {m.ProcessId}, {(m.HasExited ? "exited" : "running")})"));
-    }
-}
-
-/// <summary>Completes -Name with the clusters New-EtcdCluster made in this session.</summary>
-public sealed class ClusterNameCompleter : IArgumentCompleter
-{
-    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-    {
-        var pattern = new WildcardPattern(wordToComplete.Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
-        return Cmdlets.ClusterRegistry.All.Where(c => pattern.IsMatch(c.Name))
-            .Select(c => new CompletionResult(c.Name, c.Name, CompletionResultType.ParameterValue, $"{c.Name} ({c.Path})"));
+        IEnumerable<(string Name, string Tip)> items = commandName switch
+        {
+            _ when commandName.EndsWith("EtcdCluster", StringComparison.OrdinalIgnoreCase) => Engine.Members.ClusterHost.All.Select(c => (c.Name, $"{c.Name} ({c.Path})")),
+            _ when commandName.EndsWith("EtcdProxy", StringComparison.OrdinalIgnoreCase) => ProxyRegistry.All.Select(j => (j.Name, $"{j.Name} ({j.Location}, {j.JobStateInfo.State})")),
+            _ => Engine.Members.MemberHost.All.Select(m => (m.Spec.Name, $"{m.Spec.Name} (process {m.ProcessId}, {(m.HasExited ? "exited" : "running")})")),
+        };
+        return items.Where(i => pattern.IsMatch(i.Name)).Select(i => new CompletionResult(i.Name, i.Name, CompletionResultType.ParameterValue, i.Tip));
     }
 }
 

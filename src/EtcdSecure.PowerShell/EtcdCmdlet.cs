@@ -53,6 +53,32 @@ public abstract class EtcdCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// What Get-Process does with names: every item a name matches (wildcards allowed), each once; a plain name that
+    /// matches nothing writes a non-terminating ObjectNotFound error, so the other names still get their answer.
+    /// </summary>
+    protected System.Collections.Generic.IEnumerable<T> FindByName<T>(System.Collections.Generic.IEnumerable<string> names, System.Collections.Generic.IReadOnlyList<T> items,
+        System.Func<T, string> nameOf, string errorId, string what)
+    {
+        var seen = new System.Collections.Generic.HashSet<string>(System.StringComparer.OrdinalIgnoreCase);
+        foreach (string n in names)
+        {
+            var pattern = new WildcardPattern(n, WildcardOptions.IgnoreCase);
+            bool found = false;
+            foreach (T item in items)
+            {
+                if (!pattern.IsMatch(nameOf(item))) continue;
+                found = true;
+                if (seen.Add(nameOf(item))) yield return item;
+            }
+
+            if (!found && !WildcardPattern.ContainsWildcardCharacters(n))
+            {
+                WriteError(new ErrorRecord(new ItemNotFoundException($"No {what} named '{n}' was found (state store: {Engine.State.StateStore.Current.Root})."), errorId, ErrorCategory.ObjectNotFound, n));
+            }
+        }
+    }
+
     private void Guard(System.Action step)
     {
         try

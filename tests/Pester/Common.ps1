@@ -4,6 +4,9 @@ $script:ModuleManifest = if ($env:ETCDSECURE_MODULE) { $env:ETCDSECURE_MODULE } 
     "$PSScriptRoot/../../out/EtcdSecure/$version/EtcdSecure.psd1"
 }
 Import-Module $script:ModuleManifest -Force
+# Each test file keeps what it starts in a state store of its own (inherited by the pwsh processes it starts), so
+# Get-EtcdMember and the cleanup in AfterAll see only this file's members, never a developer's own.
+if ($TestDrive) { $env:ETCDSECURE_STATE_DIR = Join-Path $TestDrive 'state' }
 . "$PSScriptRoot/../../tools/PwshCommand.ps1"
 
 function Invoke-CleanPwsh {
@@ -73,6 +76,16 @@ function Start-RawEtcd {
         '--cert-file', $Server.Path, '--key-file', $Server.KeyPath, '--trusted-ca-file', $CA.Path, '--client-cert-auth')
     $p = Start-Process etcd -ArgumentList $args -RedirectStandardError $log -RedirectStandardOutput "$log.out" -PassThru
     [pscustomobject]@{ Process = $p; Url = "https://127.0.0.1:$client"; Log = $log }
+}
+
+function Test-ProcessRunning {
+    <#
+    Whether a process runs under this id. A zombie does not: a member whose starting session has exited is an orphan,
+    and where PID 1 does not reap orphans (some containers) it stays a zombie after it exits.
+    #>
+    param([Parameter(Mandatory)] [int] $Id)
+    $stat = Get-Content "/proc/$Id/stat" -Raw -ErrorAction Ignore
+    [bool] $stat -and $stat.Substring($stat.LastIndexOf(')') + 2, 1) -ne 'Z'
 }
 
 function Stop-TestProcess {

@@ -55,8 +55,11 @@ Describe 'Start-EtcdMember: a 3-member TLS cluster' -Tag Integration {
     }
 
     It 'keeps serving with one member down, and the member rejoins with state Existing' {
-        Stop-EtcdMember n1
-        (Get-EtcdMember n1).State | Should -Be 'Stopped'
+        (Stop-EtcdMember n1 -PassThru).State | Should -Be 'Stopped'
+        # Its record is gone: Get-EtcdMember says so as Get-Process does, without stopping the pipeline.
+        Get-EtcdMember n1, n2 -ErrorVariable notFound -ErrorAction SilentlyContinue | ForEach-Object Name | Should -Be 'n2'
+        $notFound.FullyQualifiedErrorId | Should -BeLike 'MemberNotFound,*'
+        $notFound.CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $others = "https://127.0.0.1:$($client_ports['n2']),https://127.0.0.1:$($client_ports['n3'])"
         (Invoke-Ctl @('put', 'while-down', 'yes') -Endpoint $others).ExitCode | Should -Be 0
 

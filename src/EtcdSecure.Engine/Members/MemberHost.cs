@@ -7,47 +7,54 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
+using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.Engine.Members;
 
-/// <summary>A member this module started, and how to reach and stop it.</summary>
+/// <summary>A member this module started, in this session or any other, and how to reach and stop it.</summary>
 public sealed class RunningMember
 {
-    internal RunningMember(MemberSpec spec, Process process, string commandLine, EtcdBinaryInfo etcd)
-    {
-        Spec = spec;
-        Process = process;
-        CommandLine = commandLine;
-        Etcd = etcd;
-        StartTime = DateTime.Now;
-    }
+    internal RunningMember(MemberRecord record) => Record = record;
 
-    public MemberSpec Spec { get; }
-    internal Process Process { get; }
-    public int ProcessId => Process.Id;
-    public string CommandLine { get; }
-    public EtcdBinaryInfo Etcd { get; }
-    public DateTime StartTime { get; }
+    internal MemberRecord Record { get; }
+    public MemberSpec Spec => Record.Spec;
+    public int ProcessId => Record.ProcessId;
+    public string CommandLine => Record.CommandLine;
+    public EtcdBinaryInfo Etcd => Record.Etcd;
+    public DateTime StartTime => Record.StartTime;
+
+    /// <summary>Set once Stop-EtcdMember stopped it (its record is gone from the store then).</summary>
     public bool StoppedByUser { get; internal set; }
-    public bool HasExited => Process.HasExited;
-    public int? ExitCode => Process.HasExited ? Process.ExitCode : null;
+
+    /// <summary>Gone, or its PID now belongs to another process.</summary>
+    public bool HasExited => !ProcessIdentity.IsRunning(ProcessId, Record.ProcessStart);
+
+    /// <summary>Known only to the session that started it (the parent); other sessions see null.</summary>
+    public int? ExitCode => MemberHost.ExitCodeOf(ProcessId);
 
     public IReadOnlyList<string> LastLogLines(int count) => MemberHost.Tail(Spec.LogPath, count);
 }
 
-/// <summary>Starts etcd members detached from the shell, keeps track of them, and stops them by PID.</summary>
+/// <summary>
+/// Starts etcd members detached from the shell, records them in the state store, and stops them by PID once the
+/// PID is known to still be theirs. Any session of the same user sees the same members.
+/// </summary>
 public static class MemberHost
 {
-    private static readonly ConcurrentDictionary<string, RunningMember> Members = new(StringComparer.Ordinal);
+    // Only the processes this session started: the parent alone learns an exit code, and reaps the process.
+    private static readonly ConcurrentDictionary<int, Process> Children = new();
 
-    public static IReadOnlyList<RunningMember> All => Members.Values.OrderBy(m => m.StartTime).ToList();
+    public static IReadOnlyList<RunningMember> All => StateStore.Current.List<MemberRecord>(MemberRecord.Kind).Select(r => new RunningMember(r)).OrderBy(m => m.StartTime).ToList();
 
-    public static RunningMember? Find(string name) => Members.TryGetValue(name, out RunningMember? m) ? m : null;
+    public static RunningMember? Find(string name) => StateStore.Current.Get<MemberRecord>(MemberRecord.Kind, name) is { } r ? new RunningMember(r) : null;
 
     public static (string Executable, IReadOnlyList<string> Arguments) Plan(MemberSpec spec, EtcdBinaryInfo etcd) => (etcd.Path, EtcdCommandLine.Build(spec, etcd));
 
+    internal static int? ExitCodeOf(int pid) => Children.TryGetValue(pid, out Process? p) && p.HasExited ? p.ExitCode : null;
+
     public static async Task<RunningMember> StartAsync(MemberSpec spec, EtcdBinaryInfo etcd, TimeSpan timeout, CancellationToken cancel)
     {
+        StateStore store = StateStore.Current;
         if (Find(spec.Name) is { HasExited: false } running)
         {
             throw new EtcdSecureException("MemberAlreadyRunning", ErrorKind.ResourceExists, $"Member '{spec.Name}' is already running as process {running.ProcessId}.", spec.Name);
@@ -58,32 +65,79 @@ public static class MemberHost
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(spec.DataDir))!);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(spec.LogPath))!);
 
-        // setsid puts etcd in its own session: Ctrl+C in the shell and closing the terminal do not reach it,
-        // and the shell redirect sends its output to the log file on every etcd version (3.4 has no --log-outputs file default).
-        var psi = new ProcessStartInfo { UseShellExecute = false };
-        string launcher = EtcdBinary.FindOnPath("setsid") is { } setsid ? setsid : "/bin/sh";
-        psi.FileName = launcher;
-        if (launcher != "/bin/sh") psi.ArgumentList.Add("/bin/sh");
-        foreach (string a in new[] { "-c", "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1", "sh", spec.LogPath, etcd.Path }.Concat(args))
+        Process process = Launch(spec, etcd, args);
+        Children[process.Id] = process;
+        var member = new RunningMember(new MemberRecord
         {
-            psi.ArgumentList.Add(a);
-        }
-
-        Process process = Process.Start(psi) ?? throw new EtcdSecureException("MemberStartFailed", ErrorKind.InvalidOperation, $"Could not start '{etcd.Path}'.", spec.Name);
-        var member = new RunningMember(spec, process, EtcdCommandLine.Quote(etcd.Path, args), etcd);
-        Members[spec.Name] = member;
+            Spec = spec,
+            ProcessId = process.Id,
+            ProcessStart = ProcessIdentity.StartToken(process.Id),
+            CommandLine = EtcdCommandLine.Quote(etcd.Path, args),
+            Etcd = etcd,
+            StartTime = DateTime.Now,
+        });
+        store.Put(MemberRecord.Kind, spec.Name, member.Record);
         try
         {
             await WaitUntilServingAsync(member, timeout, cancel).ConfigureAwait(false);
+        }
+        catch (EtcdSecureException ex) when (ex.ErrorId == "MemberExited")
+        {
+            // It is gone already; its record stays, as Exited with its last log lines, until Stop-EtcdMember.
+            throw;
         }
         catch
         {
             // No process left behind: a member that did not come up is stopped before the error is reported.
             Kill(member);
+            store.Remove(MemberRecord.Kind, spec.Name);
             throw;
         }
 
         return member;
+    }
+
+    /// <summary>
+    /// etcd in a session of its own, so Ctrl+C in the shell and closing the terminal do not reach it, with its output
+    /// appended to the log file by a shell redirect (etcd 3.4 has no log-file default). setsid where it exists
+    /// (Linux); elsewhere perl's POSIX::setsid, which every macOS has.
+    /// </summary>
+    private static Process Launch(MemberSpec spec, EtcdBinaryInfo etcd, IReadOnlyList<string> args)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotImplemented,
+                "Starting etcd members detached from the console is not implemented on Windows yet; run etcd with the flags New-EtcdMemberConfig writes.", spec.Name);
+        }
+
+        const string Redirect = "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1";
+        var psi = new ProcessStartInfo { UseShellExecute = false };
+        var prefix = new List<string>();
+        if (EtcdBinary.FindOnPath("setsid") is { } setsid)
+        {
+            psi.FileName = setsid;
+            prefix.Add("/bin/sh");
+        }
+        else if (EtcdBinary.FindOnPath("perl") is { } perl)
+        {
+            psi.FileName = perl;
+            prefix.AddRange(new[] { "-MPOSIX=setsid", "-e", "setsid(); exec @ARGV or die $!", "/bin/sh" });
+        }
+        else
+        {
+            throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotInstalled,
+                "Neither setsid nor perl is on PATH, so etcd cannot be started in a session of its own (Ctrl+C in this shell would stop it). Install util-linux (setsid) or perl.", spec.Name);
+        }
+
+        foreach (string a in prefix.Concat(new[] { "-c", Redirect, "sh", spec.LogPath, etcd.Path }).Concat(args)) psi.ArgumentList.Add(a);
+        try
+        {
+            return Process.Start(psi) ?? throw new EtcdSecureException("MemberStartFailed", ErrorKind.InvalidOperation, $"Could not start '{etcd.Path}'.", spec.Name);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new EtcdSecureException("MemberStartFailed", ErrorKind.InvalidOperation, $"Could not start '{psi.FileName}' for etcd: {ex.Message}", spec.Name, ex);
+        }
     }
 
     private static async Task WaitUntilServingAsync(RunningMember member, TimeSpan timeout, CancellationToken cancel)
@@ -118,45 +172,71 @@ public static class MemberHost
             $"etcd member '{s.Name}' did not answer TLS on {client}{(peersSuffice ? $" or {peer}" : "")} within {timeout.TotalSeconds:0} s ({last}); it was stopped. Log: {s.LogPath}", s.Name);
     }
 
-    /// <summary>SIGTERM, then SIGKILL after <paramref name="grace"/>: etcd flushes its WAL on SIGTERM.</summary>
+    /// <summary>
+    /// SIGTERM, then SIGKILL after <paramref name="grace"/> (etcd flushes its WAL on SIGTERM); then the record goes.
+    /// Signals go only to the process the record names, checked by its start time just before each one.
+    /// </summary>
     public static async Task StopAsync(RunningMember member, TimeSpan grace, CancellationToken cancel)
     {
         member.StoppedByUser = true;
-        if (member.HasExited) return;
-        if (!OperatingSystem.IsWindows() && Signal(member.ProcessId, 15) == 0)
+        if (!member.HasExited)
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            cts.CancelAfter(grace);
-            try
+            if (!OperatingSystem.IsWindows() && Signal(member.ProcessId, 15) == 0)
             {
-                await member.Process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-                return;
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                cts.CancelAfter(grace);
+                try
+                {
+                    await WaitForExitAsync(member, cts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+                {
+                    // Did not exit in time: the kill below.
+                }
             }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-                // Did not exit in time: fall through to the kill.
-            }
+
+            Kill(member);
         }
 
-        Kill(member);
+        Forget(member);
     }
 
-    public static void Forget(RunningMember member) => Members.TryRemove(new KeyValuePair<string, RunningMember>(member.Spec.Name, member));
+    /// <summary>Takes the member's record out of the store.</summary>
+    public static void Forget(RunningMember member)
+    {
+        StateStore.Current.Remove(MemberRecord.Kind, member.Spec.Name);
+        if (Children.TryRemove(member.ProcessId, out Process? child)) child.Dispose();
+    }
+
+    private static async Task WaitForExitAsync(RunningMember member, CancellationToken cancel)
+    {
+        if (Children.TryGetValue(member.ProcessId, out Process? child))
+        {
+            await child.WaitForExitAsync(cancel).ConfigureAwait(false);
+            return;
+        }
+
+        // Another session's child: nothing to wait on but its PID.
+        while (!member.HasExited) await Task.Delay(50, cancel).ConfigureAwait(false);
+    }
 
     private static void Kill(RunningMember member)
     {
+        if (member.HasExited) return;
         try
         {
-            if (!member.HasExited)
-            {
-                member.Process.Kill(entireProcessTree: true);
-                member.Process.WaitForExit(10_000);
-            }
+            using Process p = Process.GetProcessById(member.ProcessId);
+            // Checked once more right before the kill: the PID must still be the member's.
+            if (member.HasExited) return;
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit(10_000);
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             // Already gone.
         }
+
+        if (Children.TryGetValue(member.ProcessId, out Process? child)) child.WaitForExit(10_000);
     }
 
     internal static IReadOnlyList<string> Tail(string path, int count)

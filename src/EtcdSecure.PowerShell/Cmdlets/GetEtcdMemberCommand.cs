@@ -4,12 +4,12 @@ using EtcdSecure.Engine.Members;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>The members this module started in this session: running, stopped, or exited with their last log lines.</summary>
+/// <summary>The members this module started, in this session or any other of this user: running, or exited with why.</summary>
 /// <example>
 /// <code>
 /// Get-EtcdMember
 /// </code>
-/// Lists the members started in this session: running, stopped, or exited with their exit code and last log lines.
+/// Lists the members this module started, whichever session started them: running, or exited with the reason and last log lines.
 /// </example>
 /// <example>
 /// <code>
@@ -21,18 +21,14 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdMember))]
 public sealed class GetEtcdMemberCommand : EtcdCmdlet
 {
-    /// <summary>Names of the members to list; wildcards allowed. Default: all.</summary>
+    /// <summary>Names of the members to list; wildcards allowed. Default: all. A plain name that matches nothing writes a non-terminating MemberNotFound error.</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards]
-    [ArgumentCompleter(typeof(MemberNameCompleter))]
+    [ArgumentCompleter(typeof(NameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     protected override void Process()
     {
-        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
-        foreach (RunningMember m in MemberHost.All.Where(m => patterns.Any(p => p.IsMatch(m.Spec.Name))))
-        {
-            WriteObject(EtcdMember.From(m));
-        }
+        foreach (RunningMember m in FindByName(Name, MemberHost.All, m => m.Spec.Name, "MemberNotFound", "member")) WriteObject(EtcdMember.From(m));
     }
 }

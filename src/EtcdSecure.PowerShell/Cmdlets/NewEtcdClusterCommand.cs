@@ -10,6 +10,8 @@ using System.Management.Automation;
 using System.Net;
 using System.Net.Sockets;
 using EtcdSecure.Engine;
+using EtcdSecure.Engine.Members;
+using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
@@ -77,9 +79,9 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     protected override void Process()
     {
         string root = ResolveLocalPath(Path);
-        if (ClusterRegistry.Find(Name) is { } running && running.Members.Any(m => MemberRunning(m.Name)))
+        if (ClusterHost.Find(Name) is { } known && ClusterHost.MembersOf(known).Any(m => !m.HasExited))
         {
-            throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{Name}' is running ({running.Path}); stop it or give another -Name.", Name);
+            throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{Name}' is running ({known.Path}); stop it or give another -Name.", Name);
         }
 
         int[] clientPorts = Ports(ClientPort, "-ClientPort");
@@ -152,34 +154,19 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
             progress.RecordType = ProgressRecordType.Completed;
             WriteProgress(progress);
 
-            var cluster = new EtcdCluster
+            var record = new ClusterRecord
             {
                 Name = Name,
                 Path = root,
-                Members = members.ToArray(),
+                Members = members.Select(m => MemberHost.Find(m.Name)!.Spec).ToArray(),
                 Endpoints = endpoints,
-                Leader = leader,
                 CAPath = ca.Path,
                 ClientCertificatePath = client.Path,
                 ClientKeyPath = client.KeyPath!,
-                EnvironmentLines = new[]
-                {
-                    "export ETCDCTL_API=3",
-                    $"export ETCDCTL_ENDPOINTS={string.Join(",", endpoints)}",
-                    $"export ETCDCTL_CACERT={Sh(ca.Path)}",
-                    $"export ETCDCTL_CERT={Sh(client.Path)}",
-                    $"export ETCDCTL_KEY={Sh(client.KeyPath!)}",
-                },
-                PowerShellEnvironmentLines = new[]
-                {
-                    "$env:ETCDCTL_API = '3'",
-                    $"$env:ETCDCTL_ENDPOINTS = '{string.Join(",", endpoints)}'",
-                    $"$env:ETCDCTL_CACERT = {Ps(ca.Path)}",
-                    $"$env:ETCDCTL_CERT = {Ps(client.Path)}",
-                    $"$env:ETCDCTL_KEY = {Ps(client.KeyPath!)}",
-                },
+                Created = DateTime.Now,
             };
-            ClusterRegistry.Add(cluster);
+            ClusterHost.Record(record);
+            var cluster = EtcdCluster.From(record, leader);
             WriteObject(cluster);
         }
         catch
@@ -260,23 +247,4 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private static bool MemberRunning(string name) => Engine.Members.MemberHost.Find(name) is { HasExited: false };
-
-    private static string Sh(string s) => "'" + s.Replace("'", "'\\''") + "'";
-
-    private static string Ps(string s) => "'" + s.Replace("'", "''") + "'";
-}
-
-/// <summary>The clusters New-EtcdCluster made in this session.</summary>
-internal static class ClusterRegistry
-{
-    private static readonly ConcurrentDictionary<string, EtcdCluster> Clusters = new(StringComparer.OrdinalIgnoreCase);
-
-    public static IReadOnlyList<EtcdCluster> All => Clusters.Values.ToList();
-
-    public static EtcdCluster? Find(string name) => Clusters.TryGetValue(name, out EtcdCluster? c) ? c : null;
-
-    public static void Add(EtcdCluster c) => Clusters[c.Name] = c;
-
-    public static void Remove(EtcdCluster c) => Clusters.TryRemove(new KeyValuePair<string, EtcdCluster>(c.Name, c));
 }

@@ -3,6 +3,7 @@ using System.Collections;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Management.Automation;
 using EtcdSecure.Engine;
@@ -196,7 +197,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [GoDurationTransformation]
     public TimeSpan TcpKeepAlive { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Run in the foreground until Ctrl+C, writing the log to this pipeline's streams (for services).</summary>
+    /// <summary>Run in the foreground until Ctrl+C or SIGTERM (as a service manager stops a service), writing the log to this pipeline's streams.</summary>
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
@@ -276,13 +277,19 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         // Bounded: a flood of refused clients must not grow memory while the host is slow to write.
         var log = new BlockingCollection<(ProxyLogLevel Level, string Message)>(EtcdProxyJob.MaxRecords);
         long dropped = 0;
-        EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => { if (!log.TryAdd((l, m))) Interlocked.Increment(ref dropped); }, CancelToken).GetAwaiter().GetResult();
+        // SIGINT and SIGTERM stop the proxy cleanly, whatever the host does with them: a service manager stops a
+        // service with SIGTERM, and pwsh does not pass Ctrl+C to a command it is still running from -Command while it
+        // initialises its runspace (seen: the pipeline never stopped).
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(CancelToken);
+        using PosixSignalRegistration? sigint = OnSignal(PosixSignal.SIGINT, stop);
+        using PosixSignalRegistration? sigterm = OnSignal(PosixSignal.SIGTERM, stop);
+        EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => { if (!log.TryAdd((l, m))) Interlocked.Increment(ref dropped); }, stop.Token).GetAwaiter().GetResult();
         try
         {
             // Cmdlet streams may only be written from the pipeline thread: the proxy queues, this loop writes.
             while (true)
             {
-                var (level, message) = log.Take(CancelToken);
+                var (level, message) = log.Take(stop.Token);
                 if (Interlocked.Exchange(ref dropped, 0) is > 0 and long n) WriteWarning($"{n} log records were dropped while the log was full.");
                 switch (level)
                 {
@@ -292,10 +299,30 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
                 }
             }
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && !CancelToken.IsCancellationRequested)
+        {
+            // A signal: the proxy stops below and the command ends normally.
+        }
         finally
         {
             // Ctrl+C lands here: the port is released before the prompt returns.
             proxy.StopAsync().GetAwaiter().GetResult();
+        }
+    }
+
+    private static PosixSignalRegistration? OnSignal(PosixSignal signal, CancellationTokenSource stop)
+    {
+        try
+        {
+            return PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            });
+        }
+        catch (PlatformNotSupportedException)
+        {
+            return null;
         }
     }
 

@@ -7,7 +7,11 @@ using EtcdSecure.Engine.Members;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>Stops members this module started: SIGTERM, then a kill after -Timeout. Data is kept unless -RemoveData.</summary>
+/// <summary>
+/// Stops members this module started, in this session or any other: SIGTERM, then a kill after -Timeout, each sent
+/// only while the PID still belongs to the member (checked by the process's start time). The member's record goes;
+/// its data is kept unless -RemoveData. A member that has exited already just loses its record.
+/// </summary>
 /// <example>
 /// <code>
 /// Stop-EtcdMember n1
@@ -18,7 +22,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// <code>
 /// Get-EtcdMember | Stop-EtcdMember -RemoveData
 /// </code>
-/// Stops every member this session started and deletes their data dirs.
+/// Stops every member this module started and deletes their data dirs.
 /// </example>
 [Cmdlet(VerbsLifecycle.Stop, "EtcdMember", SupportsShouldProcess = true, DefaultParameterSetName = ByName)]
 [OutputType(typeof(EtcdMember))]
@@ -27,10 +31,10 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
     private const string ByName = "Name";
     private const string ById = "ProcessId";
 
-    /// <summary>Names of members started by this module; wildcards allowed. Binds from Get-EtcdMember on the pipeline.</summary>
+    /// <summary>Names of members started by this module, in any session; wildcards allowed. Binds from Get-EtcdMember on the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ByName)]
     [SupportsWildcards]
-    [ArgumentCompleter(typeof(MemberNameCompleter))]
+    [ArgumentCompleter(typeof(NameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
     /// <summary>Process ids of members started by this module; any other process is left alone.</summary>
@@ -53,10 +57,10 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
     protected override void Process()
     {
         var targets = ParameterSetName == ById
-            ? ProcessId.Select(pid => MemberHost.All.LastOrDefault(m => m.ProcessId == pid)
-                ?? throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"Process {pid} was not started by this module in this session; it is left alone.", pid)).ToList()
+            ? ProcessId.Select(pid => MemberHost.All.LastOrDefault(m => m.ProcessId == pid && !m.HasExited)
+                ?? throw new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"Process {pid} is not a member this module started (or its PID now belongs to another program); it is left alone.", pid)).ToList()
             : MatchByName(Name, () => MemberHost.All, m => m.Spec.Name,
-                n => new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"No member named '{n}' was started by this module in this session.", n)).ToList();
+                n => new EtcdSecureException("MemberNotFound", ErrorKind.ObjectNotFound, $"No member named '{n}' was started by this module (state store: {Engine.State.StateStore.Current.Root}).", n)).ToList();
 
         foreach (RunningMember m in targets.Distinct())
         {

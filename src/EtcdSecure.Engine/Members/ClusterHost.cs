@@ -1,0 +1,41 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.State;
+
+namespace EtcdSecure.Engine.Members;
+
+/// <summary>The clusters New-EtcdCluster made, as the state store keeps them for every session of the user.</summary>
+public static class ClusterHost
+{
+    public static IReadOnlyList<ClusterRecord> All => StateStore.Current.List<ClusterRecord>(ClusterRecord.Kind).OrderBy(c => c.Created).ToList();
+
+    public static ClusterRecord? Find(string name) => StateStore.Current.Get<ClusterRecord>(ClusterRecord.Kind, name);
+
+    public static void Record(ClusterRecord cluster) => StateStore.Current.Put(ClusterRecord.Kind, cluster.Name, cluster);
+
+    /// <summary>The members of the cluster that are still recorded (running or exited), in its order.</summary>
+    public static IReadOnlyList<RunningMember> MembersOf(ClusterRecord cluster) =>
+        cluster.Members.Select(s => MemberHost.Find(s.Name)).Where(m => m is not null && m.Spec.DataDir == SpecOf(cluster, m.Spec.Name)?.DataDir).ToList()!;
+
+    /// <summary>Stops every member at once (SIGTERM, then a kill after <paramref name="grace"/>); data and certificates stay.</summary>
+    public static Task StopAsync(ClusterRecord cluster, TimeSpan grace, CancellationToken cancel) =>
+        Task.WhenAll(MembersOf(cluster).Select(m => MemberHost.StopAsync(m, grace, cancel)));
+
+    /// <summary>
+    /// Stops the cluster and deletes its folder. The record is taken out of the store first, under its lock, so of
+    /// two sessions removing the same cluster one does the work and the other finds nothing (false).
+    /// </summary>
+    public static async Task<bool> RemoveAsync(string name, TimeSpan grace, CancellationToken cancel)
+    {
+        if (StateStore.Current.Take<ClusterRecord>(ClusterRecord.Kind, name) is not { } cluster) return false;
+        await StopAsync(cluster, grace, cancel).ConfigureAwait(false);
+        if (Directory.Exists(cluster.Path)) Directory.Delete(cluster.Path, recursive: true);
+        return true;
+    }
+
+    private static MemberSpec? SpecOf(ClusterRecord cluster, string name) => cluster.Members.FirstOrDefault(s => s.Name == name);
+}

@@ -1,0 +1,129 @@
+# What the module starts outlives the session that started it: members and clusters are found and stopped from
+# any later pwsh process, through the state store, and never by a PID that now belongs to someone else.
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    function Invoke-OtherSession([string] $Script) {
+        # A separate pwsh process with this file's state store (inherited), as a later runbook step would be.
+        $r = Invoke-CleanPwsh "Import-Module '$script:ModuleManifest'; `$ErrorActionPreference = 'Stop'; $Script"
+        $r.ExitCode | Should -Be 0 -Because ($r.Output -join "`n")
+        $r.Output
+    }
+    function Get-StoredMember([string] $Name) { Get-Content (Join-Path $env:ETCDSECURE_STATE_DIR "members/$Name.json") -Raw | ConvertFrom-Json }
+}
+
+AfterAll {
+    Get-EtcdCluster | Remove-EtcdCluster -Confirm:$false
+    Get-EtcdMember | Stop-EtcdMember
+}
+
+Describe 'A cluster made in one pwsh process, used and removed from another' -Tag Integration {
+    It 'is listed, reached, stopped and removed after the process that made it has exited' {
+        $path = Join-Path $TestDrive 'made-elsewhere'
+        $out = Invoke-OtherSession "`$c = New-EtcdCluster -Path '$path' -Name elsewhere -Size 1; 'pid=' + `$c.Members[0].ProcessId"
+        $memberPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
+
+        $cluster = Get-EtcdCluster elsewhere
+        $cluster.State | Should -Be 'Running'
+        $cluster.Path | Should -Be $path
+        $cluster.Members.ProcessId | Should -Be $memberPid
+        (Get-EtcdMember elsewhere-1).State | Should -Be 'Running'
+        (Get-Content "/proc/$memberPid/comm") | Should -Be 'etcd'
+        # The cluster's own environment lines work from here.
+        $r = Invoke-Etcdctl @('--endpoints', $cluster.Endpoints[0], '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'put', 'k', 'v')
+        $r.ExitCode | Should -Be 0 -Because $r.Output
+        (TabExpansion2 -inputScript 'Stop-EtcdCluster else' -cursorColumn 21).CompletionMatches.CompletionText | Should -Contain 'elsewhere'
+        (TabExpansion2 -inputScript 'Get-EtcdMember elsew' -cursorColumn 20).CompletionMatches.CompletionText | Should -Contain 'elsewhere-1'
+
+        Stop-EtcdCluster elsewhere
+        Test-ProcessRunning $memberPid | Should -BeFalse
+        (Get-EtcdCluster elsewhere).State | Should -Be 'Stopped'
+        (Get-EtcdCluster elsewhere).Members.State | Should -Be 'Stopped'
+        Join-Path $path 'data/elsewhere-1' | Should -Exist
+
+        Remove-EtcdCluster elsewhere -Confirm:$false
+        $path | Should -Not -Exist
+        Get-EtcdCluster elsewhere -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e.FullyQualifiedErrorId | Should -BeLike 'ClusterNotFound,*'
+    }
+
+    It 'is removed once when two processes remove it at the same time, and leaves nothing running' {
+        $path = Join-Path $TestDrive 'contended'
+        $c = New-EtcdCluster -Path $path -Name contended -Size 1
+        $memberPid = $c.Members[0].ProcessId
+        $pwsh = Get-PwshCommand
+        $script = "Import-Module '$script:ModuleManifest'; `$ErrorActionPreference = 'Stop'; Remove-EtcdCluster contended -Confirm:`$false; 'removed'"
+        $encoded = [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($script))
+        $removers = 1..2 | ForEach-Object {
+            $psi = [Diagnostics.ProcessStartInfo]::new($pwsh.Path)
+            foreach ($a in $pwsh.Arguments + @('-NoProfile', '-NonInteractive', '-EncodedCommand', $encoded)) { $psi.ArgumentList.Add($a) }
+            $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+            [Diagnostics.Process]::Start($psi)
+        }
+        $removed = 0
+        foreach ($p in $removers) {
+            $p.WaitForExit(60000) | Should -BeTrue
+            $err = $p.StandardError.ReadToEnd()
+            if ($p.StandardOutput.ReadToEnd() -match 'removed') { $removed++; $p.ExitCode | Should -Be 0 }
+            # The other one either raced in the same moment (and found the work done) or came after: ClusterNotFound.
+            else { $err | Should -Match "No cluster named 'contended'" }
+        }
+        $removed | Should -BeGreaterOrEqual 1
+        Test-ProcessRunning $memberPid | Should -BeFalse
+        $path | Should -Not -Exist
+        Get-EtcdCluster | ForEach-Object Name | Should -Not -Contain 'contended'
+        Get-EtcdMember | ForEach-Object Name | Should -Not -Contain 'contended-1'
+    }
+}
+
+Describe 'Members whose process is gone' -Tag Integration {
+    BeforeAll {
+        $ca = New-EtcdCA -Path (Join-Path $TestDrive 'pki') -CommonName state-ca
+        $node = $ca | New-EtcdCertificate -Profile Peer -CommonName etcd-node -Hosts localhost, 127.0.0.1
+        function Start-Solo([string] $Name) {
+            $peer = "https://127.0.0.1:$(Get-FreeTcpPort)"
+            Invoke-OtherSession "`$m = Start-EtcdMember $Name -ClientUrl https://127.0.0.1:$(Get-FreeTcpPort) -PeerUrl $peer -InitialCluster @{ '$Name' = '$peer' } -Certificate '$($node.Path)' -CA '$($ca.Path)' -DataDir '$(Join-Path $TestDrive "nodes/$Name")'; 'pid=' + `$m.ProcessId" |
+                Where-Object { $_ -like 'pid=*' } | ForEach-Object { [int]($_ -replace 'pid=') }
+        }
+    }
+
+    It 'shows a member killed with SIGKILL as Exited, with a reason, until Stop-EtcdMember removes its record' {
+        $memberPid = Start-Solo killed
+        (Get-EtcdMember killed).State | Should -Be 'Running'
+        kill -KILL $memberPid
+        Wait-Until -Because 'the killed member to show as Exited' { (Get-EtcdMember killed).State -eq 'Exited' }
+        (Get-EtcdMember killed).ExitReason | Should -Match "process $memberPid is gone"
+        (Stop-EtcdMember killed -PassThru).State | Should -Be 'Stopped'
+        Get-EtcdMember killed -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'never signals a program that took over a recorded PID' {
+        $memberPid = Start-Solo reused
+        kill -KILL $memberPid
+        Wait-Until -Because 'the member to be gone' { (Get-EtcdMember reused).State -eq 'Exited' }
+        # Another program under the recorded PID: the record is rewritten to point at it, start time unchanged.
+        $other = Start-Process sleep -ArgumentList 300 -PassThru
+        try {
+            $file = Join-Path $env:ETCDSECURE_STATE_DIR 'members/reused.json'
+            $record = Get-Content $file -Raw | ConvertFrom-Json
+            $record.ProcessId = $other.Id
+            $record | ConvertTo-Json -Depth 10 | Set-Content $file
+            (Get-EtcdMember reused).State | Should -Be 'Exited'
+            (Get-ThrownError { Stop-EtcdMember -ProcessId $other.Id }).FullyQualifiedErrorId | Should -BeLike 'MemberNotFound,*'
+            Stop-EtcdMember reused
+            $other.HasExited | Should -BeFalse
+        }
+        finally { Stop-TestProcess $other }
+    }
+
+    It 'stops a member started by another session, by name, and keeps its data' {
+        $memberPid = Start-Solo other-session
+        (Get-StoredMember other-session).ProcessId | Should -Be $memberPid
+        Stop-EtcdMember other-session -Timeout '00:00:10'
+        Test-ProcessRunning $memberPid | Should -BeFalse
+        Join-Path $TestDrive 'nodes/other-session' | Should -Exist
+    }
+
+    It 'keeps its records where only the user can read them' {
+        (Get-Item $env:ETCDSECURE_STATE_DIR).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite, UserExecute')
+    }
+}
