@@ -91,7 +91,7 @@ public sealed class CertificateTransformationAttribute : ArgumentTransformationA
 
 /// <summary>
 /// Completes -Name of the member, cluster and proxy cmdlets with what this module started: members and clusters from
-/// the state store (any session), proxies of this session. The command's noun says which.
+/// the state store (any session), proxies of this session and detached ones. The command's noun says which.
 /// </summary>
 public sealed class NameCompleter : IArgumentCompleter
 {
@@ -101,7 +101,12 @@ public sealed class NameCompleter : IArgumentCompleter
         IEnumerable<(string Name, string Tip)> items = commandName switch
         {
             _ when commandName.EndsWith("EtcdCluster", StringComparison.OrdinalIgnoreCase) => Engine.Members.ClusterHost.All.Select(c => (c.Name, $"{c.Name} ({c.Path})")),
-            _ when commandName.EndsWith("EtcdProxy", StringComparison.OrdinalIgnoreCase) => ProxyRegistry.All.Select(j => (j.Name, $"{j.Name} ({j.Location}, {j.JobStateInfo.State})")),
+            _ when commandName.EndsWith("EtcdProxy", StringComparison.OrdinalIgnoreCase) => ProxyRegistry.Everything.Select(p => (ProxyRegistry.NameOf(p), p switch
+            {
+                EtcdProxyJob j => $"{j.Name} ({j.Location}, {j.JobStateInfo.State})",
+                Engine.State.ProxyRecord r => $"{r.Name} ({r.Endpoint}, detached, process {r.ProcessId})",
+                _ => ProxyRegistry.NameOf(p),
+            })),
             _ => Engine.Members.MemberHost.All.Select(m => (m.Spec.Name, $"{m.Spec.Name} (process {m.ProcessId}, {(m.HasExited ? "exited" : "running")})")),
         };
         return items.Where(i => pattern.IsMatch(i.Name)).Select(i => new CompletionResult(i.Name, i.Name, CompletionResultType.ParameterValue, i.Tip));

@@ -131,9 +131,29 @@ public sealed class EtcdProxyJob : Job2
     private static bool IsFinishedState(JobState s) => s is JobState.Completed or JobState.Failed or JobState.Stopped;
 }
 
-/// <summary>The proxies started in this session, by name.</summary>
+/// <summary>The proxies of this session (jobs, by name), and the detached ones any session started.</summary>
 internal static class ProxyRegistry
 {
+    /// <summary>This session's jobs, then the detached proxies in the state store.</summary>
+    public static IReadOnlyList<object> Everything => All.Cast<object>().Concat(Engine.Relay.ProxyHost.All).ToList();
+
+    public static string NameOf(object proxy) => proxy switch
+    {
+        EtcdProxyJob j => j.Name,
+        Engine.State.ProxyRecord r => r.Name,
+        _ => "",
+    };
+
+    /// <summary>What Get-EtcdProxy shows: a job's own counters, or a detached proxy's over its control socket.</summary>
+    public static EtcdProxyInfo Info(object proxy, System.Threading.CancellationToken cancel) => proxy switch
+    {
+        EtcdProxyJob j => EtcdProxyInfo.From(j),
+        Engine.State.ProxyRecord r when Engine.Relay.ProxyHost.IsRunning(r) =>
+            EtcdProxyInfo.From(r, Engine.Relay.ControlClient.StatsAsync(r.ControlSocket, TimeSpan.FromSeconds(5), cancel).GetAwaiter().GetResult(), running: true),
+        Engine.State.ProxyRecord r => EtcdProxyInfo.From(r, null, running: false),
+        _ => throw new ArgumentException("not a proxy", nameof(proxy)),
+    };
+
     private static readonly ConcurrentDictionary<string, EtcdProxyJob> Jobs = new(StringComparer.OrdinalIgnoreCase);
 
     public static IReadOnlyList<EtcdProxyJob> All => Jobs.Values.OrderBy(j => j.Id).ToList();
@@ -152,7 +172,8 @@ internal static class ProxyRegistry
         for (int i = 1; ; i++)
         {
             string name = i == 1 ? "etcd-proxy" : $"etcd-proxy-{i}";
-            if (!Jobs.TryGetValue(name, out EtcdProxyJob? j) || j.JobStateInfo.State is not (JobState.Running or JobState.Stopping)) return name;
+            bool detached = Engine.Relay.ProxyHost.Find(name) is { } r && Engine.Relay.ProxyHost.IsRunning(r);
+            if (!detached && (!Jobs.TryGetValue(name, out EtcdProxyJob? j) || j.JobStateInfo.State is not (JobState.Running or JobState.Stopping))) return name;
         }
     }
 }

@@ -132,10 +132,10 @@ function Restart-TestMember {
 
 function Stop-TestCluster {
     <# Stops every member and proxy this test file started, and checks that none is left running. #>
-    $pids = @((Get-EtcdMember).ProcessId)
+    $pids = @(Get-EtcdMember | ForEach-Object ProcessId)
     Get-EtcdProxy | Stop-EtcdProxy
     Get-EtcdMember | Stop-EtcdMember
-    foreach ($p in $pids) { Get-Process -Id $p -ErrorAction Ignore | Should -BeNullOrEmpty }
+    foreach ($p in $pids) { Test-ProcessRunning $p | Should -BeFalse }
 }
 
 function Invoke-WithEnvironment {

@@ -413,7 +413,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
         $e.FullyQualifiedErrorId | Should -Match '^PortInUse,'
         $e.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
         @(Get-Job).Count | Should -Be $jobs
-        Get-EtcdProxy clash | Should -BeNullOrEmpty
+        Get-EtcdProxy clash -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'refuses a second proxy with a running name' {
@@ -448,7 +448,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     It 'shows what it would do with -WhatIf and starts nothing' {
         $free = Get-FreeTcpPort
         Start-EtcdProxy -Name whatif -Listen "https://127.0.0.1:$free" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -WhatIf | Should -BeNullOrEmpty
-        Get-EtcdProxy whatif | Should -BeNullOrEmpty
+        Get-EtcdProxy whatif -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'stops with Stop-Job too, releases its port, and keeps its log for Receive-Job' {
@@ -473,8 +473,10 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
         $free = Get-FreeTcpPort
         $script = "Import-Module '$script:ModuleManifest'; Start-EtcdProxy -Wait -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)' -InformationAction Continue"
         $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-        $psi = [Diagnostics.ProcessStartInfo]::new($exe)
-        foreach ($a in $prefix + @('-NoProfile', '-Command', $script)) { $psi.ArgumentList.Add($a) }
+        # With SIGINT at its default action whatever this run inherited: a shell starts background jobs with SIGINT
+        # ignored, their children inherit that, and a process that starts with SIGINT ignored never sees Ctrl+C.
+        $psi = [Diagnostics.ProcessStartInfo]::new('env')
+        foreach ($a in @('--default-signal=INT', $exe) + $prefix + @('-NoProfile', '-Command', $script)) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true
         $fg = [Diagnostics.Process]::Start($psi)
         try {

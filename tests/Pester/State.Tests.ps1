@@ -127,3 +127,47 @@ Describe 'Members whose process is gone' -Tag Integration {
         (Get-Item $env:ETCDSECURE_STATE_DIR).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite, UserExecute')
     }
 }
+
+Describe 'A detached proxy' -Tag Integration {
+    BeforeAll {
+        $cluster = New-EtcdCluster -Path (Join-Path $TestDrive 'behind-proxy') -Name behind -Size 1
+        $assets = Join-Path $cluster.Path 'tls/assets'
+        $port = Get-FreeTcpPort
+        $endpoint = "https://127.0.0.1:$port"
+    }
+    AfterAll { Get-EtcdProxy | Stop-EtcdProxy }
+
+    It 'outlives the session that started it, reports live counters to another, and stops from there' {
+        $out = Invoke-OtherSession ("`$p = Start-EtcdProxy -Detached -Name detached -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
+            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
+        $proxyPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
+        Test-ProcessRunning $proxyPid | Should -BeTrue
+
+        # The starting session has exited; the proxy serves etcdctl and answers Get-EtcdProxy from this one.
+        $r = Invoke-Etcdctl @('--endpoints', $endpoint, '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'put', 'via-detached', 'yes')
+        $r.ExitCode | Should -Be 0 -Because $r.Output
+        $info = Get-EtcdProxy detached
+        $info.Detached | Should -BeTrue
+        $info.State | Should -Be 'Running'
+        $info.ProcessId | Should -Be $proxyPid
+        $info.Endpoint | Should -Be $endpoint
+        $info.TotalConnections | Should -BeGreaterOrEqual 1
+        $info.Members.Alive | Should -Be $true
+        Get-Content $info.LogPath -Raw | Should -Match 'listening on'
+        (TabExpansion2 -inputScript 'Stop-EtcdProxy deta' -cursorColumn 19).CompletionMatches.CompletionText | Should -Contain 'detached'
+        # Only this user may talk to it.
+        (Get-Item (Join-Path $env:ETCDSECURE_STATE_DIR 'proxies/detached.sock')).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite')
+
+        (Stop-EtcdProxy detached -PassThru).State | Should -Be 'Stopped'
+        Test-ProcessRunning $proxyPid | Should -BeFalse
+        $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, $port)
+        { $l.Start() } | Should -Not -Throw
+        $l.Stop()
+        Get-EtcdProxy detached -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'refuses -Wait together with -Detached' {
+        $e = Get-ThrownError { Start-EtcdProxy -Detached -Wait -Listen $endpoint -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
+        $e.FullyQualifiedErrorId | Should -BeLike 'InvalidParameterCombination,*'
+    }
+}

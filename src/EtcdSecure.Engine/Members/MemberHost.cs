@@ -97,48 +97,8 @@ public static class MemberHost
         return member;
     }
 
-    /// <summary>
-    /// etcd in a session of its own, so Ctrl+C in the shell and closing the terminal do not reach it, with its output
-    /// appended to the log file by a shell redirect (etcd 3.4 has no log-file default). setsid where it exists
-    /// (Linux); elsewhere perl's POSIX::setsid, which every macOS has.
-    /// </summary>
-    private static Process Launch(MemberSpec spec, EtcdBinaryInfo etcd, IReadOnlyList<string> args)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotImplemented,
-                "Starting etcd members detached from the console is not implemented on Windows yet; run etcd with the flags New-EtcdMemberConfig writes.", spec.Name);
-        }
-
-        const string Redirect = "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1";
-        var psi = new ProcessStartInfo { UseShellExecute = false };
-        var prefix = new List<string>();
-        if (EtcdBinary.FindOnPath("setsid") is { } setsid)
-        {
-            psi.FileName = setsid;
-            prefix.Add("/bin/sh");
-        }
-        else if (EtcdBinary.FindOnPath("perl") is { } perl)
-        {
-            psi.FileName = perl;
-            prefix.AddRange(new[] { "-MPOSIX=setsid", "-e", "setsid(); exec @ARGV or die $!", "/bin/sh" });
-        }
-        else
-        {
-            throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotInstalled,
-                "Neither setsid nor perl is on PATH, so etcd cannot be started in a session of its own (Ctrl+C in this shell would stop it). Install util-linux (setsid) or perl.", spec.Name);
-        }
-
-        foreach (string a in prefix.Concat(new[] { "-c", Redirect, "sh", spec.LogPath, etcd.Path }).Concat(args)) psi.ArgumentList.Add(a);
-        try
-        {
-            return Process.Start(psi) ?? throw new EtcdSecureException("MemberStartFailed", ErrorKind.InvalidOperation, $"Could not start '{etcd.Path}'.", spec.Name);
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new EtcdSecureException("MemberStartFailed", ErrorKind.InvalidOperation, $"Could not start '{psi.FileName}' for etcd: {ex.Message}", spec.Name, ex);
-        }
-    }
+    private static Process Launch(MemberSpec spec, EtcdBinaryInfo etcd, IReadOnlyList<string> args) =>
+        DetachedProcess.Start(etcd.Path, args, spec.LogPath, spec.Name);
 
     private static async Task WaitUntilServingAsync(RunningMember member, TimeSpan timeout, CancellationToken cancel)
     {

@@ -109,10 +109,16 @@ public sealed class StateStore
 
     internal void PutLocked<T>(string kind, string name, T record)
     {
-        string file = FileOf(kind, name);
+        EnsureRoot();
+        WriteJson(FileOf(kind, name), record);
+    }
+
+    /// <summary>Writes <paramref name="value"/> as JSON whole: to a temporary file beside it, then renamed over the old one.</summary>
+    public static void WriteJson<T>(string file, T value)
+    {
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         string temp = file + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(record, Json));
+        File.WriteAllText(temp, JsonSerializer.Serialize(value, Json));
         File.Move(temp, file, overwrite: true);
     }
 

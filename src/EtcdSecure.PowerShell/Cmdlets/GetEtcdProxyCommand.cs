@@ -3,12 +3,15 @@ using System.Management.Automation;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>The proxies started in this session, with live counters and the state of every member behind them.</summary>
+/// <summary>
+/// The proxies this module started, with live counters and the state of every member behind them: this session's
+/// jobs, and detached proxies (Start-EtcdProxy -Detached) started by any session of this user.
+/// </summary>
 /// <example>
 /// <code>
 /// Get-EtcdProxy
 /// </code>
-/// Shows every proxy of this session with its connection counters and its members.
+/// Shows every proxy of this session and every detached one, with connection counters and members.
 /// </example>
 /// <example>
 /// <code>
@@ -29,6 +32,6 @@ public sealed class GetEtcdProxyCommand : EtcdCmdlet
 
     protected override void Process()
     {
-        foreach (EtcdProxyJob job in FindByName(Name, ProxyRegistry.All, j => j.Name, "ProxyNotFound", "proxy")) WriteObject(EtcdProxyInfo.From(job));
+        foreach (object proxy in FindByName(Name, ProxyRegistry.Everything, ProxyRegistry.NameOf, "ProxyNotFound", "proxy")) WriteObject(ProxyRegistry.Info(proxy, CancelToken));
     }
 }

@@ -9,6 +9,7 @@ using System.Management.Automation;
 using EtcdSecure.Engine;
 using EtcdSecure.Engine.Members;
 using EtcdSecure.Engine.Relay;
+using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
@@ -65,6 +66,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     private const string Endpoints = "Endpoints";
     private const string Discover = "InitialCluster";
     private const string Peers = "PeerUrls";
+    private const string FromFile = "OptionsFile";
 
     /// <summary>The proxy's name (its job's name). Default: etcd-proxy, etcd-proxy-2, ...</summary>
     [Parameter]
@@ -77,7 +79,9 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     public string Listen { get; set; } = "https://127.0.0.1:2379";
 
     /// <summary>The certificate the proxy serves to clients (its key is NAME-key.pem beside it).</summary>
-    [Parameter(Mandatory = true)]
+    [Parameter(Mandatory = true, ParameterSetName = Endpoints)]
+    [Parameter(Mandatory = true, ParameterSetName = Discover)]
+    [Parameter(Mandatory = true, ParameterSetName = Peers)]
     [CertificateTransformation]
     [Alias("ServerCertificate")]
     public EtcdCertificate? Certificate { get; set; }
@@ -126,7 +130,9 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     public string[]? CipherSuite { get; set; }
 
     /// <summary>The certificate the proxy presents to the members; it needs client auth and must chain to their trusted CA.</summary>
-    [Parameter(Mandatory = true)]
+    [Parameter(Mandatory = true, ParameterSetName = Endpoints)]
+    [Parameter(Mandatory = true, ParameterSetName = Discover)]
+    [Parameter(Mandatory = true, ParameterSetName = Peers)]
     [CertificateTransformation]
     public EtcdCertificate? UpstreamCertificate { get; set; }
 
@@ -201,8 +207,32 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter Wait { get; set; }
 
+    /// <summary>
+    /// Run in a process of its own that outlives this session, as etcd members do: Get-EtcdProxy and Stop-EtcdProxy
+    /// reach it from any session of this user, through a control socket only this user can open. Its log is
+    /// LogPath in Get-EtcdProxy.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Detached { get; set; }
+
+    /// <summary>Used by a detached proxy's own process: the options its starter wrote.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = FromFile, DontShow = true)]
+    public string? OptionsFile { get; set; }
+
     protected override void Process()
     {
+        if (ParameterSetName == FromFile)
+        {
+            // The detached proxy's own process: what its starter checked, run in the foreground, reachable by socket.
+            RunInForeground(ProxyHost.LoadOptions(OptionsFile!), detached: true);
+            return;
+        }
+
+        if (Wait && Detached)
+        {
+            throw new EtcdSecureException("InvalidParameterCombination", ErrorKind.InvalidArgument, "-Wait runs the proxy in this process and -Detached in its own: give one of them.", "-Detached");
+        }
+
         EtcdCertificate upstreamCA = UpstreamCA ?? CA ?? throw Missing("-UpstreamCA");
         EtcdCertificate? clientCA = AllowClientsWithoutCertificate ? null : ClientCA ?? CA ?? throw Missing("-ClientCA");
         Uri listen = MemberSpec.ParseUrls(new[] { Listen }, "-Listen").Single();
@@ -241,7 +271,17 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
 
         if (Wait)
         {
-            RunInForeground(options);
+            RunInForeground(options, detached: false);
+            return;
+        }
+
+        if (Detached)
+        {
+            WriteProgress(new ProgressRecord(2, $"Starting detached proxy {options.Name}", $"finding members: {upstreams}"));
+            ProxyRecord record = ProxyHost.StartDetachedAsync(options, PwshCommand(), System.IO.Path.Combine(MyInvocation.MyCommand.Module.ModuleBase, "EtcdSecure.psd1"), TimeSpan.FromSeconds(60), CancelToken).GetAwaiter().GetResult();
+            WriteProgress(new ProgressRecord(2, $"Starting detached proxy {options.Name}", "done") { RecordType = ProgressRecordType.Completed });
+            WriteVerbose($"Proxy {options.Name} runs as process {record.ProcessId}; its log is {record.LogPath}.");
+            WriteObject(EtcdProxyInfo.From(record, ControlClient.StatsAsync(record.ControlSocket, TimeSpan.FromSeconds(5), CancelToken).GetAwaiter().GetResult(), running: true));
             return;
         }
 
@@ -272,7 +312,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         WriteObject(EtcdProxyInfo.From(job));
     }
 
-    private void RunInForeground(ProxyOptions options)
+    private void RunInForeground(ProxyOptions options, bool detached)
     {
         // Bounded: a flood of refused clients must not grow memory while the host is slow to write.
         var log = new BlockingCollection<(ProxyLogLevel Level, string Message)>(EtcdProxyJob.MaxRecords);
@@ -284,8 +324,15 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         using PosixSignalRegistration? sigint = OnSignal(PosixSignal.SIGINT, stop);
         using PosixSignalRegistration? sigterm = OnSignal(PosixSignal.SIGTERM, stop);
         EtcdProxy proxy = EtcdProxy.StartAsync(options, (l, m) => { if (!log.TryAdd((l, m))) Interlocked.Increment(ref dropped); }, stop.Token).GetAwaiter().GetResult();
+        ControlServer? control = null;
         try
         {
+            if (detached)
+            {
+                control = ControlServer.Start(ProxyHost.ControlSocketOf(options.Name), proxy, stop.Cancel);
+                ProxyHost.Register(options, control.Path);
+            }
+
             // Cmdlet streams may only be written from the pipeline thread: the proxy queues, this loop writes.
             while (true)
             {
@@ -307,6 +354,11 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         {
             // Ctrl+C lands here: the port is released before the prompt returns.
             proxy.StopAsync().GetAwaiter().GetResult();
+            if (control is not null)
+            {
+                control.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                ProxyHost.Unregister(options.Name);
+            }
         }
     }
 
@@ -324,6 +376,16 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         {
             return null;
         }
+    }
+
+    /// <summary>How to start this PowerShell again: pwsh itself, or dotnet with pwsh.dll where PowerShell runs as a .NET tool.</summary>
+    private static string[] PwshCommand()
+    {
+        string exe = Environment.ProcessPath ?? "";
+        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("pwsh", StringComparison.OrdinalIgnoreCase)) return new[] { exe };
+        string entry = Environment.GetCommandLineArgs()[0];
+        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase) && entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) return new[] { exe, entry };
+        throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotImplemented, $"This PowerShell host ('{exe}') cannot be started again for a detached proxy; run pwsh with Start-EtcdProxy -Wait instead.", "-Detached");
     }
 
     private static TimeSpan Positive(TimeSpan t, string parameter) => t > TimeSpan.Zero ? t

@@ -2,7 +2,10 @@ using System.Management.Automation;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>Stops proxies started in this session and releases their ports; their jobs stay for Receive-Job until removed.</summary>
+/// <summary>
+/// Stops proxies and releases their ports: this session's (their jobs stay for Receive-Job until removed), and
+/// detached ones started by any session of this user (asked over their control socket, then SIGTERM, then a kill).
+/// </summary>
 /// <example>
 /// <code>
 /// Stop-EtcdProxy etcd-proxy
@@ -29,14 +32,28 @@ public sealed class StopEtcdProxyCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>How long a detached proxy may take to stop after it is asked before it is killed.</summary>
+    [Parameter]
+    public System.TimeSpan Timeout { get; set; } = System.TimeSpan.FromSeconds(10);
+
     protected override void Process()
     {
-        foreach (EtcdProxyJob job in MatchByName(Name, () => ProxyRegistry.All, j => j.Name,
-            n => new Engine.EtcdSecureException("ProxyNotFound", Engine.ErrorKind.ObjectNotFound, $"No proxy named '{n}' was started in this session.", n)))
+        foreach (object proxy in MatchByName(Name, () => ProxyRegistry.Everything, ProxyRegistry.NameOf,
+            n => new Engine.EtcdSecureException("ProxyNotFound", Engine.ErrorKind.ObjectNotFound, $"No proxy named '{n}' runs in this session or detached.", n)))
         {
-            if (!ShouldProcess($"proxy {job.Name} ({job.Location})", "Stop")) continue;
-            job.StopJob();
-            if (PassThru) WriteObject(EtcdProxyInfo.From(job));
+            switch (proxy)
+            {
+                case EtcdProxyJob job:
+                    if (!ShouldProcess($"proxy {job.Name} ({job.Location})", "Stop")) continue;
+                    job.StopJob();
+                    break;
+                case Engine.State.ProxyRecord r:
+                    if (!ShouldProcess($"detached proxy {r.Name} ({r.Endpoint}, process {r.ProcessId})", "Stop")) continue;
+                    Engine.Relay.ProxyHost.StopAsync(r, Timeout, CancelToken).GetAwaiter().GetResult();
+                    break;
+            }
+
+            if (PassThru) WriteObject(proxy is EtcdProxyJob j ? EtcdProxyInfo.From(j) : ProxyRegistry.Info(proxy, CancelToken) with { State = "Stopped" });
         }
     }
 }

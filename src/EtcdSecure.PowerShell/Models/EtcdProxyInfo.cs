@@ -1,14 +1,14 @@
 using System;
+using System.Collections.Generic;
 using System.Collections.Specialized;
 using System.Linq;
-using EtcdSecure.Engine.Health;
 using EtcdSecure.Engine.Relay;
 using EtcdSecure.PowerShell;
 
 namespace EtcdSecure;
 
 /// <summary>A proxy's state and live counters, as Start-EtcdProxy and Get-EtcdProxy return them.</summary>
-public sealed class EtcdProxyInfo
+public sealed record EtcdProxyInfo
 {
     public string Name { get; init; } = "";
     public string State { get; init; } = "";
@@ -61,41 +61,57 @@ public sealed class EtcdProxyInfo
     public DateTime StartTime { get; init; }
     public int JobId { get; init; }
 
-    internal static EtcdProxyInfo From(EtcdProxyJob job)
-    {
-        EtcdProxy? p = job.Proxy;
-        var refused = new OrderedDictionary();
-        if (p is not null)
-        {
-            foreach (var kv in p.Rejected) refused[kv.Key] = kv.Value;
-        }
+    /// <summary>True for a proxy in a process of its own (Start-EtcdProxy -Detached), which any session can list and stop.</summary>
+    public bool Detached { get; init; }
+    /// <summary>The detached proxy's process; empty for a proxy that runs as a job of this session.</summary>
+    public int? ProcessId { get; init; }
+    /// <summary>Where a detached proxy writes its log (a job's log is Receive-Job's).</summary>
+    public string? LogPath { get; init; }
 
+    internal static EtcdProxyInfo From(EtcdProxyJob job) =>
+        From(job.Name, job.JobStateInfo.State.ToString(), job.Endpoint, job.Proxy is { } p ? ProxyStats.Of(p) : null, job.Proxy?.Options.ClientCAPath) with
+        {
+            JobId = job.Id,
+            LogRecordsDropped = job.DroppedRecords,
+        };
+
+    internal static EtcdProxyInfo From(Engine.State.ProxyRecord r, ProxyStats? stats, bool running) =>
+        From(r.Name, running ? stats is null ? "NotResponding" : "Running" : "Exited", r.Endpoint, stats, stats?.ClientCAPath) with
+        {
+            Detached = true,
+            ProcessId = r.ProcessId,
+            LogPath = r.LogPath,
+            StartTime = stats?.StartTime ?? r.StartTime,
+        };
+
+    private static EtcdProxyInfo From(string name, string state, string endpoint, ProxyStats? s, string? clientCA)
+    {
+        var refused = new OrderedDictionary();
+        foreach (var kv in s?.Refused ?? new SortedDictionary<string, long>()) refused[kv.Key] = kv.Value;
         return new EtcdProxyInfo
         {
-            Name = job.Name,
-            State = job.JobStateInfo.State.ToString(),
-            Endpoint = job.Endpoint,
-            ActiveConnections = p?.Active ?? 0,
-            RelayedConnections = p?.Relayed ?? 0,
-            PendingHandshakes = p?.PendingHandshakes ?? 0,
-            TotalConnections = p?.Total ?? 0,
-            BytesFromClients = p?.BytesFromClients ?? 0,
-            BytesToClients = p?.BytesToClients ?? 0,
-            RefusedConnections = p?.Rejected.Values.Sum() ?? 0,
+            Name = name,
+            State = state,
+            Endpoint = endpoint,
+            ActiveConnections = s?.ActiveConnections ?? 0,
+            RelayedConnections = s?.RelayedConnections ?? 0,
+            PendingHandshakes = s?.PendingHandshakes ?? 0,
+            TotalConnections = s?.TotalConnections ?? 0,
+            BytesFromClients = s?.BytesFromClients ?? 0,
+            BytesToClients = s?.BytesToClients ?? 0,
+            RefusedConnections = s?.Refused.Values.Sum() ?? 0,
             Refused = refused,
-            Members = p?.Pool.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
-            CertificateReloads = p?.CertificateReloads ?? 0,
-            ReloadError = p?.ReloadError,
-            RevokedCertificates = p?.RevokedCertificates,
-            BufferedBytes = p?.BufferedBytes ?? 0,
-            TlsBufferRelease = p?.TlsBufferRelease,
-            LogRecordsDropped = job.DroppedRecords,
-            TlsBuffersReleased = p?.TlsBuffersReleased ?? 0,
-            TlsIdleFrees = p?.TlsIdleFrees ?? 0,
-            EventLoops = p?.EventLoops ?? 0,
-            ClientCAPath = p?.Options.ClientCAPath,
-            StartTime = p?.StartTime ?? default,
-            JobId = job.Id,
+            Members = s?.Members.Select(EtcdProxyMember.From).ToArray() ?? Array.Empty<EtcdProxyMember>(),
+            CertificateReloads = s?.CertificateReloads ?? 0,
+            ReloadError = s?.ReloadError,
+            RevokedCertificates = s?.RevokedCertificates,
+            BufferedBytes = s?.BufferedBytes ?? 0,
+            TlsBufferRelease = s?.TlsBufferRelease,
+            TlsBuffersReleased = s?.TlsBuffersReleased ?? 0,
+            TlsIdleFrees = s?.TlsIdleFrees ?? 0,
+            EventLoops = s?.EventLoops ?? 0,
+            ClientCAPath = clientCA,
+            StartTime = s?.StartTime ?? default,
         };
     }
 }
@@ -117,16 +133,16 @@ public sealed class EtcdProxyMember
     public string? LastError { get; init; }
     public DateTime Since { get; init; }
 
-    internal static EtcdProxyMember From(Upstream u) => new()
+    internal static EtcdProxyMember From(MemberStats u) => new()
     {
         Name = u.Name,
-        Id = u.Id is { } id ? ClusterMember.FormatId(id) : null,
-        Url = u.Url.GetLeftPart(UriPartial.Authority),
+        Id = u.Id,
+        Url = u.Url,
         Alive = u.Alive,
-        ActiveConnections = u.Active,
-        TotalConnections = u.Total,
+        ActiveConnections = u.ActiveConnections,
+        TotalConnections = u.TotalConnections,
         Failures = u.Failures,
-        LastError = u.Alive ? null : u.LastError,
+        LastError = u.LastError,
         Since = u.Since,
     };
 }
