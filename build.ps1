@@ -147,7 +147,8 @@ function Invoke-Test {
 
 function Invoke-Demo {
     $path = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-demo-$PID"
-    & (Join-Path $Root 'examples/secure-cluster-behind-proxy.ps1') -Path $path -ModulePath $StagedManifest -Cleanup
+    # The example prints what it does and a summary of what runs; its returned objects are for callers and tests.
+    $null = & (Join-Path $Root 'examples/secure-cluster-behind-proxy.ps1') -Path $path -ModulePath $StagedManifest -Cleanup
 }
 
 function Invoke-Bench {

@@ -5,7 +5,13 @@
     1179/1279/1379 (peers 1180/1280/1380), a TLS proxy on 2379 that finds them from their peer URLs, and a
     health check that knows only the proxy.
 .DESCRIPTION
-    Returns the members, the proxy and the health rows, so a caller (or a test) can check the result.
+    As in the reference workflow, the members and the proxy are daemons: they keep running when this script (and
+    the session) ends, until Stop-EtcdProxy workflow-a and Stop-EtcdMember node1, node2, node3 stop them, from this
+    or any later session of the same user. -Cleanup stops everything at the end instead.
+    Prints a short summary of what runs and how to reach it; returns the members, the proxy and the health rows, so
+    a caller (or a test) can check the result.
+.EXAMPLE
+    ./examples/secure-cluster-behind-proxy.ps1 -Path ./wfa
 .EXAMPLE
     ./examples/secure-cluster-behind-proxy.ps1 -Path ./wfa -Cleanup
 #>
@@ -13,7 +19,7 @@
 param(
     [Parameter(Mandatory)] [string] $Path,
     [string] $ModulePath = 'EtcdSecure',
-    # Stop the members and delete -Path at the end.
+    # Stop the proxy and the members and delete -Path at the end, rather than leave them running.
     [switch] $Cleanup
 )
 $ErrorActionPreference = 'Stop'
@@ -39,7 +45,7 @@ Write-Host '== PKI (cfssl gencert -initca; gencert -profile etcd-node / etcd-pro
 $ca = New-EtcdCA -Path $pki -CommonName Etcd -Country US -Locality 'San Francisco' -Organization Infra -OrganizationalUnit CA -State California -KeyAlgorithm RSA -KeySize 2048 -Validity 8760h -Force
 $node = $ca | New-EtcdCertificate -Profile etcd-node -Config $config -CommonName etcd-node -OrganizationalUnit Cluster -Hosts $hosts -KeyAlgorithm RSA -KeySize 2048 -Force
 $proxy = $ca | New-EtcdCertificate -Profile etcd-proxy -Config $config -CommonName etcd-proxy -Hosts $hosts -KeyAlgorithm RSA -KeySize 2048 -Force
-$ca, $node, $proxy | Format-Table
+$ca, $node, $proxy | Format-Table | Out-Host
 
 $members = [ordered]@{ node1 = 1179; node2 = 1279; node3 = 1379 }
 $cluster = @{}
@@ -51,7 +57,7 @@ try {
         Start-EtcdMember $n -ClientUrl "https://localhost:$($members[$n])" -PeerUrl $cluster[$n] -InitialCluster $cluster `
             -ClusterToken etcd-cluster -Certificate $node -CA $ca -DataDir (Join-Path $Path "nodes/$n")
     }
-    $started | Format-Table
+    $started | Format-Table | Out-Host
 
     Write-Host '== Health of every member, with the node certificate'
     $endpoints = $members.Values | ForEach-Object { "https://localhost:$_" }
@@ -60,17 +66,27 @@ try {
         if ([DateTime]::UtcNow -gt $deadline) { throw 'The cluster did not become healthy within 30 s.' }
         Start-Sleep -Milliseconds 250
     }
-    Test-EtcdClusterHealth $endpoints -CA $ca -Certificate $node | Format-Table
+    Test-EtcdClusterHealth $endpoints -CA $ca -Certificate $node | Format-Table | Out-Host
 
-    Write-Host '== The proxy on https://localhost:2379: proxy certificate to clients, node certificate to the members'
-    $proxyJob = Start-EtcdProxy -Name workflow-a -Listen https://localhost:2379 -InitialCluster $cluster -Certificate $proxy -UpstreamCertificate $node -CA $ca
-    $proxyJob | Format-Table
-    $proxyJob.Members | Format-Table
+    Write-Host '== The proxy on https://localhost:2379, in a process of its own: proxy certificate to clients, node certificate to the members'
+    $proxyJob = Start-EtcdProxy -Detached -Name workflow-a -Listen https://localhost:2379 -InitialCluster $cluster -Certificate $proxy -UpstreamCertificate $node -CA $ca
+    $proxyJob.Members | Format-Table | Out-Host
 
     Write-Host '== Health through the proxy only, with the proxy-side credentials: every member is listed'
     $health = Test-EtcdClusterHealth https://localhost:2379 -CA $ca -Certificate $proxy -Cluster
-    $health | Format-Table
+    $health | Format-Table | Out-Host
     if (@($health | Where-Object Healthy).Count -ne $members.Count) { throw 'Not every member is healthy through the proxy.' }
+
+    $q = { param($p) "'" + ($p -replace "'", "'\''") + "'" }
+    Write-Host @"
+== Running now$(if ($Cleanup) { ' (stopped again below: -Cleanup)' } else { ', after this script has ended too' })
+   members  $(($started | ForEach-Object { "$($_.Name) (pid $($_.ProcessId))" }) -join ', ') on $($endpoints -join ', ')
+   proxy    https://localhost:2379 (pid $($proxyJob.ProcessId), log $($proxyJob.LogPath))
+   etcdctl through the proxy:
+     etcdctl --endpoints https://localhost:2379 --cacert $(& $q $ca.Path) --cert $(& $q $proxy.Path) --key $(& $q $proxy.KeyPath) member list
+   see them from any session:  Get-EtcdProxy; Get-EtcdMember
+   stop them from any session: Stop-EtcdProxy workflow-a; Stop-EtcdMember node1, node2, node3
+"@
 
     [pscustomobject]@{ Members = $started; Proxy = $proxyJob; Health = $health; CA = $ca; Node = $node; ProxyCertificate = $proxy }
 }
@@ -79,5 +95,6 @@ finally {
         Get-EtcdProxy workflow-a -ErrorAction Ignore | Stop-EtcdProxy
         Get-EtcdMember node1, node2, node3 -ErrorAction Ignore | Stop-EtcdMember
         Remove-Item $Path -Recurse -Force -ErrorAction Ignore
+        Write-Host '== Stopped the proxy and the members, and removed' $Path
     }
 }

@@ -5,8 +5,9 @@ $script:ModuleManifest = if ($env:ETCDSECURE_MODULE) { $env:ETCDSECURE_MODULE } 
 }
 Import-Module $script:ModuleManifest -Force
 # Each test file keeps what it starts in a state store of its own (inherited by the pwsh processes it starts), so
-# Get-EtcdMember and the cleanup in AfterAll see only this file's members, never a developer's own.
-if ($TestDrive) { $env:ETCDSECURE_STATE_DIR = Join-Path $TestDrive 'state' }
+# Get-EtcdMember and the cleanup in AfterAll see only this file's members, never a developer's own. Not in
+# $TestDrive: Pester deletes what a Describe block wrote there when the block ends, records of running members too.
+$env:ETCDSECURE_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "etcdsecure-test-state-$([guid]::NewGuid().ToString('n'))"
 . "$PSScriptRoot/../../tools/PwshCommand.ps1"
 
 function Invoke-CleanPwsh {
@@ -131,11 +132,13 @@ function Restart-TestMember {
 }
 
 function Stop-TestCluster {
-    <# Stops every member and proxy this test file started, and checks that none is left running. #>
+    <# Stops every cluster, member and proxy this test file started, checks that none is left running, and drops its state store. #>
     $pids = @(Get-EtcdMember | ForEach-Object ProcessId)
     Get-EtcdProxy | Stop-EtcdProxy
+    Get-EtcdCluster | Remove-EtcdCluster -Confirm:$false
     Get-EtcdMember | Stop-EtcdMember
     foreach ($p in $pids) { Test-ProcessRunning $p | Should -BeFalse }
+    Remove-Item $env:ETCDSECURE_STATE_DIR -Recurse -Force -ErrorAction Ignore
 }
 
 function Invoke-WithEnvironment {

@@ -20,6 +20,13 @@ Describe 'examples/secure-cluster-behind-proxy.ps1 (workflow A)' -Tag Integratio
         (Invoke-Etcdctl ($viaProxy + @('get', 'workflow', '--print-value-only'))).Output | Should -Be 'A'
         $list = Invoke-Etcdctl ($viaProxy + @('member', 'list'))
         @($list.Output -split "`n" | Where-Object { $_ -match 'started' }).Count | Should -Be 3
+
+        # Daemons, as in the reference workflow: a later session finds the proxy and the members, and stops them.
+        $later = Invoke-CleanPwsh "Import-Module '$script:ModuleManifest'; `$p = Get-EtcdProxy workflow-a; 'detached=' + `$p.Detached + ' state=' + `$p.State; Stop-EtcdProxy workflow-a; Stop-EtcdMember node1, node2, node3; 'members=' + @(Get-EtcdMember).Count"
+        $later.ExitCode | Should -Be 0 -Because ($later.Output -join "`n")
+        $later.Output | Should -Contain 'detached=True state=Running'
+        $later.Output | Should -Contain 'members=0'
+        (Invoke-Etcdctl ($viaProxy + @('--dial-timeout', '2s', 'get', 'workflow'))).ExitCode | Should -Not -Be 0
     }
 }
 

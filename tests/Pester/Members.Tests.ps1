@@ -19,12 +19,8 @@ BeforeAll {
     $started = foreach ($n in $names) { Start-Node $n }
 }
 
-AfterAll {
-    $pids = (Get-EtcdMember).ProcessId
-    Get-EtcdMember | Stop-EtcdMember
-    # Nothing this suite started may outlive it.
-    foreach ($p in $pids) { Get-Process -Id $p -ErrorAction Ignore | Should -BeNullOrEmpty }
-}
+# Nothing this suite started may outlive it.
+AfterAll { Stop-TestCluster }
 
 Describe 'Start-EtcdMember: a 3-member TLS cluster' -Tag Integration {
     It 'returns running members whose process ids are the etcd processes themselves' {

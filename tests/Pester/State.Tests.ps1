@@ -11,10 +11,7 @@ BeforeAll {
     function Get-StoredMember([string] $Name) { Get-Content (Join-Path $env:ETCDSECURE_STATE_DIR "members/$Name.json") -Raw | ConvertFrom-Json }
 }
 
-AfterAll {
-    Get-EtcdCluster | Remove-EtcdCluster -Confirm:$false
-    Get-EtcdMember | Stop-EtcdMember
-}
+AfterAll { Stop-TestCluster }
 
 Describe 'A cluster made in one pwsh process, used and removed from another' -Tag Integration {
     It 'is listed, reached, stopped and removed after the process that made it has exited' {
@@ -135,8 +132,6 @@ Describe 'A detached proxy' -Tag Integration {
         $port = Get-FreeTcpPort
         $endpoint = "https://127.0.0.1:$port"
     }
-    AfterAll { Get-EtcdProxy | Stop-EtcdProxy }
-
     It 'outlives the session that started it, reports live counters to another, and stops from there' {
         $out = Invoke-OtherSession ("`$p = Start-EtcdProxy -Detached -Name detached -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
             "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
