@@ -10,6 +10,7 @@
     PowerShellVersion      = '7.6'
     FormatsToProcess       = @('EtcdSecure.Format.ps1xml')
     CmdletsToExport        = @(
+        'Export-EtcdServiceUnit'
         'Get-EtcdBinary'
         'Get-EtcdCertificate'
         'Get-EtcdCluster'

@@ -79,6 +79,19 @@ public abstract class EtcdCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>How to start this PowerShell again: pwsh itself, or dotnet with pwsh.dll where PowerShell runs as a .NET tool.</summary>
+    protected static string[] PwshCommand()
+    {
+        string exe = System.Environment.ProcessPath ?? "";
+        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("pwsh", System.StringComparison.OrdinalIgnoreCase)) return new[] { exe };
+        string entry = System.Environment.GetCommandLineArgs()[0];
+        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("dotnet", System.StringComparison.OrdinalIgnoreCase) && entry.EndsWith(".dll", System.StringComparison.OrdinalIgnoreCase)) return new[] { exe, entry };
+        throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotImplemented, $"This PowerShell host ('{exe}') cannot be started again for a detached proxy; run pwsh with Start-EtcdProxy -Wait instead.", "-Detached");
+    }
+
+    /// <summary>This module's manifest, as a new PowerShell process (a detached proxy, a service) imports it.</summary>
+    protected string ModuleManifest => System.IO.Path.Combine(MyInvocation.MyCommand.Module.ModuleBase, "EtcdSecure.psd1");
+
     private void Guard(System.Action step)
     {
         try

@@ -43,7 +43,7 @@ public static class ProxyHost
             StateStore.WriteJson(optionsFile, options);
             return true;
         });
-        string script = $"Import-Module {Quote(manifest)}; Start-EtcdProxy -OptionsFile {Quote(optionsFile)} -InformationAction Continue";
+        string script = $"Import-Module {Quote(manifest)}; Start-EtcdProxy -OptionsFile {Quote(optionsFile)} -Detached -InformationAction Continue";
         var env = new Dictionary<string, string>
         {
             [StateStore.Variable] = StateStore.Current.Root,
@@ -95,8 +95,17 @@ public static class ProxyHost
         return record;
     }
 
-    /// <summary>The path of a detached proxy's control socket.</summary>
-    public static string ControlSocketOf(string name) => FileOf(name, ".sock");
+    /// <summary>The options a detached proxy runs with.</summary>
+    public static string OptionsFileOf(string name) => FileOf(name, ".options.json");
+
+    /// <summary>The path of a detached proxy's control socket; its folder is made (inside the 0700 store) when missing.</summary>
+    public static string ControlSocketOf(string name)
+    {
+        string path = FileOf(name, ".sock");
+        StateStore.Current.EnsureRoot();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
+    }
 
     /// <summary>Called by the detached process as it ends: its record goes, unless another process owns the name by now.</summary>
     public static void Unregister(string name) => StateStore.Current.WithLock(() =>

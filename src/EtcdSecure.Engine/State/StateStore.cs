@@ -130,7 +130,8 @@ public sealed class StateStore
         return true;
     }
 
-    private void EnsureRoot()
+    /// <summary>Creates the store's folder, readable by its owner only, when it is missing.</summary>
+    public void EnsureRoot()
     {
         if (Directory.Exists(Root)) return;
         // Records name key files and data dirs: only their owner reads them.

@@ -215,7 +215,10 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter Detached { get; set; }
 
-    /// <summary>Used by a detached proxy's own process: the options its starter wrote.</summary>
+    /// <summary>
+    /// Options written by Export-EtcdServiceUnit (a service runs them with -Wait) or by a detached proxy's starter;
+    /// the certificates named there were checked when they were written.
+    /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = FromFile, DontShow = true)]
     public string? OptionsFile { get; set; }
 
@@ -223,8 +226,8 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     {
         if (ParameterSetName == FromFile)
         {
-            // The detached proxy's own process: what its starter checked, run in the foreground, reachable by socket.
-            RunInForeground(ProxyHost.LoadOptions(OptionsFile!), detached: true);
+            // A service (-Wait), or a detached proxy's own process (-Detached), which is also reachable by socket.
+            RunInForeground(ProxyHost.LoadOptions(OptionsFile!), detached: Detached);
             return;
         }
 
@@ -278,7 +281,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         if (Detached)
         {
             WriteProgress(new ProgressRecord(2, $"Starting detached proxy {options.Name}", $"finding members: {upstreams}"));
-            ProxyRecord record = ProxyHost.StartDetachedAsync(options, PwshCommand(), System.IO.Path.Combine(MyInvocation.MyCommand.Module.ModuleBase, "EtcdSecure.psd1"), TimeSpan.FromSeconds(60), CancelToken).GetAwaiter().GetResult();
+            ProxyRecord record = ProxyHost.StartDetachedAsync(options, PwshCommand(), ModuleManifest, TimeSpan.FromSeconds(60), CancelToken).GetAwaiter().GetResult();
             WriteProgress(new ProgressRecord(2, $"Starting detached proxy {options.Name}", "done") { RecordType = ProgressRecordType.Completed });
             WriteVerbose($"Proxy {options.Name} runs as process {record.ProcessId}; its log is {record.LogPath}.");
             WriteObject(EtcdProxyInfo.From(record, ControlClient.StatsAsync(record.ControlSocket, TimeSpan.FromSeconds(5), CancelToken).GetAwaiter().GetResult(), running: true));
@@ -376,16 +379,6 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         {
             return null;
         }
-    }
-
-    /// <summary>How to start this PowerShell again: pwsh itself, or dotnet with pwsh.dll where PowerShell runs as a .NET tool.</summary>
-    private static string[] PwshCommand()
-    {
-        string exe = Environment.ProcessPath ?? "";
-        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("pwsh", StringComparison.OrdinalIgnoreCase)) return new[] { exe };
-        string entry = Environment.GetCommandLineArgs()[0];
-        if (System.IO.Path.GetFileNameWithoutExtension(exe).Equals("dotnet", StringComparison.OrdinalIgnoreCase) && entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) return new[] { exe, entry };
-        throw new EtcdSecureException("PlatformNotSupported", ErrorKind.NotImplemented, $"This PowerShell host ('{exe}') cannot be started again for a detached proxy; run pwsh with Start-EtcdProxy -Wait instead.", "-Detached");
     }
 
     private static TimeSpan Positive(TimeSpan t, string parameter) => t > TimeSpan.Zero ? t
