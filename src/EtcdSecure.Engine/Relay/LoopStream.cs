@@ -86,8 +86,8 @@ internal sealed class LoopStream : Stream
     }
 
     /// <summary>
-    /// Run on the loop's thread whenever a zero-byte read has to wait: the moment the TLS layer above has nothing
-    /// to work on and waits for the peer (the proxy frees OpenSSL's buffers there).
+    /// Run on the loop's thread whenever a read has to wait: the moment the TLS layer above has nothing to work on
+    /// and waits for the peer (the proxy frees OpenSSL's buffers there).
     /// </summary>
     internal Action? WhenIdle { get; set; }
 
@@ -196,8 +196,10 @@ internal sealed class LoopStream : Stream
 
         if (defer) _loop.Defer(this);
         // Only on the loop's thread, where nothing else can be inside this connection's TLS at the same time; the
-        // read just armed cannot finish before this returns to the loop.
-        else if (buffer.IsEmpty && WhenIdle is { } idle && _loop.OnLoopThread) idle();
+        // read just armed cannot finish before this returns to the loop. Any read that has to wait, not only the
+        // pump's zero-byte one: when the socket still looked readable, the zero-byte read returned at once and it is
+        // the next read that waits. SslStream hands OpenSSL whole records only, so no record is part-read in OpenSSL.
+        else if (WhenIdle is { } idle && _loop.OnLoopThread) idle();
         return new ValueTask<int>(_read, token);
     }
 
