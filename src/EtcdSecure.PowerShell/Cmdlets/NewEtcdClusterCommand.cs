@@ -1,16 +1,13 @@
 using System;
-using System.Collections;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
-using System.Diagnostics;
-using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Tasks;
 using EtcdSecure.Engine;
 using EtcdSecure.Engine.Members;
+using EtcdSecure.Engine.Pki;
 using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
@@ -79,154 +76,45 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     protected override void Process()
     {
         string root = ResolveLocalPath(Path);
-        if (ClusterHost.Find(Name) is { } known && ClusterHost.MembersOf(known).Any(m => !m.HasExited))
-        {
-            throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{Name}' is running ({known.Path}); stop it or give another -Name.", Name);
-        }
-
         int[] clientPorts = Ports(ClientPort, "-ClientPort");
         int[] peerPorts = Ports(PeerPort, "-PeerPort");
+        var plan = new ClusterPlan
+        {
+            Name = Name,
+            Root = root,
+            ClientPorts = clientPorts,
+            PeerPorts = peerPorts,
+            Key = KeySpec.Create(Enum.Parse<KeyAlgorithm>(KeyAlgorithm, ignoreCase: true), null),
+            Etcd = Engine.Members.EtcdBinary.Locate("etcd", EtcdPath is null ? null : ResolveLocalPath(EtcdPath)),
+            Force = Force,
+            StartTimeout = StartTimeout,
+        };
         if (!ShouldProcess(root, $"Create a {Size}-member TLS cluster '{Name}' (client ports {string.Join(",", clientPorts)}, peer ports {string.Join(",", peerPorts)})")) return;
 
-        string assets = System.IO.Path.Combine(root, "tls", "assets");
+        // The engine reports from its own threads; progress and warnings are written here, on the pipeline thread.
         var progress = new ProgressRecord(3, $"New-EtcdCluster {Name}", "PKI");
+        var events = new System.Collections.Concurrent.BlockingCollection<(bool Warning, string Text)>();
         int steps = 3 + Size * 2, step = 0;
-        void Step(string what)
+        Task<(ClusterRecord Record, string? Leader)> work = Task.Run(() => ClusterBuilder.CreateAsync(plan, t => events.Add((false, t)), t => events.Add((true, t)), CancelToken));
+        work.ContinueWith(_ => events.CompleteAdding(), TaskScheduler.Default);
+        foreach (var (warning, text) in events.GetConsumingEnumerable())
         {
-            progress.StatusDescription = what;
+            if (warning)
+            {
+                WriteWarning(text);
+                continue;
+            }
+
+            progress.StatusDescription = text;
             progress.PercentComplete = Math.Min(100, 100 * step++ / steps);
             WriteProgress(progress);
-            WriteVerbose(what);
+            WriteVerbose(text);
         }
 
-        Step("CA and client certificate (CN root)");
-        var ca = (EtcdCertificate)Run("New-EtcdCA", new() { ["Path"] = assets, ["CommonName"] = $"{Name}-ca", ["KeyAlgorithm"] = KeyAlgorithm, ["Force"] = Force.IsPresent });
-        var client = (EtcdCertificate)Run("New-EtcdCertificate", new() { ["CA"] = ca, ["Profile"] = "Client", ["CommonName"] = "root", ["Name"] = "root", ["KeyAlgorithm"] = KeyAlgorithm, ["Force"] = Force.IsPresent });
-
-        var names = Enumerable.Range(1, Size).Select(i => $"{Name}-{i}").ToArray();
-        var initialCluster = new Hashtable();
-        for (int i = 0; i < Size; i++) initialCluster[names[i]] = $"https://127.0.0.1:{peerPorts[i]}";
-
-        var members = new List<EtcdMember>();
-        try
-        {
-            var certs = new List<(EtcdCertificate Server, EtcdCertificate Peer)>();
-            for (int i = 0; i < Size; i++)
-            {
-                Step($"certificates for {names[i]}");
-                // As in workflow B: a server certificate (CN etcd-server) and a peer certificate (CN etcd-member) per member.
-                string[] hosts = { "localhost", "127.0.0.1", $"{names[i]}.local" };
-                var server = (EtcdCertificate)Run("New-EtcdCertificate", new() { ["CA"] = ca, ["Profile"] = "Server", ["CommonName"] = "etcd-server", ["Name"] = $"{names[i]}-server", ["Hosts"] = hosts, ["KeyAlgorithm"] = KeyAlgorithm, ["Force"] = Force.IsPresent });
-                var peer = (EtcdCertificate)Run("New-EtcdCertificate", new() { ["CA"] = ca, ["Profile"] = "Peer", ["CommonName"] = "etcd-member", ["Name"] = $"{names[i]}-peer", ["Hosts"] = hosts, ["KeyAlgorithm"] = KeyAlgorithm, ["Force"] = Force.IsPresent });
-                certs.Add((server, peer));
-            }
-
-            // Workflow B keeps only the PEM files: a CSR is needed again only to re-sign, and New-EtcdCertificate re-creates it.
-            foreach (EtcdCertificate cert in certs.SelectMany(c => new[] { c.Server, c.Peer }).Append(ca).Append(client))
-            {
-                if (cert.CsrPath is { } csr && File.Exists(csr)) File.Delete(csr);
-            }
-
-            for (int i = 0; i < Size; i++)
-            {
-                Step($"starting {names[i]} on https://127.0.0.1:{clientPorts[i]}");
-                var p = new Dictionary<string, object?>
-                {
-                    ["Name"] = names[i],
-                    ["ClientUrl"] = new[] { $"https://127.0.0.1:{clientPorts[i]}" },
-                    ["PeerUrl"] = new[] { $"https://127.0.0.1:{peerPorts[i]}" },
-                    ["InitialCluster"] = initialCluster,
-                    ["ClusterToken"] = Name,
-                    ["DataDir"] = System.IO.Path.Combine(root, "data", names[i]),
-                    ["LogPath"] = System.IO.Path.Combine(root, "logs", names[i] + ".log"),
-                    ["Certificate"] = certs[i].Server,
-                    ["PeerCertificate"] = certs[i].Peer,
-                    ["CA"] = ca,
-                    ["StartTimeout"] = StartTimeout,
-                };
-                if (EtcdPath is not null) p["EtcdPath"] = EtcdPath;
-                members.Add((EtcdMember)Run("Start-EtcdMember", p));
-            }
-
-            Step("waiting for a leader");
-            var endpoints = members.Select(m => m.ClientUrls[0]).ToArray();
-            string? leader = WaitForLeader(endpoints, ca, client);
-            progress.RecordType = ProgressRecordType.Completed;
-            WriteProgress(progress);
-
-            var record = new ClusterRecord
-            {
-                Name = Name,
-                Path = root,
-                Members = members.Select(m => MemberHost.Find(m.Name)!.Spec).ToArray(),
-                Endpoints = endpoints,
-                CAPath = ca.Path,
-                ClientCertificatePath = client.Path,
-                ClientKeyPath = client.KeyPath!,
-                Created = DateTime.Now,
-            };
-            ClusterHost.Record(record);
-            var cluster = EtcdCluster.From(record, leader);
-            WriteObject(cluster);
-        }
-        catch
-        {
-            // All or nothing: a cluster that did not come up leaves no member running.
-            foreach (EtcdMember m in members)
-            {
-                try
-                {
-                    Run("Stop-EtcdMember", new() { ["Name"] = new[] { m.Name } }, expectOutput: false);
-                }
-                catch (Exception ex) when (ex is PipelineStoppedException or RuntimeException)
-                {
-                }
-            }
-
-            throw;
-        }
-    }
-
-    private string? WaitForLeader(string[] endpoints, EtcdCertificate ca, EtcdCertificate client)
-    {
-        var watch = Stopwatch.StartNew();
-        EtcdClusterHealth? last = null;
-        while (watch.Elapsed < StartTimeout)
-        {
-            CancelToken.ThrowIfCancellationRequested();
-            last = (EtcdClusterHealth)Run("Test-EtcdClusterHealth", new() { ["Endpoint"] = endpoints, ["CA"] = ca, ["Certificate"] = client, ["Summary"] = true, ["Timeout"] = TimeSpan.FromSeconds(2) });
-            if (last.Healthy) return last.Leader;
-            CancelToken.WaitHandle.WaitOne(200);
-        }
-
-        throw new EtcdSecureException("ClusterStartTimeout", ErrorKind.OperationTimeout,
-            $"The cluster had no leader within {StartTimeout.TotalSeconds:0} s: {string.Join("; ", last?.Problems ?? Array.Empty<string>())}. Logs: {System.IO.Path.Combine(ResolveLocalPath(Path), "logs")}", Name);
-    }
-
-    /// <summary>Runs one of this module's cmdlets in the current runspace, so it validates, writes and errs exactly as it does for a user.</summary>
-    private object Run(string command, Dictionary<string, object?> parameters, bool expectOutput = true)
-    {
-        using var ps = System.Management.Automation.PowerShell.Create(RunspaceMode.CurrentRunspace);
-        ps.AddCommand(command).AddParameters(parameters);
-        Collection<PSObject> output;
-        try
-        {
-            output = ps.Invoke();
-        }
-        catch (ActionPreferenceStopException ex)
-        {
-            ThrowTerminatingError(ex.ErrorRecord);
-            throw;
-        }
-        catch (RuntimeException ex) when (ex.ErrorRecord is { } record && ex is not PipelineStoppedException)
-        {
-            ThrowTerminatingError(record);
-            throw;
-        }
-
-        if (ps.HadErrors && ps.Streams.Error.Count > 0) ThrowTerminatingError(ps.Streams.Error[0]);
-        foreach (WarningRecord w in ps.Streams.Warning) WriteWarning(w.Message);
-        return expectOutput ? output.First().BaseObject : new object();
+        progress.RecordType = ProgressRecordType.Completed;
+        WriteProgress(progress);
+        var (record, leader) = work.GetAwaiter().GetResult();
+        WriteObject(EtcdCluster.From(record, leader));
     }
 
     private int[] Ports(int[]? given, string parameter)

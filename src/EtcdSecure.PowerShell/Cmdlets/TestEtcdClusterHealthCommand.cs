@@ -52,17 +52,16 @@ public sealed class TestEtcdClusterHealthCommand : EtcdClientCmdlet
         var query = new HealthQuery { Endpoints = endpoints, Identity = Identity(), Timeout = Timeout, Cluster = Cluster };
         WriteVerbose($"Checking {(Cluster ? "every member, via " : "")}{string.Join(", ", endpoints.Select(e => e.GetLeftPart(System.UriPartial.Authority)))} (timeout {Timeout.TotalSeconds:0.#} s each)");
         IReadOnlyList<EndpointHealth> results = ClusterHealth.CheckAsync(query, CancelToken).GetAwaiter().GetResult();
-        var rows = results.Select(EtcdEndpointHealth.From).ToList();
         switch (ParameterSetName)
         {
             case "Summary":
-                WriteObject(EtcdClusterHealth.From(rows));
+                WriteObject(EtcdClusterHealth.From(results));
                 break;
             case "Quiet":
-                WriteObject(EtcdClusterHealth.From(rows).Healthy);
+                WriteObject(ClusterVerdict.Of(results).Healthy);
                 break;
             default:
-                WriteObject(rows, enumerateCollection: true);
+                WriteObject(results.Select(EtcdEndpointHealth.From).ToList(), enumerateCollection: true);
                 break;
         }
     }

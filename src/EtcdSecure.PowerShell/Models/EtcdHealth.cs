@@ -55,24 +55,19 @@ public sealed class EtcdClusterHealth
     public string[] Problems { get; init; } = Array.Empty<string>();
     public EtcdEndpointHealth[] Endpoints { get; init; } = Array.Empty<EtcdEndpointHealth>();
 
-    internal static EtcdClusterHealth From(IReadOnlyList<EtcdEndpointHealth> rows)
+    internal static EtcdClusterHealth From(IReadOnlyList<EndpointHealth> results)
     {
-        int quorum = rows.Count / 2 + 1;
-        var healthy = rows.Where(r => r.Healthy).ToList();
-        var leaders = healthy.Select(r => r.Leader).Where(l => l is not null).Distinct().ToList();
-        var problems = rows.Where(r => !r.Healthy).Select(r => $"{r.Name ?? r.Endpoint}: {r.Error}").ToList();
-        if (leaders.Count > 1) problems.Add("members disagree on the leader: " + string.Join(", ", leaders));
-        if (healthy.Count > 0 && leaders.Count == 0) problems.Add("no leader");
+        ClusterVerdict v = ClusterVerdict.Of(results);
         return new EtcdClusterHealth
         {
-            Healthy = rows.Count > 0 && healthy.Count >= quorum && leaders.Count == 1,
-            Members = rows.Count,
-            HealthyMembers = healthy.Count,
-            Quorum = quorum,
-            Leader = leaders.Count == 1 ? rows.FirstOrDefault(r => r.MemberId == leaders[0])?.Name ?? leaders[0] : null,
-            RaftTerm = healthy.Max(r => r.RaftTerm),
-            Problems = problems.ToArray(),
-            Endpoints = rows.ToArray(),
+            Healthy = v.Healthy,
+            Members = v.Members,
+            HealthyMembers = v.HealthyMembers,
+            Quorum = v.Quorum,
+            Leader = v.Leader,
+            RaftTerm = v.RaftTerm,
+            Problems = v.Problems.ToArray(),
+            Endpoints = results.Select(EtcdEndpointHealth.From).ToArray(),
         };
     }
 }

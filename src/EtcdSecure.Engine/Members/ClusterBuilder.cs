@@ -1,0 +1,150 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Pki;
+using EtcdSecure.Engine.State;
+
+namespace EtcdSecure.Engine.Members;
+
+/// <summary>What New-EtcdCluster makes: reference workflow B's layout under <see cref="Root"/>.</summary>
+public sealed record ClusterPlan
+{
+    public required string Name { get; init; }
+    public required string Root { get; init; }
+    public required IReadOnlyList<int> ClientPorts { get; init; }
+    public required IReadOnlyList<int> PeerPorts { get; init; }
+    public required KeySpec Key { get; init; }
+    public required EtcdBinaryInfo Etcd { get; init; }
+    public bool Force { get; init; }
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public int Size => ClientPorts.Count;
+    public string Assets => Path.Combine(Root, "tls", "assets");
+    public IReadOnlyList<string> MemberNames => Enumerable.Range(1, Size).Select(i => $"{Name}-{i}").ToArray();
+}
+
+/// <summary>
+/// Reference workflow B in one step: a CA, a client certificate (CN root), a server and a peer certificate per
+/// member, the members started with client and peer certificate authentication, a leader awaited, and the cluster
+/// recorded for every session. All or nothing: a cluster that does not come up leaves no member running.
+/// </summary>
+public static class ClusterBuilder
+{
+    public static async Task<(ClusterRecord Record, string? Leader)> CreateAsync(ClusterPlan plan, Action<string> step, Action<string> warn, CancellationToken cancel)
+    {
+        if (ClusterHost.Find(plan.Name) is { } known && ClusterHost.MembersOf(known).Any(m => !m.HasExited))
+        {
+            throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{plan.Name}' is running ({known.Path}); stop it or give another -Name.", plan.Name);
+        }
+
+        // Nothing is written unless every file may be: no CA replaced while a member's certificate would then fail.
+        string[] names = new[] { "ca", "root" }.Concat(plan.MemberNames.SelectMany(n => new[] { $"{n}-server", $"{n}-peer" })).ToArray();
+        PemFileSet.EnsureWritable(names.SelectMany(n => BareFileNames.For(plan.Assets, n).All), plan.Force);
+        DateTime now = DateTime.UtcNow;
+        step("CA and client certificate (CN root)");
+        BareFileNames caFiles = Write(plan, "ca", CertificateIssuer.CreateCertificateAuthority(new SubjectName($"{plan.Name}-ca"), Array.Empty<HostName>(), plan.Key, SigningConfig.DefaultExpiry, null, now), warn);
+        IssuerCredentials issuer = IssuerCredentials.Load(caFiles.Certificate, caFiles.Key, now);
+        BareFileNames client = Issue(plan, "root", "root", "Client", Array.Empty<string>(), issuer, now, warn);
+
+        var specs = new List<MemberSpec>();
+        string initialCluster = MemberSpec.FormatInitialCluster(plan.MemberNames.Select((n, i) => new KeyValuePair<string, string>(n, $"https://127.0.0.1:{plan.PeerPorts[i]}")));
+        for (int i = 0; i < plan.Size; i++)
+        {
+            string name = plan.MemberNames[i];
+            step($"certificates for {name}");
+            // As in workflow B: a server certificate (CN etcd-server) and a peer certificate (CN etcd-member) per member.
+            string[] hosts = { "localhost", "127.0.0.1", $"{name}.local" };
+            BareFileNames server = Issue(plan, $"{name}-server", "etcd-server", "Server", hosts, issuer, now, warn);
+            BareFileNames peer = Issue(plan, $"{name}-peer", "etcd-member", "Peer", hosts, issuer, now, warn);
+            var client1 = new[] { new Uri($"https://127.0.0.1:{plan.ClientPorts[i]}") };
+            var peer1 = new[] { new Uri($"https://127.0.0.1:{plan.PeerPorts[i]}") };
+            specs.Add(new MemberSpec
+            {
+                Name = name,
+                DataDir = Path.Combine(plan.Root, "data", name),
+                LogPath = Path.Combine(plan.Root, "logs", name + ".log"),
+                ListenClientUrls = client1,
+                AdvertiseClientUrls = client1,
+                ListenPeerUrls = peer1,
+                AdvertisePeerUrls = peer1,
+                InitialCluster = initialCluster,
+                ClusterToken = plan.Name,
+                Server = new TlsFiles(server.Certificate, server.Key),
+                Peer = new TlsFiles(peer.Certificate, peer.Key),
+                TrustedCAPath = caFiles.Certificate,
+                PeerTrustedCAPath = caFiles.Certificate,
+            });
+        }
+
+        // Workflow B keeps only the PEM files: a CSR is needed again only to re-sign, and New-EtcdCertificate re-creates it.
+        foreach (string csr in Directory.EnumerateFiles(plan.Assets, "*.csr")) File.Delete(csr);
+
+        var started = new List<RunningMember>();
+        try
+        {
+            foreach (MemberSpec spec in specs)
+            {
+                step($"starting {spec.Name} on {spec.AdvertiseClientUrls[0].GetLeftPart(UriPartial.Authority)}");
+                started.Add(await MemberHost.StartAsync(spec, plan.Etcd, plan.StartTimeout, cancel).ConfigureAwait(false));
+            }
+
+            step("waiting for a leader");
+            var endpoints = specs.Select(s => s.AdvertiseClientUrls[0]).ToArray();
+            string? leader = await WaitForLeaderAsync(plan, endpoints, TlsClientIdentity.Load(caFiles.Certificate, client.Certificate, client.Key), cancel).ConfigureAwait(false);
+            var record = new ClusterRecord
+            {
+                Name = plan.Name,
+                Path = plan.Root,
+                Members = specs,
+                Endpoints = endpoints.Select(e => e.GetLeftPart(UriPartial.Authority)).ToArray(),
+                CAPath = caFiles.Certificate,
+                ClientCertificatePath = client.Certificate,
+                ClientKeyPath = client.Key,
+                Created = DateTime.Now,
+            };
+            ClusterHost.Record(record);
+            return (record, leader);
+        }
+        catch
+        {
+            // All or nothing: no member of a cluster that did not come up is left running.
+            foreach (RunningMember m in started) await MemberHost.StopAsync(m, TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<string?> WaitForLeaderAsync(ClusterPlan plan, IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, CancellationToken cancel)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        ClusterVerdict? last = null;
+        while (watch.Elapsed < plan.StartTimeout)
+        {
+            last = ClusterVerdict.Of(await ClusterHealth.CheckAsync(new HealthQuery { Endpoints = endpoints, Identity = identity, Timeout = TimeSpan.FromSeconds(2) }, cancel).ConfigureAwait(false));
+            if (last.Healthy) return last.Leader;
+            await Task.Delay(200, cancel).ConfigureAwait(false);
+        }
+
+        throw new EtcdSecureException("ClusterStartTimeout", ErrorKind.OperationTimeout,
+            $"The cluster had no leader within {plan.StartTimeout.TotalSeconds:0} s: {string.Join("; ", last?.Problems ?? Array.Empty<string>())}. Logs: {Path.Combine(plan.Root, "logs")}", plan.Name);
+    }
+
+    private static BareFileNames Issue(ClusterPlan plan, string fileName, string commonName, string profile, IReadOnlyList<string> hosts, IssuerCredentials issuer, DateTime now, Action<string> warn) =>
+        Write(plan, fileName, CertificateIssuer.Issue(new SubjectName(commonName), Hosts.Parse(hosts), plan.Key, SigningConfig.BuiltInOnly.Resolve(profile), null, issuer, now), warn);
+
+    private static BareFileNames Write(ClusterPlan plan, string fileName, IssuedCertificate issued, Action<string> warn)
+    {
+        BareFileNames files = BareFileNames.For(plan.Assets, fileName);
+        PemFileSet.Write(new[]
+        {
+            new PemFileSet.Entry(files.Key, issued.PrivateKeyPem, Secret: true),
+            new PemFileSet.Entry(files.Certificate, issued.CertificatePem, Secret: false),
+            new PemFileSet.Entry(files.Csr, issued.CsrPem, Secret: false),
+        }, plan.Force);
+        foreach (string w in issued.Warnings) warn(w);
+        return files;
+    }
+}
