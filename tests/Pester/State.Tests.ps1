@@ -120,6 +120,35 @@ Describe 'Members whose process is gone' -Tag Integration {
         Join-Path $TestDrive 'nodes/other-session' | Should -Exist
     }
 
+    It 'starts etcd in a session of its own without setsid, through perl (as on macOS), and says PlatformNotSupported without either' -ForEach @(
+        @{ Tools = @('perl'); Expect = 'session' }
+        @{ Tools = @(); Expect = 'PlatformNotSupported' }
+    ) {
+        # A PATH with only these tools: etcd is given by its path, /bin/sh is absolute.
+        $bin = Join-Path $TestDrive "bin-$($Tools.Count)"
+        $null = New-Item -ItemType Directory -Force $bin
+        foreach ($t in $Tools) { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $bin $t) -Target (Get-Command $t -CommandType Application | Select-Object -First 1).Source }
+        $name = "nosetsid-$($Tools.Count)"
+        $peer = "https://127.0.0.1:$(Get-FreeTcpPort)"
+        $etcd = (Get-Command etcd -CommandType Application | Select-Object -First 1).Source
+        $r = Invoke-CleanPwsh ("Import-Module '$script:ModuleManifest'; `$env:PATH = '$bin'; " +
+            "try { `$m = Start-EtcdMember $name -EtcdPath '$etcd' -ClientUrl https://127.0.0.1:$(Get-FreeTcpPort) -PeerUrl $peer -InitialCluster @{ '$name' = '$peer' } -Certificate '$($node.Path)' -CA '$($ca.Path)' -DataDir '$(Join-Path $TestDrive "nodes/$name")'; 'pid=' + `$m.ProcessId } " +
+            "catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }")
+        if ($Expect -eq 'session') {
+            $found = @($r.Output | Where-Object { $_ -like 'pid=*' })
+            $found.Count | Should -Be 1 -Because ($r.Output -join "`n")
+            $memberPid = [int]($found[0] -replace 'pid=')
+            # Field 6 of /proc/PID/stat is the session id: a session of its own means it equals the PID.
+            $stat = Get-Content "/proc/$memberPid/stat" -Raw
+            ($stat.Substring($stat.LastIndexOf(')') + 2) -split ' ')[3] | Should -Be "$memberPid"
+            Stop-EtcdMember $name
+        }
+        else {
+            $r.Output | Should -Contain 'error=PlatformNotSupported,EtcdSecure.PowerShell.Cmdlets.StartEtcdMemberCommand' -Because ($r.Output -join "`n")
+            Get-EtcdMember $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+    }
+
     It 'keeps its records where only the user can read them' {
         (Get-Item $env:ETCDSECURE_STATE_DIR).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite, UserExecute')
     }
