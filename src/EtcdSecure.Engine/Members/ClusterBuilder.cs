@@ -138,12 +138,7 @@ public static class ClusterBuilder
     private static BareFileNames Write(ClusterPlan plan, string fileName, IssuedCertificate issued, Action<string> warn)
     {
         BareFileNames files = BareFileNames.For(plan.Assets, fileName);
-        PemFileSet.Write(new[]
-        {
-            new PemFileSet.Entry(files.Key, issued.PrivateKeyPem, Secret: true),
-            new PemFileSet.Entry(files.Certificate, issued.CertificatePem, Secret: false),
-            new PemFileSet.Entry(files.Csr, issued.CsrPem, Secret: false),
-        }, plan.Force);
+        PemFileSet.Write(files, issued, plan.Force);
         foreach (string w in issued.Warnings) warn(w);
         return files;
     }

@@ -64,6 +64,14 @@ public static class PemFileSet
         }
     }
 
+    /// <summary>An issued certificate as cfssljson -bare writes it: the key (owner-only), the certificate and the CSR, all or nothing.</summary>
+    public static void Write(BareFileNames files, IssuedCertificate issued, bool force) => Write(new[]
+    {
+        new Entry(files.Key, issued.PrivateKeyPem, Secret: true),
+        new Entry(files.Certificate, issued.CertificatePem, Secret: false),
+        new Entry(files.Csr, issued.CsrPem, Secret: false),
+    }, force);
+
     public static void Write(IReadOnlyList<Entry> entries, bool force)
     {
         EnsureWritable(entries.Select(e => e.Path), force);

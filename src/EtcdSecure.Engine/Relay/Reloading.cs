@@ -74,7 +74,8 @@ public sealed class Reloading<T> : IReloading where T : class
         try
         {
             var info = new FileInfo(p);
-            return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}/{info.Length}/{info.UnixFileMode}" : "missing";
+            // The mode too (where there is one): a key made unreadable in place is a change worth a reload attempt.
+            return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}/{info.Length}/{(OperatingSystem.IsWindows() ? "" : info.UnixFileMode)}" : "missing";
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.SecurityException)
         {

@@ -96,12 +96,7 @@ public abstract class IssuingCmdlet : EtcdCmdlet
     /// <summary>Writes the three files all-or-nothing and describes the result as the pipeline sees it.</summary>
     protected EtcdCertificate Save(IssuedCertificate issued, BareFileNames files, string? profile)
     {
-        PemFileSet.Write(new[]
-        {
-            new PemFileSet.Entry(files.Key, issued.PrivateKeyPem, Secret: true),
-            new PemFileSet.Entry(files.Certificate, issued.CertificatePem, Secret: false),
-            new PemFileSet.Entry(files.Csr, issued.CsrPem, Secret: false),
-        }, Force.IsPresent);
+        PemFileSet.Write(files, issued, Force.IsPresent);
         foreach (string warning in issued.Warnings) WriteWarning(warning);
         WriteVerbose($"Wrote {string.Join(", ", files.All)}.");
         return EtcdCertificate.From(CertificateDetails.From(issued.Certificate), files.Certificate, files.Key, files.Csr, profile);
