@@ -266,9 +266,17 @@ public sealed class EtcdProxy : IAsyncDisposable
             if (!await ConnectUpstreamAsync(c, handshake.Token).ConfigureAwait(false)) return;
         }
 
-        // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*. From here
-        // on the client is authenticated, and its connection is driven by its loop's thread alone.
-        if (c.ClientStream is LoopStream clientLoop) clientLoop.Inline = true;
+        // From here on the client is authenticated, and its connection is driven by its loop's thread alone. The
+        // handshakes may have finished on a thread-pool thread (the client's always runs there, and the member's
+        // goes on there when its answer was already waiting), so the pumps move to the loop first: their reads must
+        // wait on the loop's thread for the idle free to run.
+        if (c.Loop is { } loop)
+        {
+            await loop.SwitchToAsync().ConfigureAwait(false);
+            ((LoopStream)c.ClientStream).Inline = true;
+        }
+
+        // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*.
         ReleaseBuffersWhenIdle(c.Client!, c.ClientStream);
         ReleaseBuffersWhenIdle(c.Upstream!, c.UpstreamStream!);
 

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace EtcdSecure.Engine.Relay;
 
@@ -82,6 +83,7 @@ internal sealed class EventLoop : IDisposable
     private readonly Action<string> _fault;
     private readonly ConcurrentDictionary<ulong, LoopStream> _streams = new();
     private readonly ConcurrentQueue<LoopStream> _deferred = new();
+    private readonly ConcurrentQueue<Action> _posted = new();
     private readonly List<LoopStream> _gathered = new(); // only ever touched on the loop's thread
     private readonly object _fdGate = new();
     private long _nextKey;
@@ -153,6 +155,21 @@ internal sealed class EventLoop : IDisposable
 
     private static readonly byte[] One = BitConverter.GetBytes(1UL);
 
+    /// <summary>
+    /// Continues the awaiting code on this loop's thread: code that must run there (a connection's pumps, which free
+    /// OpenSSL's buffers only on that thread) awaits this after work that may have finished on another thread.
+    /// </summary>
+    public Task SwitchToAsync()
+    {
+        if (OnLoopThread) return Task.CompletedTask;
+        // Not RunContinuationsAsynchronously: the continuation must run inline, on the loop's thread that completes it.
+        var arrived = new TaskCompletionSource();
+        _posted.Enqueue(() => arrived.TrySetResult());
+        Wake();
+        if (_stopping) arrived.TrySetException(new ObjectDisposedException(nameof(EventLoop)));
+        return arrived.Task;
+    }
+
     /// <summary>From the loop's thread: <paramref name="stream"/> has gathered writes to send once the current event is handled.</summary>
     internal void FlushAfterEvent(LoopStream stream) => _gathered.Add(stream);
 
@@ -170,7 +187,7 @@ internal sealed class EventLoop : IDisposable
         byte[] drain = new byte[8];
         while (!_stopping)
         {
-            int n = Epoll.epoll_wait(_epoll, events, MaxEvents, _deferred.IsEmpty ? -1 : 0);
+            int n = Epoll.epoll_wait(_epoll, events, MaxEvents, _deferred.IsEmpty && _posted.IsEmpty ? -1 : 0);
             if (n < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -194,16 +211,34 @@ internal sealed class EventLoop : IDisposable
 
             // Only those deferred before this pass: a stream that defers again waits for the next one.
             for (int pending = _deferred.Count; pending > 0 && _deferred.TryDequeue(out LoopStream? s); pending--) Dispatch(s, 0);
+            for (int pending = _posted.Count; pending > 0 && _posted.TryDequeue(out Action? a); pending--) Run(a);
         }
 
         // Whatever is still attached belongs to a proxy that is going away: fail its pending reads and writes.
         foreach (LoopStream s in _streams.Values) s.Abort();
+        while (_posted.TryDequeue(out Action? a)) Run(a);
         // Closed here, by the loop itself, so that no epoll_wait can still be using them.
         lock (_fdGate)
         {
             _closed = true;
             Epoll.close(_wake);
             Epoll.close(_epoll);
+        }
+    }
+
+    private void Run(Action posted)
+    {
+        try
+        {
+            posted();
+            for (int i = 0; i < _gathered.Count; i++) _gathered[i].FlushGathered();
+            _gathered.Clear();
+        }
+        catch (Exception ex)
+        {
+            _fault($"relay loop: {ex.GetType().Name}: {ex.Message}");
+            foreach (LoopStream g in _gathered) g.FlushGathered();
+            _gathered.Clear();
         }
     }
 
