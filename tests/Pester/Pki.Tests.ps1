@@ -195,7 +195,11 @@ Describe 'New-EtcdCertificate' -Tag Unit {
         Join-Path $dir 'nj.pem' | Should -Not -Exist
     }
 
-    It 'rejects the invalid host <BadHost>' -ForEach @(@{ BadHost = 'bad host' }, @{ BadHost = '-leading.example' }, @{ BadHost = '*.com' }) {
+    It 'rejects the invalid host <BadHost>' -ForEach @(
+        @{ BadHost = 'bad host' }, @{ BadHost = '-leading.example' }, @{ BadHost = '*.com' }
+        # A mistyped address would otherwise become a DNS SAN that no client ever matches.
+        @{ BadHost = '300.1.1.1' }, @{ BadHost = '10.0.0' }, @{ BadHost = 'host.123' }
+    ) {
         $err = Get-ThrownError { $ca | New-EtcdCertificate -Profile Server -CommonName bad -Hosts $BadHost }
         $err.FullyQualifiedErrorId | Should -BeLike 'InvalidHost,*'
         $err.TargetObject | Should -Be $BadHost
@@ -266,10 +270,16 @@ Describe 'Get-EtcdCertificate' -Tag Unit {
         ($all | Where-Object Name -EQ 'c1').DaysLeft | Should -BeGreaterThan 1800
     }
 
-    It 'reports key files matched by the wildcard as errors without hiding the certificates' {
-        $null = Get-EtcdCertificate (Join-Path $dir '*.pem') -ErrorVariable errs -ErrorAction SilentlyContinue
-        $errs.Count | Should -Be 3
-        $errs[0].FullyQualifiedErrorId | Should -BeLike 'KeyFileGivenAsCertificate,*'
+    It 'passes over the key files a wildcard matches in a cfssljson folder, and errs on a key file named on its own' {
+        $null = Get-EtcdCertificate (Join-Path $dir '*.pem') -ErrorVariable errs
+        $errs.Count | Should -Be 0
+        $err = Get-ThrownError { Get-EtcdCertificate (Join-Path $dir 's1-key.pem') -ErrorAction Stop }
+        $err.FullyQualifiedErrorId | Should -BeLike 'KeyFileGivenAsCertificate,*'
+    }
+
+    It 'shows URI and e-mail SANs in the Hosts column' {
+        $uri = $ca | New-EtcdCertificate -Profile Client -CommonName svc -Hosts 'spiffe://cluster.local/ns/etcd/sa/svc' -Name svc-uri
+        ($uri | Format-Table | Out-String -Width 400) | Should -Match 'uri:spiffe://cluster.local/ns/etcd/sa/svc'
     }
 
     It 'takes paths from Get-ChildItem by property name' {

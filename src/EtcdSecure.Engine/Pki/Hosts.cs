@@ -62,6 +62,15 @@ public static partial class Hosts
         }
 
         string[] labels = dns.Split('.');
+        // No top-level domain is all digits, so such a name can only be a mistyped address (300.1.1.1, 10.0.0):
+        // as a DNS SAN it would match no client, and nothing would say why.
+        if (labels[^1].All(char.IsAsciiDigit))
+        {
+            throw Invalid(host, labels.All(l => l.Length > 0 && l.All(char.IsAsciiDigit))
+                ? "it looks like an IPv4 address but is not one (four numbers from 0 to 255)"
+                : "the last label of a DNS name cannot be all digits");
+        }
+
         for (int i = 0; i < labels.Length; i++)
         {
             string label = labels[i];

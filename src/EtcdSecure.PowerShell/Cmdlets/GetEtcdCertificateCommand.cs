@@ -59,8 +59,12 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
                 files = new Collection<string> { ResolveLocalPath(p) };
             }
 
+            bool wildcard = ParameterSetName == ByPath && WildcardPattern.ContainsWildcardCharacters(p);
             foreach (string file in files)
             {
+                // ./tls/*.pem over a cfssljson folder matches the keys too: a wildcard passes over them quietly,
+                // while a key file named on its own still gets its error.
+                if (wildcard && file.EndsWith("-key.pem", System.StringComparison.OrdinalIgnoreCase)) continue;
                 try
                 {
                     foreach (var cert in CertificateFile.Load(file))

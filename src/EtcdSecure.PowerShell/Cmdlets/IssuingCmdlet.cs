@@ -52,7 +52,7 @@ public abstract class IssuingCmdlet : EtcdCmdlet
     [ValidateSet("ECDSA", "RSA")]
     public string? KeyAlgorithm { get; set; }
 
-    /// <summary>Key size: 256, 384 or 521 for ECDSA (default 256); 2048 to 8192 for RSA (default 2048).</summary>
+    /// <summary>Key size: 256, 384 or 521 for ECDSA (default 256); 2048, 3072 or 4096 for RSA (default 2048).</summary>
     [Parameter]
     [ValidateSet("256", "384", "521", "2048", "3072", "4096")]
     public int? KeySize { get; set; }
