@@ -130,7 +130,8 @@ public sealed class EtcdProxy : IAsyncDisposable
             proxy._accepting = Task.Run(proxy.AcceptLoopAsync);
             proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync), Task.Run(proxy.ReloadLoopAsync));
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
-            if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
+            if (proxy.TlsBufferRelease.StartsWith("off: ", StringComparison.Ordinal)) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
+            else if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections free OpenSSL's record buffers, {proxy.TlsBufferRelease[4..]}");
             log(ProxyLogLevel.Verbose, proxy._loops is { } loops ? $"relaying on {loops.Count} event loop thread(s)" : $"relaying on .NET's socket engine: {proxy.EventLoopUnavailable}");
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;
