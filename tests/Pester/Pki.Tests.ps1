@@ -23,13 +23,13 @@ Describe 'New-EtcdCA' -Tag Unit {
         $ca = New-EtcdCA -Path $dir
     }
 
-    It 'defaults to an ECDSA P-256 CA named etcd-ca valid 43800h, like cfssl' {
+    It 'defaults to an ECDSA P-256 CA named etcd-ca, valid ten years as kubeadm''s CAs' {
         $ca.CommonName | Should -Be 'etcd-ca'
         $ca.KeyAlgorithm | Should -Be 'ECDSA'
         $ca.KeySize | Should -Be 256
         $ca.IsCA | Should -BeTrue
-        ($ca.NotAfter - $ca.NotBefore).TotalHours | Should -BeGreaterThan 43800
-        ($ca.NotAfter - $ca.NotBefore).TotalHours | Should -BeLessThan 43800.2
+        ($ca.NotAfter - $ca.NotBefore).TotalHours | Should -BeGreaterThan 87600
+        ($ca.NotAfter - $ca.NotBefore).TotalHours | Should -BeLessThan 87600.2
     }
 
     It 'backdates NotBefore by five minutes' {
@@ -267,7 +267,8 @@ Describe 'Get-EtcdCertificate' -Tag Unit {
         ($all.Name | Sort-Object) | Should -Be @('c1', 'ca', 's1')
         ($all | Where-Object Name -EQ 's1').KeyPath | Should -Be (Join-Path $dir 's1-key.pem')
         ($all | Where-Object Name -EQ 's1').CsrPath | Should -Be (Join-Path $dir 's1.csr')
-        ($all | Where-Object Name -EQ 'c1').DaysLeft | Should -BeGreaterThan 1800
+        # Built-in profiles issue for one year, as kubeadm does.
+        ($all | Where-Object Name -EQ 'c1').DaysLeft | Should -BeIn 364, 365
     }
 
     It 'passes over the key files a wildcard matches in a cfssljson folder, and errs on a key file named on its own' {

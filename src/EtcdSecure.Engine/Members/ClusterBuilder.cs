@@ -46,7 +46,7 @@ public static class ClusterBuilder
         PemFileSet.EnsureWritable(names.SelectMany(n => BareFileNames.For(plan.Assets, n).All), plan.Force);
         DateTime now = DateTime.UtcNow;
         step("CA and client certificate (CN root)");
-        BareFileNames caFiles = Write(plan, "ca", CertificateIssuer.CreateCertificateAuthority(new SubjectName($"{plan.Name}-ca"), Array.Empty<HostName>(), plan.Key, SigningConfig.DefaultExpiry, null, now), warn);
+        BareFileNames caFiles = Write(plan, "ca", CertificateIssuer.CreateCertificateAuthority(new SubjectName($"{plan.Name}-ca"), Array.Empty<HostName>(), plan.Key, SigningConfig.CAExpiry, null, now), warn);
         IssuerCredentials issuer = IssuerCredentials.Load(caFiles.Certificate, caFiles.Key, now);
         BareFileNames client = Issue(plan, "root", "root", "Client", Array.Empty<string>(), issuer, now, warn);
 

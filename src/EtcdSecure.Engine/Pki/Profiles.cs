@@ -62,15 +62,26 @@ public static class Usages
 /// <summary>The profiles a certificate can be issued from: the built-in etcd roles plus a cfssl ca-config.json.</summary>
 public sealed class SigningConfig
 {
+    /// <summary>cfssl's own default, for a ca-config.json profile that names no expiry.</summary>
     public static readonly TimeSpan DefaultExpiry = TimeSpan.FromHours(43800);
+
+    /// <summary>
+    /// The built-in profiles' validity, one year, as kubeadm issues etcd's certificates: a leaked certificate stops
+    /// working within a year, and Test-EtcdCertificate -ExpiringWithin finds the ones to renew. A ca-config.json's own
+    /// expiries still win.
+    /// </summary>
+    public static readonly TimeSpan LeafExpiry = TimeSpan.FromHours(8760);
+
+    /// <summary>A new CA's validity unless told otherwise: ten years, as kubeadm's CAs.</summary>
+    public static readonly TimeSpan CAExpiry = TimeSpan.FromHours(87600);
 
     // Server and Peer both carry client auth: etcd's gateway and peers dial with the same certificate
     // they serve (shared/reference/PITFALLS.md, item 1).
     private static readonly CertificateProfile[] BuiltIn =
     {
-        new("Server", new[] { "signing", "key encipherment", "server auth", "client auth" }, DefaultExpiry),
-        new("Client", new[] { "signing", "key encipherment", "client auth" }, DefaultExpiry),
-        new("Peer", new[] { "signing", "key encipherment", "server auth", "client auth" }, DefaultExpiry),
+        new("Server", new[] { "signing", "key encipherment", "server auth", "client auth" }, LeafExpiry),
+        new("Client", new[] { "signing", "key encipherment", "client auth" }, LeafExpiry),
+        new("Peer", new[] { "signing", "key encipherment", "server auth", "client auth" }, LeafExpiry),
     };
 
     private readonly Dictionary<string, CertificateProfile> _configured;

@@ -57,7 +57,7 @@ public abstract class IssuingCmdlet : EtcdCmdlet
     [ValidateSet("256", "384", "521", "2048", "3072", "4096")]
     public int? KeySize { get; set; }
 
-    /// <summary>How long the certificate is valid, as a Go duration ("8760h") or a TimeSpan. Quote it. Default: the profile's expiry.</summary>
+    /// <summary>How long the certificate is valid, as a Go duration ("8760h") or a TimeSpan. Quote it. Default: the profile's expiry (one year for the built-in profiles, ten years for a CA; a ca-config.json's own expiry wins).</summary>
     [Parameter]
     [GoDurationTransformation]
     public TimeSpan? Validity { get; set; }

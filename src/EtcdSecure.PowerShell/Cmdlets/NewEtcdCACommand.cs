@@ -9,7 +9,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// <code>
 /// $ca = New-EtcdCA -Path ./tls
 /// </code>
-/// Makes ca.pem, ca-key.pem (mode 0600) and ca.csr in ./tls: ECDSA P-256, CN etcd-ca, valid 43800h, as cfssl gencert -initca does.
+/// Makes ca.pem, ca-key.pem (mode 0600) and ca.csr in ./tls: ECDSA P-256, CN etcd-ca, valid 87600h (ten years, as kubeadm's CAs; cfssl gencert -initca makes 43800h).
 /// </example>
 /// <example>
 /// <code>
@@ -37,7 +37,7 @@ public sealed class NewEtcdCACommand : IssuingCmdlet
         // A CA needs no particular name; workflow B's "etcd-ca" is a sensible default.
         SubjectName subject = (request with { CommonName = request.CommonName ?? "etcd-ca" }).Subject("The CA");
         KeySpec key = request.Key;
-        TimeSpan validity = Validity ?? request.CaExpiry ?? SigningConfig.DefaultExpiry;
+        TimeSpan validity = Validity ?? request.CaExpiry ?? SigningConfig.CAExpiry;
         var hosts = Engine.Pki.Hosts.Parse(request.Hosts);
         BareFileNames files = BareFileNames.For(ResolveLocalPath(Path ?? "."), Name ?? "ca");
         PemFileSet.EnsureWritable(files.All, Force.IsPresent);
