@@ -176,26 +176,13 @@ public static class MemberHost
             return;
         }
 
-        // Another session's child: nothing to wait on but its PID.
-        while (!member.HasExited) await Task.Delay(50, cancel).ConfigureAwait(false);
+        await ProcessIdentity.WaitForExitAsync(member.ProcessId, member.Record.ProcessStart, cancel).ConfigureAwait(false);
     }
 
     private static void Kill(RunningMember member)
     {
-        if (member.HasExited) return;
-        try
-        {
-            using Process p = Process.GetProcessById(member.ProcessId);
-            // Checked once more right before the kill: the PID must still be the member's.
-            if (member.HasExited) return;
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit(10_000);
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-        {
-            // Already gone.
-        }
-
+        ProcessIdentity.Kill(member.ProcessId, member.Record.ProcessStart);
+        // This session's own child is reaped too, so its exit code is known.
         if (Children.TryGetValue(member.ProcessId, out Process? child)) child.WaitForExit(10_000);
     }
 

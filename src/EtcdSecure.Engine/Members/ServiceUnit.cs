@@ -23,7 +23,7 @@ public static class ServiceUnit
     public static string ForProxy(string name, IReadOnlyList<string> pwsh, string manifest, string optionsPath, string? user) => Render(
         $"etcd TLS proxy {name} (EtcdSecure)",
         type: "simple",
-        pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-Command", $"Import-Module '{manifest.Replace("'", "''")}'; Start-EtcdProxy -Wait -OptionsFile '{optionsPath.Replace("'", "''")}' -InformationAction Continue" }),
+        pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-Command", Relay.ProxyHost.HostScript(manifest, optionsPath, detached: false) }),
         // A service has no business sending usage telemetry; SIGTERM stops the proxy cleanly and releases the port.
         environment: new[] { "POWERSHELL_TELEMETRY_OPTOUT=1" },
         user,

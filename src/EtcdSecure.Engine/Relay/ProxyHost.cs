@@ -43,7 +43,7 @@ public static class ProxyHost
             StateStore.WriteJson(optionsFile, options);
             return true;
         });
-        string script = $"Import-Module {Quote(manifest)}; Start-EtcdProxy -OptionsFile {Quote(optionsFile)} -Detached -InformationAction Continue";
+        string script = HostScript(manifest, optionsFile, detached: true);
         var env = new Dictionary<string, string>
         {
             [StateStore.Variable] = StateStore.Current.Root,
@@ -128,20 +128,18 @@ public static class ProxyHost
         if (IsRunning(r))
         {
             await ControlClient.StopAsync(r.ControlSocket, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false);
-            var waited = Stopwatch.StartNew();
-            while (IsRunning(r) && waited.Elapsed < grace) await Task.Delay(50, cancel).ConfigureAwait(false);
-            if (IsRunning(r))
+            using var graceful = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            graceful.CancelAfter(grace);
+            try
             {
-                try
-                {
-                    using Process p = Process.GetProcessById(r.ProcessId);
-                    if (IsRunning(r)) p.Kill(entireProcessTree: true);
-                }
-                catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-                {
-                    // Gone meanwhile.
-                }
+                await ProcessIdentity.WaitForExitAsync(r.ProcessId, r.ProcessStart, graceful.Token).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+                // Did not stop in time: the kill below.
+            }
+
+            ProcessIdentity.Kill(r.ProcessId, r.ProcessStart);
         }
 
         StateStore.Current.WithLock(() =>
@@ -152,6 +150,13 @@ public static class ProxyHost
         File.Delete(FileOf(r.Name, ".options.json"));
         File.Delete(r.ControlSocket);
     }
+
+    /// <summary>
+    /// The PowerShell that hosts a proxy from an options file: a detached proxy (-Detached: its control socket and
+    /// record), or a service (-Wait), as Export-EtcdServiceUnit writes it.
+    /// </summary>
+    public static string HostScript(string manifest, string optionsFile, bool detached) =>
+        $"Import-Module {Quote(manifest)}; Start-EtcdProxy {(detached ? "-Detached" : "-Wait")} -OptionsFile {Quote(optionsFile)} -InformationAction Continue";
 
     private static string Quote(string s) => "'" + s.Replace("'", "''") + "'";
 }

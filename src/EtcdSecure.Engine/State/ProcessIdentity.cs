@@ -44,4 +44,28 @@ public static class ProcessIdentity
 
     /// <summary>Whether the process a record names is still the one running under its id.</summary>
     public static bool IsRunning(int pid, string? token) => token is not null && StartToken(pid) == token;
+
+    /// <summary>Waits until the process a record names is gone (its PID may be another session's child: nothing to wait on but the PID).</summary>
+    public static async System.Threading.Tasks.Task WaitForExitAsync(int pid, string? token, System.Threading.CancellationToken cancel)
+    {
+        while (IsRunning(pid, token)) await System.Threading.Tasks.Task.Delay(50, cancel).ConfigureAwait(false);
+    }
+
+    /// <summary>Kills the process a record names, with its children, only while the PID is still that process.</summary>
+    public static void Kill(int pid, string? token)
+    {
+        if (!IsRunning(pid, token)) return;
+        try
+        {
+            using Process p = Process.GetProcessById(pid);
+            // Checked once more right before the kill: the PID must still be the recorded process.
+            if (!IsRunning(pid, token)) return;
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit(10_000);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Gone meanwhile.
+        }
+    }
 }
