@@ -141,6 +141,15 @@ function Invoke-Test {
     # Failed setup blocks and containers are failures too, though Pester counts them apart from tests.
     $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
     if ($result.TotalCount -eq 0) { $failed++ ; Write-Host 'test: no test ran' }
+    # Repeated at the end because a CI log is often read from its tail: what failed, and the first lines of why.
+    $why = @(
+        foreach ($c in $result.Failed) { '{0}: {1}' -f $c.ExpandedPath, "$($c.ErrorRecord | Select-Object -First 1)" }
+        foreach ($c in $result.FailedBlocks) { '{0} (setup): {1}' -f $c.ExpandedPath, "$($c.ErrorRecord | Select-Object -First 1)" }
+        foreach ($c in $result.FailedContainers) { '{0} (file): {1}' -f $c.Item, "$($c.ErrorRecord | Select-Object -First 1)" })
+    if ($why) {
+        Write-Host 'test: what failed'
+        foreach ($line in $why | Select-Object -First 30) { Write-Host ('  ' + (($line -split "`n" | Select-Object -First 4) -join ' | ')) }
+    }
     Write-Host ("{0} passed, {1} failed, {2} skipped" -f $result.PassedCount, $failed, $result.SkippedCount)
     if ($failed -gt 0) { exit 1 }
 }

@@ -76,8 +76,9 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     protected override void Process()
     {
         string root = ResolveLocalPath(Path);
-        int[] clientPorts = Ports(ClientPort, "-ClientPort");
-        int[] peerPorts = Ports(PeerPort, "-PeerPort");
+        int[] free = FreePorts(2 * Size);
+        int[] clientPorts = Ports(ClientPort, "-ClientPort") ?? free[..Size];
+        int[] peerPorts = Ports(PeerPort, "-PeerPort") ?? free[Size..];
         var plan = new ClusterPlan
         {
             Name = Name,
@@ -117,9 +118,9 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
         WriteObject(EtcdCluster.From(record, leader));
     }
 
-    private int[] Ports(int[]? given, string parameter)
+    private int[]? Ports(int[]? given, string parameter)
     {
-        if (given is null) return Enumerable.Range(0, Size).Select(_ => FreePort()).ToArray();
+        if (given is null) return null;
         if (given.Length != Size || given.Any(p => p is < 1 or > 65535))
         {
             throw new EtcdSecureException("InvalidPort", ErrorKind.InvalidArgument, $"{parameter} needs {Size} ports between 1 and 65535, one per member.", parameter);
@@ -128,11 +129,25 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
         return given;
     }
 
-    private static int FreePort()
+    // All listeners are held until every port is known: one released before the next bind could be handed out twice.
+    private static int[] FreePorts(int count)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        var listeners = new List<TcpListener>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var l = new TcpListener(IPAddress.Loopback, 0);
+                listeners.Add(l);
+                l.Start();
+            }
+
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (TcpListener l in listeners) l.Stop();
+        }
     }
 
 }
