@@ -15,6 +15,7 @@
         'Get-EtcdCertificate'
         'Get-EtcdCluster'
         'Get-EtcdClusterMember'
+        'Get-EtcdIssuedCertificate'
         'Get-EtcdMember'
         'Get-EtcdProxy'
         'New-EtcdCA'
@@ -22,6 +23,7 @@
         'New-EtcdCluster'
         'New-EtcdMemberConfig'
         'Remove-EtcdCluster'
+        'Revoke-EtcdCertificate'
         'Start-EtcdMember'
         'Start-EtcdProxy'
         'Stop-EtcdCluster'
@@ -29,6 +31,8 @@
         'Stop-EtcdProxy'
         'Test-EtcdCertificate'
         'Test-EtcdClusterHealth'
+        'Update-EtcdCertificate'
+        'Update-EtcdCrl'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -87,7 +87,7 @@ public static class CertificateIssuer
         gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(ski));
         AddSans(gen, hosts);
         BcCertificate cert = gen.Generate(new Asn1SignatureFactory(key.SignatureAlgorithm, key.Private, Random));
-        return Finish(cert, key, name, hosts, new List<string>());
+        return Finish(cert, key, name, hosts.Count == 0 ? null : SanNames(hosts), new List<string>());
     }
 
     /// <summary>A certificate signed by <paramref name="issuer"/> with the usages and expiry of <paramref name="profile"/>.</summary>
@@ -124,14 +124,47 @@ public static class CertificateIssuer
         gen.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(IssuerKeyId(issuer.Certificate)));
         AddSans(gen, hosts);
         BcCertificate cert = gen.Generate(new Asn1SignatureFactory(issuer.Key.SignatureAlgorithm, issuer.Key.Private, Random));
-        return Finish(cert, key, name, hosts, warnings);
+        return Finish(cert, key, name, hosts.Count == 0 ? null : SanNames(hosts), warnings);
+    }
+
+    /// <summary>
+    /// A new certificate for what <paramref name="previous"/> was: its exact subject, SANs, key usages, extended key
+    /// usages and basic constraints, from <paramref name="issuer"/>, with a new serial and <paramref name="key"/>.
+    /// </summary>
+    public static IssuedCertificate Reissue(X509Certificate2 previous, PrivateKey key, TimeSpan validity, IssuerCredentials issuer, DateTime now)
+    {
+        PositiveValidity(validity);
+        BcCertificate old = new X509CertificateParser().ReadCertificate(previous.RawData);
+        var warnings = new List<string>();
+        DateTime notAfter = now + validity;
+        if (notAfter > issuer.NotAfter)
+        {
+            if (notAfter - issuer.NotAfter > TimeSpan.FromHours(1)) warnings.Add($"The renewed certificate would end {notAfter:u}, after its CA expires ({issuer.NotAfter:u}); it ends with the CA. Rotate the CA before then.");
+            notAfter = issuer.NotAfter;
+        }
+
+        X509Name subject = old.SubjectDN;
+        var gen = NewGenerator(issuer.Certificate.SubjectDN, subject, key.Public, now, notAfter);
+        foreach (DerObjectIdentifier oid in new[] { X509Extensions.KeyUsage, X509Extensions.ExtendedKeyUsage, X509Extensions.BasicConstraints, X509Extensions.SubjectAlternativeName })
+        {
+            Asn1OctetString? value = old.GetExtensionValue(oid);
+            if (value is null) continue;
+            bool critical = old.GetCriticalExtensionOids()?.Contains(oid.Id) == true;
+            gen.AddExtension(oid, critical, Asn1Object.FromByteArray(value.GetOctets()));
+        }
+
+        gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(SubjectKeyId(key.Public)));
+        gen.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(IssuerKeyId(issuer.Certificate)));
+        BcCertificate cert = gen.Generate(new Asn1SignatureFactory(issuer.Key.SignatureAlgorithm, issuer.Key.Private, Random));
+        Asn1OctetString? san = old.GetExtensionValue(X509Extensions.SubjectAlternativeName);
+        return Finish(cert, key, subject, san is null ? null : GeneralNames.GetInstance(Asn1Object.FromByteArray(san.GetOctets())), warnings);
     }
 
     /// <summary>SHA-1 of the subjectPublicKey bits (RFC 5280 method 1), as cfssl and Go compute it.</summary>
     internal static byte[] SubjectKeyId(AsymmetricKeyParameter publicKey) =>
         SHA1.HashData(SubjectPublicKeyInfoFactory.CreateSubjectPublicKeyInfo(publicKey).PublicKey.GetBytes());
 
-    private static byte[] IssuerKeyId(BcCertificate issuer)
+    internal static byte[] IssuerKeyId(BcCertificate issuer)
     {
         Asn1OctetString? ext = issuer.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
         return ext is null ? SubjectKeyId(issuer.GetPublicKey()) : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ext.GetOctets())).GetKeyIdentifier();
@@ -173,14 +206,14 @@ public static class CertificateIssuer
         _ => new GeneralName(GeneralName.DnsName, h.Value),
     }).ToArray());
 
-    private static IssuedCertificate Finish(BcCertificate cert, PrivateKey key, X509Name subject, IReadOnlyList<HostName> hosts, List<string> warnings)
+    private static IssuedCertificate Finish(BcCertificate cert, PrivateKey key, X509Name subject, GeneralNames? sans, List<string> warnings)
     {
         Asn1Set? attributes = null;
-        if (hosts.Count > 0)
+        if (sans is not null)
         {
             var extensions = new X509Extensions(new Dictionary<DerObjectIdentifier, Org.BouncyCastle.Asn1.X509.X509Extension>
             {
-                [X509Extensions.SubjectAlternativeName] = new(false, new DerOctetString(SanNames(hosts))),
+                [X509Extensions.SubjectAlternativeName] = new(false, new DerOctetString(sans)),
             });
             attributes = new DerSet(new AttributePkcs(PkcsObjectIdentifiers.Pkcs9AtExtensionRequest, new DerSet(extensions)));
         }

@@ -79,32 +79,7 @@ public sealed class StateStore
     public TResult WithLock<TResult>(Func<TResult> action)
     {
         EnsureRoot();
-        string lockPath = Path.Combine(Root, ".lock");
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            FileStream? held = null;
-            try
-            {
-                // FileShare.None is an exclusive advisory lock on Unix (flock) and a sharing lock on Windows.
-                held = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (waited.Elapsed < LockTimeout)
-            {
-                Thread.Sleep(20);
-                continue;
-            }
-            catch (IOException ex)
-            {
-                throw new EtcdSecureException("StateStoreLocked", ErrorKind.ResourceUnavailable,
-                    $"The state store '{Root}' stayed locked by another process for {LockTimeout.TotalSeconds:0} s.", Root, ex);
-            }
-
-            using (held)
-            {
-                return action();
-            }
-        }
+        return FileLock.With(Path.Combine(Root, ".lock"), LockTimeout, "StateStoreLocked", $"The state store '{Root}'", action);
     }
 
     internal void PutLocked<T>(string kind, string name, T record)
@@ -114,11 +89,11 @@ public sealed class StateStore
     }
 
     /// <summary>Writes <paramref name="value"/> as JSON whole: to a temporary file beside it, then renamed over the old one.</summary>
-    public static void WriteJson<T>(string file, T value)
+    public static void WriteJson<T>(string file, T value, JsonSerializerOptions? options = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         string temp = file + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(value, Json));
+        File.WriteAllText(temp, JsonSerializer.Serialize(value, options ?? Json));
         File.Move(temp, file, overwrite: true);
     }
 

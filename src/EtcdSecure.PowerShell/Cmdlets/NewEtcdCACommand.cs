@@ -44,6 +44,17 @@ public sealed class NewEtcdCACommand : IssuingCmdlet
         if (!ShouldProcess(Describe(files), $"Create CA \"{subject}\" ({key}, valid {validity.TotalHours:0}h)")) return;
 
         IssuedCertificate issued = CertificateIssuer.CreateCertificateAuthority(subject, hosts, key, validity, PathLength ?? request.CaPathLength, DateTime.UtcNow);
-        WriteObject(Save(issued, files, profile: "CA"));
+        EtcdCertificate saved = Save(issued, files, profile: "CA");
+        // The ledger and CRL of a CA that -Force replaced speak for a key that is gone; the new CA starts its own.
+        foreach (string stale in new[] { CertificateLedger.PathOf(files.Certificate), CertificateLedger.CrlPathOf(files.Certificate) })
+        {
+            if (System.IO.File.Exists(stale))
+            {
+                System.IO.File.Delete(stale);
+                WriteVerbose($"Removed {stale}, which belonged to the CA this one replaced.");
+            }
+        }
+
+        WriteObject(saved);
     }
 }

@@ -88,7 +88,10 @@ public sealed class NewEtcdCertificateCommand : IssuingCmdlet
         if (!ShouldProcess(Describe(files), $"Issue {profile.Name} certificate \"{subject}\" ({key}, hosts: {string.Join(", ", hosts)}, valid {validity.TotalHours:0}h)")) return;
 
         IssuedCertificate issued = CertificateIssuer.Issue(subject, hosts, key, profile, Validity, issuer, now);
-        WriteObject(Save(issued, files, profile.Name));
+        EtcdCertificate saved = Save(issued, files, profile.Name);
+        // The CA's ledger is what Get-EtcdIssuedCertificate, renewal and revocation by serial read.
+        CertificateLedger.Record(caCert, issued.Certificate, files.Certificate, profile.Name, now);
+        WriteObject(saved);
     }
 
     private (string Cert, string Key) IssuerPaths()

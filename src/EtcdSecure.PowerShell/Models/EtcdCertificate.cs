@@ -23,6 +23,9 @@ public sealed class EtcdCertificate
     public DateTime NotBefore { get; init; }
     public DateTime NotAfter { get; init; }
     public int DaysLeft => (int)Math.Floor((NotAfter - DateTime.UtcNow).TotalDays);
+
+    /// <summary>Time until NotAfter; negative once expired.</summary>
+    public TimeSpan ExpiresIn => NotAfter.ToUniversalTime() - DateTime.UtcNow;
     public bool IsCA { get; init; }
     public string Thumbprint { get; init; } = "";
     public string? SubjectKeyId { get; init; }

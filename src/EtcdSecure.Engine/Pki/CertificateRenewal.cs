@@ -1,0 +1,99 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Security.Cryptography.X509Certificates;
+
+namespace EtcdSecure.Engine.Pki;
+
+/// <summary>What a renewal did: the new certificate, and where the files it replaced now are.</summary>
+public sealed record RenewedCertificate(IssuedCertificate Issued, BareFileNames Files, string PreviousFolder, string PreviousSerial, string? Profile);
+
+/// <summary>
+/// Renews a certificate in place, as kubeadm certs renew does: the same subject, SANs and usages from the same CA,
+/// the files replaced by rename (etcd and the proxy read them on their next handshake, so nothing restarts), and
+/// the old files kept under previous/STAMP/ beside them, to roll back by copying them back.
+/// </summary>
+public static class CertificateRenewal
+{
+    public static RenewedCertificate Renew(string certificatePath, IssuerCredentials issuer, TimeSpan? validity, bool reuseKey, DateTime now)
+    {
+        string path = Path.GetFullPath(certificatePath);
+        X509Certificate2 old = CertificateFile.LoadFirst(path);
+        if (!IssuedBy(old, issuer))
+        {
+            throw new EtcdSecureException("NotIssuedByCA", ErrorKind.InvalidArgument,
+                $"'{path}' ({old.Subject}) was not issued by the CA '{issuer.CertificatePath}'; renew it with the CA that issued it.", path);
+        }
+
+        string dir = Path.GetDirectoryName(path)!;
+        string name = Path.GetFileName(path);
+        name = name.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) ? name[..^4] : name;
+        BareFileNames files = BareFileNames.For(dir, name);
+        bool hadKey = File.Exists(files.Key);
+        PrivateKey key;
+        if (reuseKey)
+        {
+            if (!hadKey)
+            {
+                throw new EtcdSecureException("KeyNotFound", ErrorKind.ObjectNotFound, $"-ReuseKey needs the key '{files.Key}' beside the certificate, and it is not there.", files.Key);
+            }
+
+            key = PrivateKey.Load(files.Key);
+            if (!key.Matches(new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(old.RawData).GetPublicKey()))
+            {
+                throw new EtcdSecureException("KeyMismatch", ErrorKind.InvalidData, $"The key '{files.Key}' does not belong to '{path}', so it cannot be reused.", files.Key);
+            }
+        }
+        else
+        {
+            CertificateDetails d = CertificateDetails.From(old);
+            key = PrivateKey.Generate(KeySpec.Create(d.KeyAlgorithm == "RSA" ? KeyAlgorithm.Rsa : KeyAlgorithm.Ecdsa, d.KeySize));
+        }
+
+        IssuedCertificate issued = CertificateIssuer.Reissue(old, key, validity ?? LifetimeOf(old), issuer, now);
+        string previous = Path.Combine(dir, "previous", now.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture) + "-" + name);
+
+        // The old files are copied aside first (the key owner-only, as it was), then the new ones renamed over them:
+        // a failure at any point leaves the old certificate in place and working.
+        var keep = new List<PemFileSet.Entry> { new(Path.Combine(previous, name + ".pem"), File.ReadAllText(path), Secret: false) };
+        if (hadKey) keep.Add(new(Path.Combine(previous, name + "-key.pem"), File.ReadAllText(files.Key), Secret: true));
+        if (File.Exists(files.Csr)) keep.Add(new(Path.Combine(previous, name + ".csr"), File.ReadAllText(files.Csr), Secret: false));
+        PemFileSet.Write(keep, force: false);
+
+        // Two renames, key then certificate, microseconds apart: a handshake that reads between them sees a pair that
+        // does not match and fails on its own (the client's next attempt gets the new pair). -ReuseKey has no window.
+        var replace = new List<PemFileSet.Entry>();
+        if (!reuseKey) replace.Add(new(files.Key, issued.PrivateKeyPem, Secret: true));
+        replace.Add(new(files.Certificate, issued.CertificatePem, Secret: false));
+        if (File.Exists(files.Csr)) replace.Add(new(files.Csr, issued.CsrPem, Secret: false));
+        PemFileSet.Write(replace, force: true);
+
+        LedgerEntry? entry = IssuerLocator.EntryOf(issuer.CertificatePath, old);
+        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, entry?.Profile, now,
+            renews: old.SerialNumber, renewedMovedTo: Path.Combine(previous, name + ".pem"));
+        return new RenewedCertificate(issued, files, previous, CertificateLedger.NormalizeSerial(old.SerialNumber), entry?.Profile);
+    }
+
+    /// <summary>The validity the certificate was issued with (less the backdating), to the hour.</summary>
+    public static TimeSpan LifetimeOf(X509Certificate2 certificate)
+    {
+        TimeSpan life = certificate.NotAfter.ToUniversalTime() - certificate.NotBefore.ToUniversalTime();
+        if (life > CertificateIssuer.Backdate * 2) life -= CertificateIssuer.Backdate;
+        return life > TimeSpan.FromHours(2) ? TimeSpan.FromHours(Math.Round(life.TotalHours)) : life;
+    }
+
+    public static bool IssuedBy(X509Certificate2 certificate, IssuerCredentials issuer)
+    {
+        var cert = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(certificate.RawData);
+        if (!cert.IssuerDN.Equivalent(issuer.Certificate.SubjectDN)) return false;
+        try
+        {
+            cert.Verify(issuer.Certificate.GetPublicKey());
+            return true;
+        }
+        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System;
+using EtcdSecure.Engine.Pki;
+
+namespace EtcdSecure;
+
+/// <summary>A certificate as its CA's ledger records it (Get-EtcdIssuedCertificate, Revoke-EtcdCertificate).</summary>
+public sealed class EtcdIssuedCertificate
+{
+    public string SerialNumber { get; init; } = "";
+    public string CommonName { get; init; } = "";
+    public string Subject { get; init; } = "";
+    public string[] Hosts { get; init; } = Array.Empty<string>();
+    public string? Profile { get; init; }
+    public DateTime NotBefore { get; init; }
+    public DateTime NotAfter { get; init; }
+    public TimeSpan ExpiresIn => NotAfter - DateTime.UtcNow;
+
+    /// <summary>Revoked, Renewed (a newer certificate replaced it), Expired or Valid.</summary>
+    public string Status => RevokedAt is not null ? "Revoked" : RenewedBy is not null ? "Renewed" : NotAfter <= DateTime.UtcNow ? "Expired" : "Valid";
+    public DateTime IssuedAt { get; init; }
+    public DateTime? RevokedAt { get; init; }
+    public string? RevocationReason { get; init; }
+    public string? RenewedBy { get; init; }
+    public string? Path { get; init; }
+    public string CA { get; init; } = "";
+    public string? CrlPath { get; init; }
+
+    internal static EtcdIssuedCertificate From(LedgerEntry e, string ca, string? crlPath = null) => new()
+    {
+        SerialNumber = e.SerialNumber,
+        CommonName = e.CommonName,
+        Subject = e.Subject,
+        Hosts = e.Hosts,
+        Profile = e.Profile,
+        NotBefore = e.NotBefore,
+        NotAfter = e.NotAfter,
+        IssuedAt = e.IssuedAt,
+        RevokedAt = e.RevokedAt,
+        RevocationReason = e.RevocationReason,
+        RenewedBy = e.RenewedBy,
+        Path = e.Path,
+        CA = ca,
+        CrlPath = crlPath,
+    };
+}
+
+/// <summary>A CRL a CA published (Update-EtcdCrl): pass Path to -CrlPath of Start-EtcdMember and Start-EtcdProxy.</summary>
+public sealed class EtcdCrl
+{
+    public string Path { get; init; } = "";
+    public string Issuer { get; init; } = "";
+    public DateTime ThisUpdate { get; init; }
+    public DateTime NextUpdate { get; init; }
+    public long Number { get; init; }
+    public int RevokedCount { get; init; }
+
+    public override string ToString() => Path;
+
+    internal static EtcdCrl From(CrlInfo c) => new()
+    {
+        Path = c.Path,
+        Issuer = c.Issuer,
+        ThisUpdate = c.ThisUpdate,
+        NextUpdate = c.NextUpdate,
+        Number = c.Number,
+        RevokedCount = c.RevokedCount,
+    };
+}
+
+/// <summary>RFC 5280 revocation reasons, as Revoke-EtcdCertificate -Reason takes them.</summary>
+public enum EtcdRevocationReason
+{
+    Unspecified = 0,
+    KeyCompromise = 1,
+    CACompromise = 2,
+    AffiliationChanged = 3,
+    Superseded = 4,
+    CessationOfOperation = 5,
+    PrivilegeWithdrawn = 9,
+}
