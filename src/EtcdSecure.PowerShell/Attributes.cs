@@ -13,6 +13,12 @@ namespace EtcdSecure.PowerShell;
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class GoDurationTransformationAttribute : ArgumentTransformationAttribute
 {
+    /// <summary>
+    /// For windows counted in days (-ExpiringWithin): a bare number is days, and "30d" is 30 days. Unquoted, 30d
+    /// reaches the cmdlet as the decimal 30, so both spellings mean the same.
+    /// </summary>
+    public bool NumbersAreDays { get; set; }
+
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
         object value = inputData is PSObject pso ? pso.BaseObject : inputData;
@@ -22,6 +28,10 @@ public sealed class GoDurationTransformationAttribute : ArgumentTransformationAt
                 return t;
             case string s when TryParse(s, out TimeSpan parsed):
                 return parsed;
+            case string s when NumbersAreDays && s.EndsWith('d') && double.TryParse(s[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double days) && days >= 0:
+                return TimeSpan.FromDays(days);
+            case sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double when NumbersAreDays:
+                return TimeSpan.FromDays(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double:
                 // PowerShell reads 1s, 30d or 10l as numbers (type suffixes), so the unit never arrives.
                 throw new ArgumentTransformationMetadataException(

@@ -16,9 +16,9 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
         foreach ($m in $cluster.Members) { $m.CommandLine | Should -Match '--client-cert-auth.*--peer-client-cert-auth' }
     }
 
-    It 'lays out the PKI as workflow B does: ECDSA, a root client certificate, a server and a peer certificate per member' {
+    It 'lays out the PKI as workflow B does: ECDSA, a root client certificate, a server and a peer certificate per member; peers from a CA of their own' {
         $assets = Join-Path $root 'tls/assets'
-        foreach ($f in 'ca.pem', 'ca-key.pem', 'root.pem', 'root-key.pem', 'wfb-1-server.pem', 'wfb-1-peer.pem', 'wfb-3-peer-key.pem') {
+        foreach ($f in 'ca.pem', 'ca-key.pem', 'ca-crl.pem', 'peer-ca.pem', 'peer-ca-key.pem', 'peer-ca-crl.pem', 'root.pem', 'root-key.pem', 'wfb-1-server.pem', 'wfb-1-peer.pem', 'wfb-3-peer-key.pem') {
             Join-Path $assets $f | Should -Exist
         }
         (Get-EtcdCertificate (Join-Path $assets 'root.pem')).CommonName | Should -Be 'root'
@@ -26,7 +26,12 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
         $server = Get-EtcdCertificate (Join-Path $assets 'wfb-2-server.pem')
         $server.CommonName | Should -Be 'etcd-server'
         $server.DnsNames | Should -Contain 'wfb-2.local'
-        (Get-EtcdCertificate (Join-Path $assets 'wfb-2-peer.pem')).CommonName | Should -Be 'etcd-member'
+        $peer = Get-EtcdCertificate (Join-Path $assets 'wfb-2-peer.pem')
+        $peer.CommonName | Should -Be 'etcd-member'
+        $peer.Issuer | Should -Be 'CN=wfb-peer-ca'
+        $server.Issuer | Should -Be 'CN=wfb-ca'
+        (Get-EtcdIssuedCertificate (Join-Path $assets 'ca.pem')).CommonName | Sort-Object -Unique | Should -Be @('etcd-server', 'root')
+        (Get-EtcdIssuedCertificate (Join-Path $assets 'peer-ca.pem')).Count | Should -Be 3
         (Get-Item (Join-Path $assets 'wfb-2-peer-key.pem')).UnixFileMode | Should -Be ([IO.UnixFileMode] 'UserRead, UserWrite')
         foreach ($m in $cluster.Members) { $m.LogPath | Should -Be (Join-Path $root "logs/$($m.Name).log") }
     }

@@ -42,12 +42,14 @@ public static class ClusterBuilder
         }
 
         // Nothing is written unless every file may be: no CA replaced while a member's certificate would then fail.
-        string[] names = new[] { "ca", "root" }.Concat(plan.MemberNames.SelectMany(n => new[] { $"{n}-server", $"{n}-peer" })).ToArray();
+        string[] names = new[] { "ca", "peer-ca", "root" }.Concat(plan.MemberNames.SelectMany(n => new[] { $"{n}-server", $"{n}-peer" })).ToArray();
         PemFileSet.EnsureWritable(names.SelectMany(n => BareFileNames.For(plan.Assets, n).All), plan.Force);
         DateTime now = DateTime.UtcNow;
-        step("CA and client certificate (CN root)");
-        BareFileNames caFiles = Write(plan, "ca", CertificateIssuer.CreateCertificateAuthority(new SubjectName($"{plan.Name}-ca"), Array.Empty<HostName>(), plan.Key, SigningConfig.CAExpiry, null, now), warn);
-        IssuerCredentials issuer = IssuerCredentials.Load(caFiles.Certificate, caFiles.Key, now);
+        step("CAs and client certificate (CN root)");
+        // Two CAs keep identities apart: the client CA issues the members' server certificates and the clients'
+        // ones, the peer CA only the peer certificates, so no client certificate can open a raft connection.
+        IssuerCredentials issuer = NewCA(plan, "ca", $"{plan.Name}-ca", now, warn);
+        IssuerCredentials peerIssuer = NewCA(plan, "peer-ca", $"{plan.Name}-peer-ca", now, warn);
         BareFileNames client = Issue(plan, "root", "root", "Client", Array.Empty<string>(), issuer, now, warn);
 
         var specs = new List<MemberSpec>();
@@ -59,7 +61,7 @@ public static class ClusterBuilder
             // As in workflow B: a server certificate (CN etcd-server) and a peer certificate (CN etcd-member) per member.
             string[] hosts = { "localhost", "127.0.0.1", $"{name}.local" };
             BareFileNames server = Issue(plan, $"{name}-server", "etcd-server", "Server", hosts, issuer, now, warn);
-            BareFileNames peer = Issue(plan, $"{name}-peer", "etcd-member", "Peer", hosts, issuer, now, warn);
+            BareFileNames peer = Issue(plan, $"{name}-peer", "etcd-member", "Peer", hosts, peerIssuer, now, warn);
             var client1 = new[] { new Uri($"https://127.0.0.1:{plan.ClientPorts[i]}") };
             var peer1 = new[] { new Uri($"https://127.0.0.1:{plan.PeerPorts[i]}") };
             specs.Add(new MemberSpec
@@ -75,8 +77,10 @@ public static class ClusterBuilder
                 ClusterToken = plan.Name,
                 Server = new TlsFiles(server.Certificate, server.Key),
                 Peer = new TlsFiles(peer.Certificate, peer.Key),
-                TrustedCAPath = caFiles.Certificate,
-                PeerTrustedCAPath = caFiles.Certificate,
+                TrustedCAPath = issuer.CertificatePath,
+                PeerTrustedCAPath = peerIssuer.CertificatePath,
+                ClientCrlPath = CertificateLedger.CrlPathOf(issuer.CertificatePath),
+                PeerCrlPath = CertificateLedger.CrlPathOf(peerIssuer.CertificatePath),
             });
         }
 
@@ -94,14 +98,15 @@ public static class ClusterBuilder
 
             step("waiting for a leader");
             var endpoints = specs.Select(s => s.AdvertiseClientUrls[0]).ToArray();
-            string? leader = await WaitForLeaderAsync(plan, endpoints, TlsClientIdentity.Load(caFiles.Certificate, client.Certificate, client.Key), cancel).ConfigureAwait(false);
+            string? leader = await WaitForLeaderAsync(plan, endpoints, TlsClientIdentity.Load(issuer.CertificatePath, client.Certificate, client.Key), cancel).ConfigureAwait(false);
             var record = new ClusterRecord
             {
                 Name = plan.Name,
                 Path = plan.Root,
                 Members = specs,
                 Endpoints = endpoints.Select(e => e.GetLeftPart(UriPartial.Authority)).ToArray(),
-                CAPath = caFiles.Certificate,
+                CAPath = issuer.CertificatePath,
+                PeerCAPath = peerIssuer.CertificatePath,
                 ClientCertificatePath = client.Certificate,
                 ClientKeyPath = client.Key,
                 Created = DateTime.Now,
@@ -132,8 +137,24 @@ public static class ClusterBuilder
             $"The cluster had no leader within {plan.StartTimeout.TotalSeconds:0} s: {string.Join("; ", last?.Problems ?? Array.Empty<string>())}. Logs: {Path.Combine(plan.Root, "logs")}", plan.Name);
     }
 
-    private static BareFileNames Issue(ClusterPlan plan, string fileName, string commonName, string profile, IReadOnlyList<string> hosts, IssuerCredentials issuer, DateTime now, Action<string> warn) =>
-        Write(plan, fileName, CertificateIssuer.Issue(new SubjectName(commonName), Hosts.Parse(hosts), plan.Key, SigningConfig.BuiltInOnly.Resolve(profile), null, issuer, now), warn);
+    /// <summary>A new CA with an empty ledger and an empty CRL, which the members read from their first connection on.</summary>
+    private static IssuerCredentials NewCA(ClusterPlan plan, string fileName, string commonName, DateTime now, Action<string> warn)
+    {
+        BareFileNames files = Write(plan, fileName, CertificateIssuer.CreateCertificateAuthority(new SubjectName(commonName), Array.Empty<HostName>(), plan.Key, SigningConfig.CAExpiry, null, now), warn);
+        // A ledger left by a CA this one replaced (-Force) lists certificates this CA never issued.
+        File.Delete(CertificateLedger.PathOf(files.Certificate));
+        IssuerCredentials issuer = IssuerCredentials.Load(files.Certificate, files.Key, now);
+        CertificateLedger.WriteCrl(issuer, now, CertificateLedger.DefaultCrlValidity);
+        return issuer;
+    }
+
+    private static BareFileNames Issue(ClusterPlan plan, string fileName, string commonName, string profile, IReadOnlyList<string> hosts, IssuerCredentials issuer, DateTime now, Action<string> warn)
+    {
+        IssuedCertificate issued = CertificateIssuer.Issue(new SubjectName(commonName), Hosts.Parse(hosts), plan.Key, SigningConfig.BuiltInOnly.Resolve(profile), null, issuer, now);
+        BareFileNames files = Write(plan, fileName, issued, warn);
+        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, profile, now);
+        return files;
+    }
 
     private static BareFileNames Write(ClusterPlan plan, string fileName, IssuedCertificate issued, Action<string> warn)
     {

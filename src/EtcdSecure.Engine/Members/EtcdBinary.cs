@@ -21,6 +21,9 @@ public sealed record EtcdBinaryInfo(string Name, string Path, Version Version, s
 
     public bool SupportsClientCertFile => Version >= new Version(3, 5);
 
+    /// <summary>--client-crl-file and --peer-crl-file came with etcd 3.2.</summary>
+    public bool SupportsCrlFiles => Version >= new Version(3, 2);
+
     // --proxy and --enable-v2 were removed in 3.6.
     public bool SupportsV2 => Version < new Version(3, 6);
 

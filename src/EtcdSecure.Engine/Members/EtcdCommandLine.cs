@@ -30,6 +30,9 @@ public static class EtcdCommandLine
             "--peer-client-cert-auth",
         };
 
+        if (s.ClientCrlPath is not null) a.AddRange(new[] { "--client-crl-file", s.ClientCrlPath });
+        if (s.PeerCrlPath is not null) a.AddRange(new[] { "--peer-crl-file", s.PeerCrlPath });
+
         // Only flags this etcd knows: an unknown flag makes etcd exit at once (PITFALLS.md, item 8).
         if (etcd.SupportsTlsMinVersion) a.AddRange(new[] { "--tls-min-version", "TLS1.2" });
         if (etcd.NeedsLoggerZapFlag) a.AddRange(new[] { "--logger", "zap" });

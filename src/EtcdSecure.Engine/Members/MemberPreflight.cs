@@ -41,6 +41,10 @@ public static class MemberPreflight
                 s.Server.CertificatePath);
         }
 
+        // etcd refuses every handshake when its CRL file is missing or unreadable: a bad CRL is found here instead.
+        CheckCrl(s.ClientCrlPath, s.TrustedCAPath, "-CrlPath");
+        CheckCrl(s.PeerCrlPath, s.PeerTrustedCAPath, "-PeerCrlPath");
+
         foreach (Uri u in s.ListenClientUrls.Concat(s.ListenPeerUrls))
         {
             if (PortInUse(u))
@@ -56,6 +60,17 @@ public static class MemberPreflight
             throw new EtcdSecureException("DataDirInUse", ErrorKind.ResourceUnavailable,
                 $"The data dir '{dataDir}' is used by the running etcd process {pid}; two members cannot share one data dir.", dataDir);
         }
+    }
+
+    private static void CheckCrl(string? crl, string ca, string parameter)
+    {
+        if (crl is null) return;
+        if (!File.Exists(crl))
+        {
+            throw new EtcdSecureException("CrlNotFound", ErrorKind.ObjectNotFound, $"The CRL '{crl}' ({parameter}) does not exist; etcd would refuse every connection. Update-EtcdCrl writes one.", crl);
+        }
+
+        Tls.RevocationList.Load(new[] { crl }, Tls.TrustedCAs.Load(ca));
     }
 
     /// <summary>Hosts a certificate must cover for these URLs. Wildcard listen addresses are served under other names, checked via the advertise URLs.</summary>

@@ -25,6 +25,12 @@ public sealed record MemberSpec
     public required string TrustedCAPath { get; init; }
     public required string PeerTrustedCAPath { get; init; }
 
+    /// <summary>A CRL of the client CA (--client-crl-file): etcd reads it on every new client connection.</summary>
+    public string? ClientCrlPath { get; init; }
+
+    /// <summary>A CRL of the peer CA (--peer-crl-file), read on every new peer connection.</summary>
+    public string? PeerCrlPath { get; init; }
+
     /// <summary>Validates URLs: https only, a port on each, no path; a wildcard listen address needs an explicit advertise URL.</summary>
     public static IReadOnlyList<Uri> ParseUrls(IEnumerable<string> urls, string what)
     {

@@ -14,6 +14,9 @@ public sealed record ClusterRecord
     public required IReadOnlyList<MemberSpec> Members { get; init; }
     public required IReadOnlyList<string> Endpoints { get; init; }
     public required string CAPath { get; init; }
+
+    /// <summary>The CA of the peer certificates; clusters recorded before it existed used <see cref="CAPath"/> for both.</summary>
+    public string? PeerCAPath { get; init; }
     public required string ClientCertificatePath { get; init; }
     public required string ClientKeyPath { get; init; }
     public DateTime Created { get; init; }

@@ -40,9 +40,35 @@ public sealed class StartEtcdMemberCommand : MemberSpecCmdlet
     [Parameter]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A CRL of -CA (--client-crl-file), such as the NAME-crl.pem that Revoke-EtcdCertificate and Update-EtcdCrl
+    /// write: clients whose certificates it names are refused. etcd reads it on every new connection, so a later
+    /// revocation needs no restart. etcd does not check the CRL's signature or its nextUpdate; this cmdlet checks the
+    /// signature before it starts the member.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CrlPath { get; set; }
+
+    /// <summary>A CRL of -PeerCA (--peer-crl-file): peers whose certificates it names cannot join. Default: none.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PeerCrlPath { get; set; }
+
     protected override void Process()
     {
         var (spec, etcd) = BuildSpec();
+        if ((CrlPath ?? PeerCrlPath) is not null && !etcd.SupportsCrlFiles)
+        {
+            throw new EtcdSecureException("EtcdTooOld", ErrorKind.NotImplemented,
+                $"etcd {etcd.Version} has no --client-crl-file or --peer-crl-file (they came with 3.2); install a newer etcd to use -CrlPath.", etcd.Path);
+        }
+
+        spec = spec with
+        {
+            ClientCrlPath = CrlPath is null ? null : ResolveLocalPath(CrlPath),
+            PeerCrlPath = PeerCrlPath is null ? null : ResolveLocalPath(PeerCrlPath),
+        };
         var (exe, args) = MemberHost.Plan(spec, etcd);
         string commandLine = EtcdCommandLine.Quote(exe, args);
         WriteVerbose(commandLine);

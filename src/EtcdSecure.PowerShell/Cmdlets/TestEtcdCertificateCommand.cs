@@ -1,6 +1,10 @@
 using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using EtcdSecure.Engine;
 using EtcdSecure.Engine.Pki;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
@@ -21,14 +25,30 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </code>
 /// Returns only $true or $false, for scripts.
 /// </example>
+/// <example>
+/// <code>
+/// if (-not (Test-EtcdCertificate ./tls -Recurse -ExpiringWithin 30d -Quiet)) { throw 'a certificate expires within 30 days' }
+/// </code>
+/// The expiry check for CI: every certificate under ./tls (CAs included, keys and CRLs passed over) must be valid for 30 more days.
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "EtcdCertificate")]
 [OutputType(typeof(EtcdCertificateTestResult), typeof(bool))]
 public sealed class TestEtcdCertificateCommand : EtcdCmdlet
 {
-    /// <summary>The certificate (PEM) to check; its key is NAME-key.pem beside it when present.</summary>
+    /// <summary>The certificates (PEM) to check, or folders of them; wildcards allowed. A certificate's key is NAME-key.pem beside it when present.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
-    public string Path { get; set; } = "";
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    /// <summary>With a folder in -Path, check the certificates in its subfolders too (previous/ ones, kept by Update-EtcdCertificate, are passed over).</summary>
+    [Parameter]
+    public SwitchParameter Recurse { get; set; }
+
+    /// <summary>Also fail a certificate that expires within this time ("720h", "30d", a TimeSpan, or a number of days): the check to run from CI before expiry bites.</summary>
+    [Parameter]
+    [GoDurationTransformation(NumbersAreDays = true)]
+    public TimeSpan? ExpiringWithin { get; set; }
 
     /// <summary>The private key; default: NAME-key.pem beside NAME.pem when it exists.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -58,16 +78,39 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
     [Parameter]
     public DateTime? At { get; set; }
 
-    /// <summary>Return only $true or $false.</summary>
+    /// <summary>Return only $true or $false: one value for everything checked, $true when every certificate passes.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
+    private bool _allValid = true;
+
     protected override void Process()
     {
-        string path = ResolveLocalPath(Path);
-        string? keyPath = KeyPath is { Length: > 0 } ? ResolveLocalPath(KeyPath) : BareFileNames.Beside(path, "-key.pem");
+        foreach (string p in Path)
+        {
+            foreach ((string file, bool listed) in CertificateFiles(p))
+            {
+                if (!listed && KeyPath is { Length: > 0 })
+                {
+                    throw new EtcdSecureException("KeyPathWithMany", ErrorKind.InvalidArgument, "-KeyPath names the key of one certificate; with a folder or wildcard, each key is NAME-key.pem beside its certificate.", KeyPath);
+                }
+
+                Test(file, listed);
+            }
+        }
+    }
+
+    protected override void End()
+    {
+        if (Quiet) WriteObject(_allValid);
+    }
+
+    private void Test(string path, bool single)
+    {
+        string? keyPath = single && KeyPath is { Length: > 0 } ? ResolveLocalPath(KeyPath) : BareFileNames.Beside(path, "-key.pem");
         var hosts = Engine.Pki.Hosts.Parse(Hosts);
-        var (details, reasons) = CertificateValidator.Test(new CertificateCheck(
+        DateTime at = At?.ToUniversalTime() ?? DateTime.UtcNow;
+        var (details, found) = CertificateValidator.Test(new CertificateCheck(
             path,
             keyPath,
             CAPath is null ? null : ResolveLocalPath(CAPath),
@@ -75,12 +118,15 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
             Enum.Parse<CertificateRole>(Role, ignoreCase: true),
             hosts,
             At?.ToUniversalTime()));
-        foreach (string reason in reasons) WriteVerbose(reason);
-        if (Quiet)
+        var reasons = found.ToList();
+        if (ExpiringWithin is TimeSpan window && details.NotAfter > at && details.NotAfter <= at + window)
         {
-            WriteObject(reasons.Count == 0);
-            return;
+            reasons.Add($"It expires on {details.NotAfter:u}, in {(details.NotAfter - at).TotalDays:0.#} days: within the {window.TotalDays:0.#}-day window. Renew it with Update-EtcdCertificate.");
         }
+
+        foreach (string reason in reasons) WriteVerbose($"{path}: {reason}");
+        _allValid &= reasons.Count == 0;
+        if (Quiet) return;
 
         WriteObject(new EtcdCertificateTestResult
         {
@@ -91,5 +137,70 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
             NotAfter = details.NotAfter,
             Reasons = reasons.ToArray(),
         });
+    }
+
+    /// <summary>
+    /// The files a -Path stands for. A file named on its own is checked whatever it holds (so a wrong file gets its
+    /// error); a folder or a wildcard passes over keys, CRLs, CSRs and other files that hold no certificate.
+    /// </summary>
+    private IEnumerable<(string File, bool Listed)> CertificateFiles(string p)
+    {
+        string literal = ResolveLocalPath(p);
+        if (Directory.Exists(literal))
+        {
+            var option = new EnumerationOptions { RecurseSubdirectories = Recurse, IgnoreInaccessible = true, MatchCasing = MatchCasing.CaseInsensitive };
+            bool any = false;
+            foreach (string f in Directory.EnumerateFiles(literal, "*.pem", option).Order(StringComparer.Ordinal))
+            {
+                if (System.IO.Path.GetRelativePath(literal, f).Split(System.IO.Path.DirectorySeparatorChar).Contains("previous")) continue;
+                if (!HoldsCertificate(f)) continue;
+                any = true;
+                yield return (f, false);
+            }
+
+            if (!any)
+            {
+                // A check over nothing must not pass quietly: a CI job pointed at the wrong folder would stay green.
+                _allValid = false;
+                WriteError(Errors.ToRecord(new EtcdSecureException("NoCertificateFound", ErrorKind.ObjectNotFound,
+                    $"There is no certificate in '{literal}'{(Recurse ? " or below it" : "")}.", literal)));
+            }
+
+            yield break;
+        }
+
+        if (!WildcardPattern.ContainsWildcardCharacters(p))
+        {
+            yield return (literal, true);
+            yield break;
+        }
+
+        Collection<string> files;
+        try
+        {
+            files = GetResolvedProviderPathFromPSPath(p, out _);
+        }
+        catch (ItemNotFoundException ex)
+        {
+            throw new EtcdSecureException("FileNotFound", ErrorKind.ObjectNotFound, ex.Message, p, ex);
+        }
+
+        foreach (string f in files.Order(StringComparer.Ordinal))
+        {
+            if (File.Exists(f) && HoldsCertificate(f)) yield return (f, false);
+        }
+    }
+
+    private static bool HoldsCertificate(string file)
+    {
+        if (file.EndsWith("-key.pem", StringComparison.OrdinalIgnoreCase)) return false;
+        try
+        {
+            return File.ReadAllText(file).Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 }

@@ -14,6 +14,9 @@ public sealed class EtcdCluster
     public string[] Endpoints { get; init; } = Array.Empty<string>();
     public string? Leader { get; init; }
     public string CAPath { get; init; } = "";
+
+    /// <summary>The CA that issued the peer certificates (only peers trust it).</summary>
+    public string PeerCAPath { get; init; } = "";
     public string ClientCertificatePath { get; init; } = "";
     public string ClientKeyPath { get; init; } = "";
 
@@ -37,6 +40,7 @@ public sealed class EtcdCluster
             Endpoints = c.Endpoints.ToArray(),
             Leader = leader,
             CAPath = c.CAPath,
+            PeerCAPath = c.PeerCAPath ?? c.CAPath,
             ClientCertificatePath = c.ClientCertificatePath,
             ClientKeyPath = c.ClientKeyPath,
             EnvironmentLines = new[]
