@@ -10,6 +10,7 @@
     PowerShellVersion      = '7.6'
     FormatsToProcess       = @('EtcdSecure.Format.ps1xml')
     CmdletsToExport        = @(
+        'Enable-EtcdAuth'
         'Export-EtcdServiceUnit'
         'Get-EtcdBinary'
         'Get-EtcdCertificate'

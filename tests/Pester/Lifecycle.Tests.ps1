@@ -200,3 +200,48 @@ Describe 'A running cluster: revocation, renewal and peer identities' -Tag Integ
         finally { Stop-TestProcess $watch }
     }
 }
+
+Describe 'Enable-EtcdAuth: certificates map to users with least privilege' -Tag Integration {
+    BeforeAll {
+        $cluster = New-EtcdCluster -Path (Join-Path $TestDrive 'auth') -Name auth -Size 1
+        $ca = Get-EtcdCertificate $cluster.CAPath
+        $root = Get-EtcdCertificate $cluster.ClientCertificatePath
+        $reader = $ca | New-EtcdCertificate -Profile Client -CommonName reporting
+        $writer = $ca | New-EtcdCertificate -Profile Client -CommonName app
+        $stranger = $ca | New-EtcdCertificate -Profile Client -CommonName stranger
+        $member = $cluster.Endpoints[0]
+    }
+
+    It 'refuses to run with a certificate that is not root, and changes nothing' {
+        $e = Get-ThrownError { Enable-EtcdAuth -Endpoint $member -CA $ca -Certificate $reader -Confirm:$false }
+        $e.FullyQualifiedErrorId | Should -Match '^RootCertificateRequired,'
+        (Invoke-Ctl $member $ca.Path $stranger @('put', 'anything', 'x')).ExitCode | Should -Be 0
+    }
+
+    It 'lets a read-only certificate read its prefix and nothing else, a read-write one write it, and no other certificate in' {
+        $status = $cluster | Enable-EtcdAuth -ReadOnly @{ reporting = '/app/' } -ReadWrite @{ app = '/app/' } -Confirm:$false
+        $status.Enabled | Should -BeTrue
+        # etcd before 3.5 cannot say whether auth was on (it has no AuthStatus).
+        $newEtcd = (Get-EtcdBinary).Version -ge [version] '3.5'
+        $status.WasEnabled | Should -Be $(if ($newEtcd) { $false } else { $null })
+        $status.Users | Sort-Object | Should -Be @('app', 'reporting', 'root')
+
+        (Invoke-Ctl $member $ca.Path $writer @('put', '/app/config', 'v1')).ExitCode | Should -Be 0
+        (Invoke-Ctl $member $ca.Path $reader @('get', '/app/config', '--print-value-only')).Output | Should -Be 'v1'
+        $denied = Invoke-Ctl $member $ca.Path $reader @('put', '/app/config', 'v2')
+        $denied.ExitCode | Should -Not -Be 0
+        $denied.Output | Should -Match 'permission denied'
+        (Invoke-Ctl $member $ca.Path $writer @('put', '/other', 'x')).Output | Should -Match 'permission denied'
+        (Invoke-Ctl $member $ca.Path $stranger @('get', '/app/config')).ExitCode | Should -Not -Be 0
+        (Invoke-Ctl $member $ca.Path $root @('put', '/other', 'root-may')).ExitCode | Should -Be 0
+        ($cluster | Test-EtcdClusterHealth).Healthy | Should -BeTrue
+    }
+
+    It 'runs again without harm, adding what is new' {
+        $again = $cluster | Enable-EtcdAuth -ReadOnly @{ stranger = '/public/' } -Confirm:$false
+        $again.WasEnabled | Should -Be $(if ((Get-EtcdBinary).Version -ge [version] '3.5') { $true } else { $null })
+        (Invoke-Ctl $member $ca.Path $root @('put', '/public/motd', 'hello')).ExitCode | Should -Be 0
+        (Invoke-Ctl $member $ca.Path $stranger @('get', '/public/motd', '--print-value-only')).Output | Should -Be 'hello'
+        (Invoke-Ctl $member $ca.Path $reader @('get', '/app/config', '--print-value-only')).Output | Should -Be 'v1'
+    }
+}

@@ -78,3 +78,15 @@ public enum EtcdRevocationReason
     CessationOfOperation = 5,
     PrivilegeWithdrawn = 9,
 }
+
+/// <summary>What Enable-EtcdAuth left in place.</summary>
+public sealed class EtcdAuthStatus
+{
+    public string Endpoint { get; init; } = "";
+    public bool Enabled { get; init; }
+
+    /// <summary>Whether auth was on already before this run; empty where etcd cannot say (before 3.5, which lacks AuthStatus).</summary>
+    public bool? WasEnabled { get; init; }
+    public string[] Users { get; init; } = Array.Empty<string>();
+    public string[] Roles { get; init; } = Array.Empty<string>();
+}
