@@ -24,6 +24,7 @@
         'New-EtcdCluster'
         'New-EtcdMemberConfig'
         'Remove-EtcdCluster'
+        'Restart-EtcdMember'
         'Revoke-EtcdCertificate'
         'Start-EtcdMember'
         'Start-EtcdProxy'

@@ -46,3 +46,31 @@ Describe 'examples/tls-cluster.ps1 (workflow B)' -Tag Integration, Example {
         @($list | Where-Object { $_ -match 'started' }).Count | Should -Be 3
     }
 }
+
+Describe 'examples/rotate-ca.ps1' -Tag Integration, Example {
+    It 'rotates the client CA of a running cluster behind the proxy, healthy after every step, and the old CA is refused at the end' {
+        $path = Join-Path $TestDrive 'rotation'
+        $r = & "$examples/rotate-ca.ps1" -Path $path -ModulePath $script:ModuleManifest 6>$null | Select-Object -Last 1
+        $r.Steps.Count | Should -Be 8
+        $r.Steps.HealthyThroughProxy | Should -Not -Contain $false
+
+        $member = $r.Cluster.Endpoints[0]
+        (Get-ServedCertificate ([uri] $member).Port).Issuer | Should -Be 'CN=rotate-ca-2'
+        (Get-ServedCertificate ([uri] $r.Proxy.Endpoint).Port).Issuer | Should -Be 'CN=rotate-ca-2'
+        $r.Root.Issuer | Should -Be 'CN=rotate-ca-2'
+        (Get-Content $r.Trust -Raw) | Should -Be (Get-Content $r.NewCA.Path -Raw)
+        (Get-EtcdMember rotate-1).CommandLine | Should -Match 'ca-2-crl.pem'
+
+        $as = { param($Cert, $Endpoint) Invoke-Etcdctl @('--endpoints', $Endpoint, '--cacert', $r.Trust, '--cert', $Cert.Path, '--key', $Cert.KeyPath, '--dial-timeout', '3s', '--command-timeout', '5s', 'put', 'rotated', 'yes') }
+        (& $as $r.Root $member).ExitCode | Should -Be 0
+        (& $as $r.Root $r.Proxy.Endpoint).ExitCode | Should -Be 0
+        (& $as $r.Legacy $member).ExitCode | Should -Not -Be 0
+        (& $as $r.Legacy $r.Proxy.Endpoint).ExitCode | Should -Not -Be 0
+
+        # The cluster's record follows: its clients now verify the members with the new trust file.
+        (Get-EtcdCluster rotate).CAPath | Should -Be $r.Trust
+        (Get-EtcdCluster rotate | Test-EtcdClusterHealth).Healthy | Should -Be @($true, $true, $true)
+        (Get-EtcdIssuedCertificate $r.OldCA.Path | Where-Object Status -EQ Renewed).Count | Should -Be 5
+        (Get-EtcdIssuedCertificate $r.NewCA.Path).Count | Should -Be 5
+    }
+}

@@ -52,7 +52,7 @@ public static class MemberHost
 
     internal static int? ExitCodeOf(int pid) => Children.TryGetValue(pid, out Process? p) && p.HasExited ? p.ExitCode : null;
 
-    public static async Task<RunningMember> StartAsync(MemberSpec spec, EtcdBinaryInfo etcd, TimeSpan timeout, CancellationToken cancel)
+    public static async Task<RunningMember> StartAsync(MemberSpec spec, EtcdBinaryInfo etcd, TimeSpan timeout, CancellationToken cancel, bool rejoining = false)
     {
         StateStore store = StateStore.Current;
         if (Find(spec.Name) is { HasExited: false } running)
@@ -79,7 +79,7 @@ public static class MemberHost
         store.Put(MemberRecord.Kind, spec.Name, member.Record);
         try
         {
-            await WaitUntilServingAsync(member, timeout, cancel).ConfigureAwait(false);
+            await WaitUntilServingAsync(member, timeout, rejoining, cancel).ConfigureAwait(false);
         }
         catch (EtcdSecureException ex) when (ex.ErrorId == "MemberExited")
         {
@@ -100,7 +100,7 @@ public static class MemberHost
     private static Process Launch(MemberSpec spec, EtcdBinaryInfo etcd, IReadOnlyList<string> args) =>
         DetachedProcess.Start(etcd.Path, args, spec.LogPath, spec.Name);
 
-    private static async Task WaitUntilServingAsync(RunningMember member, TimeSpan timeout, CancellationToken cancel)
+    private static async Task WaitUntilServingAsync(RunningMember member, TimeSpan timeout, bool rejoining, CancellationToken cancel)
     {
         MemberSpec s = member.Spec;
         var clientIdentity = TlsClientIdentity.Load(s.TrustedCAPath, s.Server.CertificatePath, s.Server.KeyPath);
@@ -109,7 +109,9 @@ public static class MemberHost
         Uri peer = s.AdvertisePeerUrls[0];
         // etcd opens its client port only once the cluster has quorum, so a member of a cluster that is still
         // forming can only show it is up on its peer port. A lone member must answer on its client port.
-        bool peersSuffice = MemberSpec.ParseInitialCluster(s.InitialCluster).Select(kv => kv.Key).Distinct().Count() > 1;
+        // A member rejoining a running cluster must be back in it (its client port open) before it counts as up:
+        // a rolling restart that went on sooner could stop the next member while this one is still catching up.
+        bool peersSuffice = !rejoining && MemberSpec.ParseInitialCluster(s.InitialCluster).Select(kv => kv.Key).Distinct().Count() > 1;
         var deadline = Stopwatch.StartNew();
         string? last = null;
         while (deadline.Elapsed < timeout)
@@ -130,6 +132,27 @@ public static class MemberHost
 
         throw new EtcdSecureException("MemberStartTimeout", ErrorKind.OperationTimeout,
             $"etcd member '{s.Name}' did not answer TLS on {client}{(peersSuffice ? $" or {peer}" : "")} within {timeout.TotalSeconds:0} s ({last}); it was stopped. Log: {s.LogPath}", s.Name);
+    }
+
+    /// <summary>
+    /// Stops a member and starts it again with <paramref name="spec"/> (its own, with other trust or CRL files), keeping
+    /// its data, so it rejoins its cluster. The new files are checked before anything is stopped. etcd reads its
+    /// trusted CA files only when it starts, so this is how a member comes to trust a new CA bundle.
+    /// </summary>
+    public static async Task<RunningMember> RestartAsync(RunningMember member, MemberSpec spec, TimeSpan grace, TimeSpan startTimeout, CancellationToken cancel)
+    {
+        MemberPreflight.CheckCertificates(spec);
+        await StopAsync(member, grace, cancel).ConfigureAwait(false);
+        RunningMember started = await StartAsync(spec, member.Record.Etcd, startTimeout, cancel, rejoining: true).ConfigureAwait(false);
+        foreach (ClusterRecord c in ClusterHost.All.Where(c => c.Members.Any(m => m.Name == spec.Name && m.DataDir == spec.DataDir)))
+        {
+            var members = c.Members.Select(m => m.Name == spec.Name ? spec : m).ToList();
+            // Once every member trusts the same file, that is what the cluster's clients verify the members with.
+            string[] trusted = members.Select(m => m.TrustedCAPath).Distinct().ToArray();
+            ClusterHost.Record(c with { Members = members, CAPath = trusted.Length == 1 ? trusted[0] : c.CAPath });
+        }
+
+        return started;
     }
 
     /// <summary>

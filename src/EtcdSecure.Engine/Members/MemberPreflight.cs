@@ -31,19 +31,7 @@ public static class MemberPreflight
                 $"The advertised peer URL {string.Join(", ", missing)} of '{s.Name}' is not its entry in the initial cluster ({s.InitialCluster}); etcd would refuse to start.", s.InitialCluster);
         }
 
-        var reasons = new List<string>();
-        reasons.AddRange(CertificateValidator.Test(new CertificateCheck(s.Server.CertificatePath, s.Server.KeyPath, s.TrustedCAPath, null, CertificateRole.Server, HostsOf(s.AdvertiseClientUrls.Concat(s.ListenClientUrls)))).Reasons);
-        reasons.AddRange(CertificateValidator.Test(new CertificateCheck(s.Peer.CertificatePath, s.Peer.KeyPath, s.PeerTrustedCAPath, null, CertificateRole.Peer, HostsOf(s.AdvertisePeerUrls.Concat(s.ListenPeerUrls)))).Reasons);
-        if (reasons.Count > 0)
-        {
-            throw new EtcdSecureException("MemberCertificateInvalid", ErrorKind.InvalidData,
-                $"Member '{s.Name}' would not work with these certificates:{Environment.NewLine}- " + string.Join(Environment.NewLine + "- ", reasons.Distinct()),
-                s.Server.CertificatePath);
-        }
-
-        // etcd refuses every handshake when its CRL file is missing or unreadable: a bad CRL is found here instead.
-        CheckCrl(s.ClientCrlPath, s.TrustedCAPath, "-CrlPath");
-        CheckCrl(s.PeerCrlPath, s.PeerTrustedCAPath, "-PeerCrlPath");
+        CheckCertificates(s);
 
         foreach (Uri u in s.ListenClientUrls.Concat(s.ListenPeerUrls))
         {
@@ -60,6 +48,24 @@ public static class MemberPreflight
             throw new EtcdSecureException("DataDirInUse", ErrorKind.ResourceUnavailable,
                 $"The data dir '{dataDir}' is used by the running etcd process {pid}; two members cannot share one data dir.", dataDir);
         }
+    }
+
+    /// <summary>The member's certificates, CAs and CRLs, without touching ports: what a restart checks before it stops anything.</summary>
+    public static void CheckCertificates(MemberSpec s)
+    {
+        var reasons = new List<string>();
+        reasons.AddRange(CertificateValidator.Test(new CertificateCheck(s.Server.CertificatePath, s.Server.KeyPath, s.TrustedCAPath, null, CertificateRole.Server, HostsOf(s.AdvertiseClientUrls.Concat(s.ListenClientUrls)))).Reasons);
+        reasons.AddRange(CertificateValidator.Test(new CertificateCheck(s.Peer.CertificatePath, s.Peer.KeyPath, s.PeerTrustedCAPath, null, CertificateRole.Peer, HostsOf(s.AdvertisePeerUrls.Concat(s.ListenPeerUrls)))).Reasons);
+        if (reasons.Count > 0)
+        {
+            throw new EtcdSecureException("MemberCertificateInvalid", ErrorKind.InvalidData,
+                $"Member '{s.Name}' would not work with these certificates:{Environment.NewLine}- " + string.Join(Environment.NewLine + "- ", reasons.Distinct()),
+                s.Server.CertificatePath);
+        }
+
+        // etcd refuses every handshake when its CRL file is missing or unreadable: a bad CRL is found here instead.
+        CheckCrl(s.ClientCrlPath, s.TrustedCAPath, "-CrlPath");
+        CheckCrl(s.PeerCrlPath, s.PeerTrustedCAPath, "-PeerCrlPath");
     }
 
     private static void CheckCrl(string? crl, string ca, string parameter)

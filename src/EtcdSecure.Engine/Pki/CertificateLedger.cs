@@ -88,8 +88,8 @@ public static class CertificateLedger
         }
     }
 
-    /// <summary>Adds a just-issued certificate; when it renews another, marks that one as renewed by it and notes where its files went.</summary>
-    public static void Record(string caCertificatePath, X509Certificate2 certificate, string? path, string? profile, DateTime now, string? renews = null, string? renewedMovedTo = null) =>
+    /// <summary>Adds a just-issued certificate.</summary>
+    public static void Record(string caCertificatePath, X509Certificate2 certificate, string? path, string? profile, DateTime now) =>
         Change(caCertificatePath, ledger =>
         {
             CertificateDetails d = CertificateDetails.From(certificate);
@@ -107,13 +107,16 @@ public static class CertificateLedger
                 IssuedAt = now,
                 Path = path is null ? null : System.IO.Path.GetFullPath(path),
             });
-            if (renews is not null)
-            {
-                string old = NormalizeSerial(renews);
-                int i = ledger.Certificates.FindIndex(e => e.SerialNumber == old);
-                if (i >= 0) ledger.Certificates[i] = ledger.Certificates[i] with { RenewedBy = serial, Path = renewedMovedTo };
-            }
+            return true;
+        });
 
+    /// <summary>Marks a certificate as renewed by another (of this CA or, in a rotation, of the next) and notes where its files went.</summary>
+    public static void MarkRenewed(string caCertificatePath, string serial, string renewedBy, string? movedTo) =>
+        Change(caCertificatePath, ledger =>
+        {
+            string old = NormalizeSerial(serial);
+            int i = ledger.Certificates.FindIndex(e => e.SerialNumber == old);
+            if (i >= 0) ledger.Certificates[i] = ledger.Certificates[i] with { RenewedBy = renewedBy, Path = movedTo };
             return true;
         });
 

@@ -15,14 +15,15 @@ public sealed record RenewedCertificate(IssuedCertificate Issued, BareFileNames 
 /// </summary>
 public static class CertificateRenewal
 {
-    public static RenewedCertificate Renew(string certificatePath, IssuerCredentials issuer, TimeSpan? validity, bool reuseKey, DateTime now)
+    public static RenewedCertificate Renew(string certificatePath, IssuerCredentials issuer, TimeSpan? validity, bool reuseKey, DateTime now, bool changeCA = false)
     {
         string path = Path.GetFullPath(certificatePath);
         X509Certificate2 old = CertificateFile.LoadFirst(path);
-        if (!IssuedBy(old, issuer))
+        bool sameCA = IssuedBy(old, issuer);
+        if (!sameCA && !changeCA)
         {
             throw new EtcdSecureException("NotIssuedByCA", ErrorKind.InvalidArgument,
-                $"'{path}' ({old.Subject}) was not issued by the CA '{issuer.CertificatePath}'; renew it with the CA that issued it.", path);
+                $"'{path}' ({old.Subject}) was not issued by the CA '{issuer.CertificatePath}'; renew it with the CA that issued it, or give -ChangeCA to reissue it from this one (a CA rotation).", path);
         }
 
         string dir = Path.GetDirectoryName(path)!;
@@ -68,9 +69,14 @@ public static class CertificateRenewal
         if (File.Exists(files.Csr)) replace.Add(new(files.Csr, issued.CsrPem, Secret: false));
         PemFileSet.Write(replace, force: true);
 
-        LedgerEntry? entry = IssuerLocator.EntryOf(issuer.CertificatePath, old);
-        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, entry?.Profile, now,
-            renews: old.SerialNumber, renewedMovedTo: Path.Combine(previous, name + ".pem"));
+        // The profile comes from the ledger of the CA that issued the old certificate, which is not this one in a rotation.
+        string? oldCA = sameCA ? issuer.CertificatePath : IssuerLocator.FindCA(path, old);
+        LedgerEntry? entry = oldCA is null ? null : IssuerLocator.EntryOf(oldCA, old);
+        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, entry?.Profile, now);
+        if (oldCA is not null)
+        {
+            CertificateLedger.MarkRenewed(oldCA, old.SerialNumber, CertificateLedger.NormalizeSerial(issued.Certificate.SerialNumber), Path.Combine(previous, name + ".pem"));
+        }
         return new RenewedCertificate(issued, files, previous, CertificateLedger.NormalizeSerial(old.SerialNumber), entry?.Profile);
     }
 

@@ -101,9 +101,19 @@ public static class CertificateValidator
 
     private static void CheckChain(CertificateCheck check, X509Certificate2 cert, CertificateDetails d, string caPath, DateTime at, string name, List<string> reasons)
     {
-        X509Certificate2 ca = CertificateFile.LoadFirst(caPath);
+        // A CA file may be a bundle (old and new CA during a rotation): the certificate is checked against the CA in
+        // it that issued it, as etcd and Go pick the issuer from the trusted pool.
+        IReadOnlyList<X509Certificate2> cas = CertificateFile.Load(caPath);
+        bool Named(X509Certificate2 c) => cert.IssuerName.RawData.AsSpan().SequenceEqual(c.SubjectName.RawData);
+        X509Certificate2 ca = cas.FirstOrDefault(c => Named(c) && Signs(c, cert)) ?? cas.FirstOrDefault(Named) ?? cas[0];
         CertificateDetails cad = CertificateDetails.From(ca);
-        string caName = $"the CA '{caPath}' ({cad.CommonName})";
+        string caName = cas.Count == 1 ? $"the CA '{caPath}' ({cad.CommonName})" : $"the CA {cad.CommonName} of the bundle '{caPath}'";
+        if (cas.Count > 1 && !cas.Any(Named))
+        {
+            reasons.Add($"{name} was issued by \"{d.Issuer}\", which is none of the {cas.Count} CAs in '{caPath}'.");
+            return;
+        }
+
         if (!cad.IsCA) reasons.Add($"{caName} is not a CA certificate.");
         if (cad.NotAfter < at) reasons.Add($"{caName} expired {cad.NotAfter:u}; nothing it signed verifies any more.");
         if (cad.NotBefore > at) reasons.Add($"{caName} is not valid before {cad.NotBefore:u}.");
@@ -142,6 +152,19 @@ public static class CertificateValidator
             {
                 reasons.Add(ex.Message);
             }
+        }
+    }
+
+    private static bool Signs(X509Certificate2 ca, X509Certificate2 cert)
+    {
+        try
+        {
+            ToBc(cert).Verify(ToBc(ca).GetPublicKey());
+            return true;
+        }
+        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or InvalidOperationException)
+        {
+            return false;
         }
     }
 

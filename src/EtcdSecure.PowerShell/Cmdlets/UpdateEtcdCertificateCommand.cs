@@ -41,18 +41,30 @@ public sealed class UpdateEtcdCertificateCommand : CertificateAuthorityCmdlet
     [Parameter]
     public SwitchParameter ReuseKey { get; set; }
 
+    /// <summary>
+    /// Reissue from -CA even though another CA issued the current certificate: the step of a CA rotation in which
+    /// the members' and clients' certificates move to the new CA (which everything must trust by then).
+    /// </summary>
+    [Parameter]
+    public SwitchParameter ChangeCA { get; set; }
+
     protected override void Process()
     {
         foreach (string p in Path)
         {
             string path = ResolveLocalPath(p);
             var old = CertificateFile.LoadFirst(path);
+            if (ChangeCA && CA is null && CACertPath is null)
+            {
+                throw new Engine.EtcdSecureException("CANotFound", Engine.ErrorKind.InvalidArgument, "-ChangeCA needs the new CA: give -CA or -CACertPath.", "ChangeCA");
+            }
+
             string caPath = CAPathFor(path, old);
             IssuerCredentials issuer = LoadIssuer(caPath);
             TimeSpan validity = Validity ?? CertificateRenewal.LifetimeOf(old);
             if (!ShouldProcess(path, $"Renew \"{old.Subject}\" from {caPath} ({(ReuseKey ? "same key" : "new key")}, valid {validity.TotalHours:0}h); the old files go to previous/")) continue;
 
-            RenewedCertificate renewed = CertificateRenewal.Renew(path, issuer, validity, ReuseKey, DateTime.UtcNow);
+            RenewedCertificate renewed = CertificateRenewal.Renew(path, issuer, validity, ReuseKey, DateTime.UtcNow, ChangeCA);
             foreach (string w in renewed.Issued.Warnings) WriteWarning(w);
             WriteVerbose($"Renewed {path} (serial {renewed.PreviousSerial} -> {renewed.Issued.Certificate.SerialNumber}); the old files are in {renewed.PreviousFolder}.");
             WriteObject(EtcdCertificate.From(CertificateDetails.From(renewed.Issued.Certificate), renewed.Files.Certificate, renewed.Files.Key,
