@@ -110,10 +110,35 @@ Describe 'Revoke-EtcdCertificate and the CRL' {
         $e.TargetObject | Should -Be $other.Path
     }
 
+    It 'takes certificates from the pipeline, and renews nothing with -WhatIf' {
+        $carol = $ca | New-EtcdCertificate -Profile Client -CommonName carol
+        $before = Get-FileHash $carol.Path
+        $carol | Update-EtcdCertificate -WhatIf
+        (Get-FileHash $carol.Path).Hash | Should -Be $before.Hash
+        Join-Path $dir 'previous' | Should -Not -Exist
+        $r = Get-EtcdCertificate $carol.Path | Revoke-EtcdCertificate -Confirm:$false
+        $r.CommonName | Should -Be 'carol'
+        $r.Status | Should -Be 'Revoked'
+    }
+
+    It 'renews with the same key when asked, and refuses a CA that did not issue the certificate unless -ChangeCA' {
+        $dave = $ca | New-EtcdCertificate -Profile Client -CommonName dave
+        $keyBefore = Get-FileHash $dave.KeyPath
+        $same = Update-EtcdCertificate $dave.Path -ReuseKey -Validity 48h
+        (Get-FileHash $dave.KeyPath).Hash | Should -Be $keyBefore.Hash
+        $same.SerialNumber | Should -Not -Be $dave.SerialNumber
+        ($same.NotAfter - $same.NotBefore).TotalHours | Should -BeGreaterThan 48
+        ($same.NotAfter - $same.NotBefore).TotalHours | Should -BeLessThan 48.2
+        $otherCA = New-EtcdCA -Path (Join-Path $TestDrive 'other2')
+        $e = Get-ThrownError { Update-EtcdCertificate $dave.Path -CA $otherCA }
+        $e.FullyQualifiedErrorId | Should -Match '^NotIssuedByCA,'
+        (Update-EtcdCertificate $dave.Path -CA $otherCA -ChangeCA).Issuer | Should -Be $otherCA.Subject
+    }
+
     It 'writes a fresh CRL with Update-EtcdCrl, numbered after the last one' {
         $before = (& openssl crl -in (Join-Path $dir 'ca-crl.pem') -noout -crlnumber) -replace 'crlNumber=', ''
         $crl = $ca | Update-EtcdCrl -Validity 720h
-        $crl.RevokedCount | Should -Be 2
+        $crl.RevokedCount | Should -Be 3
         $crl.Number | Should -Be ([Convert]::ToInt64($before, 16) + 1)
         ($crl.NextUpdate - $crl.ThisUpdate).TotalHours | Should -Be 720
     }

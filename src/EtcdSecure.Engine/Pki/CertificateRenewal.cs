@@ -52,7 +52,10 @@ public static class CertificateRenewal
         }
 
         IssuedCertificate issued = CertificateIssuer.Reissue(old, key, validity ?? LifetimeOf(old), issuer, now);
-        string previous = Path.Combine(dir, "previous", now.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture) + "-" + name);
+        string stamp = Path.Combine(dir, "previous", now.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture) + "-" + name);
+        string previous = stamp;
+        // Two renewals within a second (a script, a retry) each keep what they replaced.
+        for (int n = 2; Directory.Exists(previous); n++) previous = $"{stamp}-{n}";
 
         // The old files are copied aside first (the key owner-only, as it was), then the new ones renamed over them:
         // a failure at any point leaves the old certificate in place and working.
