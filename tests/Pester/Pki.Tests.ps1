@@ -348,6 +348,32 @@ Describe 'Test-EtcdCertificate' -Tag Unit {
         (Test-EtcdCertificate -Path $peer.Path -KeyPath $enc).Reasons | Should -Match 'encrypted'
     }
 
+    It 'reads every key form openssl writes (PKCS#1, SEC1 after EC PARAMETERS, PKCS#8), and names what it cannot use' {
+        $forms = @{
+            'pkcs1-rsa' = { param($k) & openssl genrsa -traditional -out $k 2048 2>&1 }
+            'sec1-ec'   = { param($k) & openssl ecparam -genkey -name prime256v1 -out $k 2>&1 }
+            'pkcs8-rsa' = { param($k) & openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out $k 2>&1 }
+            'pkcs8-ec'  = { param($k) & openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out $k 2>&1 }
+        }
+        foreach ($name in $forms.Keys) {
+            $k = Join-Path $TestDrive "$name-key.pem"; $c = Join-Path $TestDrive "$name.pem"
+            $null = & $forms[$name] $k
+            & openssl req -x509 -key $k -out $c -subj "/CN=$name" -days 1 2>&1 | Out-Null
+            $r = Test-EtcdCertificate -Path $c -KeyPath $k
+            $r.Reasons | Should -BeNullOrEmpty -Because "$name should be read and match its certificate"
+            # And a key of another certificate is told apart.
+            (Test-EtcdCertificate -Path $c -KeyPath $peer.KeyPath).Reasons | Should -Match 'does not belong'
+        }
+        (Get-Content (Join-Path $TestDrive 'sec1-ec-key.pem') -Raw) | Should -Match 'BEGIN EC PARAMETERS'
+
+        $ed = Join-Path $TestDrive 'ed-key.pem'
+        & openssl genpkey -algorithm ed25519 -out $ed 2>&1 | Out-Null
+        (Test-EtcdCertificate -Path $peer.Path -KeyPath $ed).Reasons | Should -Match 'neither RSA nor ECDSA'
+        $bad = Join-Path $TestDrive 'bad-key.pem'
+        Set-Content $bad "-----BEGIN PRIVATE KEY-----`nAAAA`n-----END PRIVATE KEY-----"
+        (Test-EtcdCertificate -Path $peer.Path -KeyPath $bad).Reasons | Should -Match 'cannot be read'
+    }
+
     It 'explains an IP address that was issued as a DNS name' {
         $f = Join-Path $TestDrive 'ipdns.pem'
         $k = Join-Path $TestDrive 'ipdns-key.pem'

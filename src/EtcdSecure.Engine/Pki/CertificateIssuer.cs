@@ -7,7 +7,6 @@ using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Pkcs;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Crypto.Operators;
 using Org.BouncyCastle.Math;
 using Org.BouncyCastle.Pkcs;
 using Org.BouncyCastle.Security;
@@ -39,7 +38,7 @@ public sealed class IssuerCredentials
         X509Certificate2 ca = CertificateFile.LoadFirst(certificatePath);
         BcCertificate bc = new X509CertificateParser().ReadCertificate(ca.RawData);
         PrivateKey key = PrivateKey.Load(keyPath);
-        if (!key.Matches(bc.GetPublicKey()))
+        if (!key.Matches(ca))
         {
             throw new EtcdSecureException("CAKeyMismatch", ErrorKind.InvalidData,
                 $"The CA key '{keyPath}' does not belong to the CA certificate '{certificatePath}': certificates signed with it would not verify.", keyPath);
@@ -80,13 +79,13 @@ public static class CertificateIssuer
         PositiveValidity(validity);
         PrivateKey key = PrivateKey.Generate(keySpec);
         X509Name name = ToX509Name(subject);
-        byte[] ski = SubjectKeyId(key.Public);
-        var gen = NewGenerator(name, name, key.Public, now, now + validity);
+        byte[] ski = SubjectKeyId(key.SubjectPublicKeyInfo);
+        var gen = NewGenerator(name, name, key, now, now + validity);
         gen.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
         gen.AddExtension(X509Extensions.BasicConstraints, true, pathLength is int p ? new BasicConstraints(p) : new BasicConstraints(true));
         gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(ski));
         AddSans(gen, hosts);
-        BcCertificate cert = gen.Generate(new Asn1SignatureFactory(key.SignatureAlgorithm, key.Private, Random));
+        BcCertificate cert = gen.Generate(key.Signer);
         return Finish(cert, key, name, hosts.Count == 0 ? null : SanNames(hosts), new List<string>());
     }
 
@@ -112,7 +111,7 @@ public static class CertificateIssuer
 
         PrivateKey key = PrivateKey.Generate(keySpec);
         X509Name name = ToX509Name(subject);
-        var gen = NewGenerator(issuer.Certificate.SubjectDN, name, key.Public, now, notAfter);
+        var gen = NewGenerator(issuer.Certificate.SubjectDN, name, key, now, notAfter);
         int ku = profile.Usages.Where(u => Usages.KeyUsageBits.ContainsKey(u)).Aggregate(0, (acc, u) => acc | Usages.KeyUsageBits[u]);
         if (ku != 0) gen.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(ku));
         DerObjectIdentifier[] eku = profile.Usages.Where(u => Usages.ExtendedKeyUsageOids.ContainsKey(u))
@@ -120,10 +119,10 @@ public static class CertificateIssuer
             .Select(oid => new DerObjectIdentifier(oid)).ToArray();
         if (eku.Length > 0) gen.AddExtension(X509Extensions.ExtendedKeyUsage, false, new ExtendedKeyUsage(eku));
         gen.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(profile.IsCA));
-        gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(SubjectKeyId(key.Public)));
+        gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(SubjectKeyId(key.SubjectPublicKeyInfo)));
         gen.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(IssuerKeyId(issuer.Certificate)));
         AddSans(gen, hosts);
-        BcCertificate cert = gen.Generate(new Asn1SignatureFactory(issuer.Key.SignatureAlgorithm, issuer.Key.Private, Random));
+        BcCertificate cert = gen.Generate(issuer.Key.Signer);
         return Finish(cert, key, name, hosts.Count == 0 ? null : SanNames(hosts), warnings);
     }
 
@@ -144,7 +143,7 @@ public static class CertificateIssuer
         }
 
         X509Name subject = old.SubjectDN;
-        var gen = NewGenerator(issuer.Certificate.SubjectDN, subject, key.Public, now, notAfter);
+        var gen = NewGenerator(issuer.Certificate.SubjectDN, subject, key, now, notAfter);
         foreach (DerObjectIdentifier oid in new[] { X509Extensions.KeyUsage, X509Extensions.ExtendedKeyUsage, X509Extensions.BasicConstraints, X509Extensions.SubjectAlternativeName })
         {
             Asn1OctetString? value = old.GetExtensionValue(oid);
@@ -153,24 +152,25 @@ public static class CertificateIssuer
             gen.AddExtension(oid, critical, Asn1Object.FromByteArray(value.GetOctets()));
         }
 
-        gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(SubjectKeyId(key.Public)));
+        gen.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(SubjectKeyId(key.SubjectPublicKeyInfo)));
         gen.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(IssuerKeyId(issuer.Certificate)));
-        BcCertificate cert = gen.Generate(new Asn1SignatureFactory(issuer.Key.SignatureAlgorithm, issuer.Key.Private, Random));
+        BcCertificate cert = gen.Generate(issuer.Key.Signer);
         Asn1OctetString? san = old.GetExtensionValue(X509Extensions.SubjectAlternativeName);
         return Finish(cert, key, subject, san is null ? null : GeneralNames.GetInstance(Asn1Object.FromByteArray(san.GetOctets())), warnings);
     }
 
     /// <summary>SHA-1 of the subjectPublicKey bits (RFC 5280 method 1), as cfssl and Go compute it.</summary>
-    internal static byte[] SubjectKeyId(AsymmetricKeyParameter publicKey) =>
-        SHA1.HashData(SubjectPublicKeyInfoFactory.CreateSubjectPublicKeyInfo(publicKey).PublicKey.GetBytes());
+    internal static byte[] SubjectKeyId(byte[] subjectPublicKeyInfo) => SubjectKeyId(SubjectPublicKeyInfo.GetInstance(subjectPublicKeyInfo));
+
+    private static byte[] SubjectKeyId(SubjectPublicKeyInfo info) => SHA1.HashData(info.PublicKey.GetBytes());
 
     internal static byte[] IssuerKeyId(BcCertificate issuer)
     {
         Asn1OctetString? ext = issuer.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
-        return ext is null ? SubjectKeyId(issuer.GetPublicKey()) : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ext.GetOctets())).GetKeyIdentifier();
+        return ext is null ? SubjectKeyId(issuer.CertificateStructure.SubjectPublicKeyInfo) : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ext.GetOctets())).GetKeyIdentifier();
     }
 
-    private static X509V3CertificateGenerator NewGenerator(X509Name issuer, X509Name subject, AsymmetricKeyParameter publicKey, DateTime now, DateTime notAfter)
+    private static X509V3CertificateGenerator NewGenerator(X509Name issuer, X509Name subject, PrivateKey key, DateTime now, DateTime notAfter)
     {
         var gen = new X509V3CertificateGenerator();
         gen.SetSerialNumber(NewSerial());
@@ -178,7 +178,7 @@ public static class CertificateIssuer
         gen.SetSubjectDN(subject);
         gen.SetNotBefore(now - Backdate);
         gen.SetNotAfter(notAfter);
-        gen.SetPublicKey(publicKey);
+        gen.SetSubjectPublicKeyInfo(SubjectPublicKeyInfo.GetInstance(key.SubjectPublicKeyInfo));
         return gen;
     }
 
@@ -218,7 +218,7 @@ public static class CertificateIssuer
             attributes = new DerSet(new AttributePkcs(PkcsObjectIdentifiers.Pkcs9AtExtensionRequest, new DerSet(extensions)));
         }
 
-        var csr = new Pkcs10CertificationRequest(new Asn1SignatureFactory(key.SignatureAlgorithm, key.Private, Random), subject, key.Public, attributes);
+        var csr = new Pkcs10CertificationRequest(key.Signer, subject, SubjectPublicKeyInfo.GetInstance(key.SubjectPublicKeyInfo), attributes);
         byte[] der = cert.GetEncoded();
         return new IssuedCertificate(
             Pem("CERTIFICATE", der),

@@ -6,9 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Org.BouncyCastle.Asn1.X509;
-using Org.BouncyCastle.Crypto.Operators;
 using Org.BouncyCastle.Math;
-using Org.BouncyCastle.Security;
 using Org.BouncyCastle.X509;
 
 namespace EtcdSecure.Engine.Pki;
@@ -59,8 +57,6 @@ public static class CertificateLedger
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
-
-    private static readonly SecureRandom Random = new();
 
     public static string PathOf(string caCertificatePath) => Sibling(caCertificatePath, "-index.json");
 
@@ -198,7 +194,7 @@ public static class CertificateLedger
 
         gen.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(CertificateIssuer.IssuerKeyId(issuer.Certificate)));
         gen.AddExtension(X509Extensions.CrlNumber, false, new CrlNumber(BigInteger.ValueOf(number)));
-        X509Crl crl = gen.Generate(new Asn1SignatureFactory(issuer.Key.SignatureAlgorithm, issuer.Key.Private, Random));
+        X509Crl crl = gen.Generate(issuer.Key.Signer);
         string path = CrlPathOf(issuer.CertificatePath);
         // Renamed into place whole: etcd reads the file on every new connection and must never see half of it.
         PemFileSet.Write(new[] { new PemFileSet.Entry(path, CertificateIssuer.Pem("X509 CRL", crl.GetEncoded()), Secret: false) }, force: true);

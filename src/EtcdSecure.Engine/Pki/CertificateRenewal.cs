@@ -40,7 +40,7 @@ public static class CertificateRenewal
             }
 
             key = PrivateKey.Load(files.Key);
-            if (!key.Matches(new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(old.RawData).GetPublicKey()))
+            if (!key.Matches(old))
             {
                 throw new EtcdSecureException("KeyMismatch", ErrorKind.InvalidData, $"The key '{files.Key}' does not belong to '{path}', so it cannot be reused.", files.Key);
             }

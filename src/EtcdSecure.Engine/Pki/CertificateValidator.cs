@@ -52,7 +52,7 @@ public static class CertificateValidator
             try
             {
                 PrivateKey key = PrivateKey.Load(keyPath);
-                if (!key.Matches(ToBc(cert).GetPublicKey()))
+                if (!key.Matches(cert))
                 {
                     reasons.Add($"The private key '{keyPath}' does not belong to {name}: etcd fails with \"private key does not match public key\".");
                 }
@@ -143,7 +143,7 @@ public static class CertificateValidator
         {
             try
             {
-                if (!PrivateKey.Load(caKeyPath).Matches(ToBc(ca).GetPublicKey()))
+                if (!PrivateKey.Load(caKeyPath).Matches(ca))
                 {
                     reasons.Add($"The CA key '{caKeyPath}' does not belong to {caName}: certificates signed with it will not verify.");
                 }

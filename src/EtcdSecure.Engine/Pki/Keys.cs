@@ -1,10 +1,9 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.OpenSsl;
-using Org.BouncyCastle.Security;
 
 namespace EtcdSecure.Engine.Pki;
 
@@ -29,28 +28,38 @@ public sealed record KeySpec(KeyAlgorithm Algorithm, int Size)
     public override string ToString() => Algorithm == KeyAlgorithm.Rsa ? $"RSA {Size}" : $"ECDSA P-{Size}";
 }
 
-/// <summary>A private key with its public half, in BouncyCastle form for signing and in PEM form for files.</summary>
+/// <summary>
+/// A private key, held by the platform's crypto (OpenSSL on Linux) for signing, with its public half as DER
+/// SubjectPublicKeyInfo for certificates and CSRs and as PEM for files. BouncyCastle builds the certificates but never
+/// holds an RSA key: it checks every RSA modulus it is given for primality, 40 to 80 ms a key here.
+/// </summary>
 public sealed class PrivateKey
 {
-    private PrivateKey(AsymmetricKeyParameter priv, AsymmetricKeyParameter pub, string pem)
+    private readonly AsymmetricAlgorithm _key;
+
+    private PrivateKey(AsymmetricAlgorithm key, string pem)
     {
-        Private = priv;
-        Public = pub;
+        _key = key;
         Pem = pem;
+        SubjectPublicKeyInfo = key switch
+        {
+            RSA r => r.ExportSubjectPublicKeyInfo(),
+            ECDsa e => e.ExportSubjectPublicKeyInfo(),
+            _ => throw new NotSupportedException(key.GetType().Name),
+        };
     }
 
-    internal AsymmetricKeyParameter Private { get; }
-    internal AsymmetricKeyParameter Public { get; }
     public string Pem { get; }
 
-    public KeyAlgorithm Algorithm => Public is RsaKeyParameters ? KeyAlgorithm.Rsa : KeyAlgorithm.Ecdsa;
+    /// <summary>The public key as DER SubjectPublicKeyInfo.</summary>
+    internal byte[] SubjectPublicKeyInfo { get; }
 
-    public int Size => Public switch
-    {
-        RsaKeyParameters r => r.Modulus.BitLength,
-        ECPublicKeyParameters e => e.Parameters.Curve.FieldSize,
-        _ => 0,
-    };
+    public KeyAlgorithm Algorithm => _key is RSA ? KeyAlgorithm.Rsa : KeyAlgorithm.Ecdsa;
+
+    public int Size => _key.KeySize;
+
+    /// <summary>Signs certificates, CSRs and CRLs that BouncyCastle builds, with this key in the platform's crypto.</summary>
+    internal ISignatureFactory Signer => new PlatformSignatureFactory(_key);
 
     /// <summary>
     /// Generates a key with the platform's crypto (OpenSSL here, fast) and writes it as cfssl does: PKCS#1
@@ -60,20 +69,13 @@ public sealed class PrivateKey
     {
         if (spec.Algorithm == KeyAlgorithm.Rsa)
         {
-            using RSA rsa = RSA.Create(spec.Size);
-            return FromPlatform(rsa.ExportPkcs8PrivateKey(), rsa.ExportRSAPrivateKeyPem());
+            RSA rsa = RSA.Create(spec.Size);
+            return new PrivateKey(rsa, rsa.ExportRSAPrivateKeyPem() + "\n");
         }
 
         ECCurve curve = spec.Size switch { 384 => ECCurve.NamedCurves.nistP384, 521 => ECCurve.NamedCurves.nistP521, _ => ECCurve.NamedCurves.nistP256 };
-        using ECDsa ec = ECDsa.Create(curve);
-        return FromPlatform(ec.ExportPkcs8PrivateKey(), ec.ExportECPrivateKeyPem());
-    }
-
-    private static PrivateKey FromPlatform(byte[] pkcs8, string pem)
-    {
-        AsymmetricKeyParameter priv = PrivateKeyFactory.CreateKey(pkcs8);
-        CryptographicOperations.ZeroMemory(pkcs8);
-        return new PrivateKey(priv, PublicOf(priv), pem + "\n");
+        ECDsa ec = ECDsa.Create(curve);
+        return new PrivateKey(ec, ec.ExportECPrivateKeyPem() + "\n");
     }
 
     /// <summary>Reads an unencrypted PEM private key in any of the forms etcd accepts (PKCS#1, SEC1, PKCS#8).</summary>
@@ -98,58 +100,127 @@ public sealed class PrivateKey
             throw new EtcdSecureException("NotAPrivateKey", ErrorKind.InvalidData, $"'{source}' holds {what}, not a private key.", source);
         }
 
-        object? obj;
-        try
+        // The PEM label says the form; a PKCS#8 "PRIVATE KEY" names its algorithm inside, so both are tried.
+        bool rsaLabel = text.Contains("BEGIN RSA PRIVATE KEY", StringComparison.Ordinal);
+        bool ecLabel = text.Contains("BEGIN EC PRIVATE KEY", StringComparison.Ordinal);
+        Exception? last = null;
+        foreach (bool tryRsa in new[] { true, false })
         {
-            using var reader = new StringReader(text[text.IndexOf("-----BEGIN", StringComparison.Ordinal)..]);
-            var pem = new PemReader(reader);
-            obj = pem.ReadObject();
-            // "EC PARAMETERS" may precede "EC PRIVATE KEY" (openssl ecparam -genkey): skip to the key.
-            while (obj is not null and not AsymmetricCipherKeyPair and not AsymmetricKeyParameter) obj = pem.ReadObject();
-        }
-        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidOperationException or InvalidCastException or Org.BouncyCastle.Security.SecurityUtilityException or Org.BouncyCastle.Asn1.Asn1Exception)
-        {
-            throw new EtcdSecureException("MalformedPrivateKey", ErrorKind.InvalidData, $"The private key in '{source}' cannot be read: {ex.Message}", source, ex);
+            if ((tryRsa && ecLabel) || (!tryRsa && rsaLabel)) continue;
+            AsymmetricAlgorithm key = tryRsa ? RSA.Create() : ECDsa.Create();
+            try
+            {
+                if (key is RSA r) r.ImportFromPem(text);
+                else ((ECDsa)key).ImportFromPem(text);
+                return new PrivateKey(key, text);
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                key.Dispose();
+                last = ex;
+            }
         }
 
-        AsymmetricKeyParameter priv = obj switch
-        {
-            AsymmetricCipherKeyPair pair => pair.Private,
-            AsymmetricKeyParameter { IsPrivate: true } k => k,
-            _ => throw new EtcdSecureException("MalformedPrivateKey", ErrorKind.InvalidData, $"'{source}' holds no private key this module can read.", source),
-        };
-        if (priv is not RsaPrivateCrtKeyParameters and not ECPrivateKeyParameters)
+        if (!rsaLabel && !ecLabel && text.Contains("BEGIN PRIVATE KEY", StringComparison.Ordinal) && IsOtherAlgorithm(text))
         {
             throw new EtcdSecureException("UnsupportedKeyAlgorithm", ErrorKind.InvalidData, $"The key in '{source}' is neither RSA nor ECDSA, the two kinds etcd uses.", source);
         }
 
-        return new PrivateKey(priv, PublicOf(priv), text);
+        throw new EtcdSecureException("MalformedPrivateKey", ErrorKind.InvalidData, $"The private key in '{source}' cannot be read: {last?.Message}", source, last);
     }
 
-    /// <summary>True when <paramref name="publicKey"/> is this key's public half.</summary>
-    internal bool Matches(AsymmetricKeyParameter publicKey) => (Public, publicKey) switch
+    /// <summary>Whether a PKCS#8 key that neither RSA nor ECDsa took is well formed, just of another algorithm (Ed25519, say).</summary>
+    private static bool IsOtherAlgorithm(string text)
     {
-        (RsaKeyParameters a, RsaKeyParameters b) => a.Modulus.Equals(b.Modulus) && a.Exponent.Equals(b.Exponent),
-        (ECPublicKeyParameters a, ECPublicKeyParameters b) => a.Q.Normalize().Equals(b.Q.Normalize()),
-        _ => false,
+        try
+        {
+            var fields = PemEncoding.Find(text.AsSpan(text.IndexOf("-----BEGIN PRIVATE KEY", StringComparison.Ordinal)));
+            byte[] der = Convert.FromBase64String(text[(text.IndexOf("-----BEGIN PRIVATE KEY", StringComparison.Ordinal) + fields.Base64Data.Start.Value)..(text.IndexOf("-----BEGIN PRIVATE KEY", StringComparison.Ordinal) + fields.Base64Data.End.Value)]);
+            var info = Org.BouncyCastle.Asn1.Pkcs.PrivateKeyInfo.GetInstance(der);
+            string oid = info.PrivateKeyAlgorithm.Algorithm.Id;
+            return oid is not "1.2.840.113549.1.1.1" and not "1.2.840.10045.2.1";
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>True when the certificate's public key is this key's public half.</summary>
+    internal bool Matches(X509Certificate2 certificate)
+    {
+        switch (_key)
+        {
+            case RSA rsa:
+            {
+                using RSA? other = certificate.GetRSAPublicKey();
+                if (other is null) return false;
+                RSAParameters a = rsa.ExportParameters(false), b = other.ExportParameters(false);
+                return a.Modulus.AsSpan().SequenceEqual(b.Modulus) && a.Exponent.AsSpan().SequenceEqual(b.Exponent);
+            }
+
+            case ECDsa ec:
+            {
+                using ECDsa? other = certificate.GetECDsaPublicKey();
+                if (other is null) return false;
+                ECParameters a = ec.ExportParameters(false), b = other.ExportParameters(false);
+                return a.Q.X.AsSpan().SequenceEqual(b.Q.X) && a.Q.Y.AsSpan().SequenceEqual(b.Q.Y) && a.Curve.Oid.Value == b.Curve.Oid.Value;
+            }
+
+            default:
+                return false;
+        }
+    }
+}
+
+/// <summary>
+/// BouncyCastle's signing interface over a platform key: BouncyCastle hands over the bytes to be signed (a TBS
+/// certificate, a CSR's info, a CRL's TBS list) and gets back the signature in X.509's form.
+/// </summary>
+internal sealed class PlatformSignatureFactory : ISignatureFactory
+{
+    private readonly AsymmetricAlgorithm _key;
+    private readonly HashAlgorithmName _hash;
+
+    public PlatformSignatureFactory(AsymmetricAlgorithm key)
+    {
+        _key = key;
+        // Go's choice for each key (crypto/x509 signingParamsForPublicKey): SHA-256 for RSA and P-256, then the curve's size.
+        (_hash, string oid) = key switch
+        {
+            RSA => (HashAlgorithmName.SHA256, "1.2.840.113549.1.1.11"),
+            ECDsa { KeySize: 384 } => (HashAlgorithmName.SHA384, "1.2.840.10045.4.3.3"),
+            ECDsa { KeySize: 521 } => (HashAlgorithmName.SHA512, "1.2.840.10045.4.3.4"),
+            _ => (HashAlgorithmName.SHA256, "1.2.840.10045.4.3.2"),
+        };
+        // RSA's AlgorithmIdentifier carries an explicit NULL; ECDSA's has no parameters at all (RFC 5758).
+        AlgorithmDetails = key is RSA
+            ? new Org.BouncyCastle.Asn1.X509.AlgorithmIdentifier(new Org.BouncyCastle.Asn1.DerObjectIdentifier(oid), Org.BouncyCastle.Asn1.DerNull.Instance)
+            : new Org.BouncyCastle.Asn1.X509.AlgorithmIdentifier(new Org.BouncyCastle.Asn1.DerObjectIdentifier(oid));
+    }
+
+    public object AlgorithmDetails { get; }
+
+    public IStreamCalculator<IBlockResult> CreateCalculator() => new Calculator(this);
+
+    private byte[] Sign(byte[] data) => _key switch
+    {
+        RSA r => r.SignData(data, _hash, RSASignaturePadding.Pkcs1),
+        ECDsa e => e.SignData(data, _hash, DSASignatureFormat.Rfc3279DerSequence),
+        _ => throw new NotSupportedException(_key.GetType().Name),
     };
 
-    internal string SignatureAlgorithm => Public switch
+    private sealed class Calculator : IStreamCalculator<IBlockResult>
     {
-        RsaKeyParameters => "SHA256WITHRSA",
-        ECPublicKeyParameters { Parameters.Curve.FieldSize: 384 } => "SHA384WITHECDSA",
-        ECPublicKeyParameters { Parameters.Curve.FieldSize: 521 } => "SHA512WITHECDSA",
-        _ => "SHA256WITHECDSA",
-    };
+        private readonly PlatformSignatureFactory _factory;
+        private readonly MemoryStream _data = new();
 
-    private static AsymmetricKeyParameter PublicOf(AsymmetricKeyParameter priv) => priv switch
-    {
-        RsaPrivateCrtKeyParameters r => new RsaKeyParameters(false, r.Modulus, r.PublicExponent),
-        ECPrivateKeyParameters e => e.PublicKeyParamSet is { } oid
-            ? new ECPublicKeyParameters(e.AlgorithmName, e.Parameters.G.Multiply(e.D).Normalize(), oid)
-            : new ECPublicKeyParameters(e.AlgorithmName, e.Parameters.G.Multiply(e.D).Normalize(), e.Parameters),
-        _ => throw new NotSupportedException(priv.GetType().Name),
-    };
+        public Calculator(PlatformSignatureFactory factory) => _factory = factory;
+
+        public Stream Stream => _data;
+
+        public IBlockResult GetResult() => new SimpleBlockResult(_factory.Sign(_data.ToArray()));
+    }
 }
 
 internal static class PemText
