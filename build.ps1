@@ -120,6 +120,8 @@ function Invoke-Build {
     # each cmdlet's parameter sets exactly as PowerShell sees them; the module is complete by then, since reading a
     # cmdlet's types may load the engine from Dependencies/.
     $helpFile = Join-Path $StageDir 'en-US/EtcdSecure.PowerShell.dll-Help.xml'
+    New-Item -ItemType Directory (Join-Path $StageDir 'en-US') -Force | Out-Null
+    Copy-Item (Join-Path $Root 'src/EtcdSecure.PowerShell/en-US/about_EtcdSecure.help.txt') (Join-Path $StageDir 'en-US')
     $pwsh = Get-PwshCommand
     $prefix = $pwsh.Arguments
     Invoke-Native $pwsh.Path @prefix -NoProfile -NonInteractive -File (Join-Path $Root 'tools/New-MamlHelp.ps1') -ModuleManifest $StagedManifest -DocumentationXml (Join-Path $obj 'cmdlets/EtcdSecure.PowerShell.xml') -OutFile $helpFile

@@ -37,6 +37,13 @@ function Get-CodeText([string] $code) {
 function Esc([string] $s) { [Security.SecurityElement]::Escape($s) }
 function Para([string[]] $ps) { ($ps | ForEach-Object { "<maml:para>$(Esc $_)</maml:para>" }) -join '' }
 
+function Get-TypeName([Type] $t) {
+    # What a user types: Int32 for Nullable`1[Int32], TimeSpan for TimeSpan?, String[] as it is.
+    $inner = [Nullable]::GetUnderlyingType($t)
+    if ($inner) { return $inner.Name }
+    $t.Name
+}
+
 function Get-PropertyDoc([Type] $type, [string] $name) {
     $prop = $type.GetProperty($name)
     if (-not $prop) { return $null }
@@ -49,6 +56,7 @@ $null = $out.AppendLine('<helpItems schema="maml" xmlns="http://msh">')
 foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Object Name) {
     $type = $cmd.ImplementingType
     $classDoc = $docs["T:$($type.FullName)"]
+    $docText = if ($classDoc) { $classDoc.OuterXml } else { "" }
     $summary = @(Get-Text (${classDoc}?.SelectSingleNode('summary')))
     $synopsis = if ($summary) { ($summary[0] -split '(?<=[.!?])\s')[0] } else { '' }
     $description = @($summary) + @(Get-Text (${classDoc}?.SelectSingleNode('remarks')))
@@ -62,7 +70,7 @@ foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Obj
         $null = $out.AppendLine("<command:syntaxItem><maml:name>$($cmd.Name)</maml:name>")
         foreach ($p in $set.Parameters | Where-Object { $_.Name -notin $common }) {
             $pos = if ($p.Position -ge 0) { $p.Position + 1 } else { 'named' }
-            $value = if ($p.ParameterType -eq [switch]) { '' } else { '<command:parameterValue required="true">' + (Esc $p.ParameterType.Name) + '</command:parameterValue>' }
+            $value = if ($p.ParameterType -eq [switch]) { '' } else { '<command:parameterValue required="true">' + (Esc (Get-TypeName $p.ParameterType)) + '</command:parameterValue>' }
             $required = $p.IsMandatory.ToString().ToLower()
             $piped = $p.ValueFromPipeline -or $p.ValueFromPipelineByPropertyName
             $null = $out.AppendLine("<command:parameter required='$required' position='$pos' pipelineInput='$piped' globbing='false'><maml:name>$($p.Name)</maml:name>$value</command:parameter>")
@@ -84,11 +92,29 @@ foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Obj
         $required = $mandatory.ToString().ToLower()
         $globbing = [bool]($p.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
         $pipeText = if ($pipeline) { $pipeline -join ', ' } else { 'False' }
-        $typeName = Esc $p.ParameterType.Name
-        $fullName = Esc $p.ParameterType.FullName
+        $typeName = Esc (Get-TypeName $p.ParameterType)
+        $inner = [Nullable]::GetUnderlyingType($p.ParameterType)
+        $fullName = Esc $(if ($inner) { $inner.FullName } else { $p.ParameterType.FullName })
         $null = $out.AppendLine("<command:parameter required='$required' globbing='$globbing' pipelineInput='$pipeText' position='$pos' aliases='$(Esc $aliases)'><maml:name>$($p.Name)</maml:name><maml:description>$(Para $text)</maml:description><command:parameterValue required='true'>$typeName</command:parameterValue><dev:type><maml:name>$fullName</maml:name></dev:type></command:parameter>")
     }
     $null = $out.AppendLine('</command:parameters>')
+
+    # INPUTS: what the pipeline can bind, by value (the type) or by property name (objects with those properties).
+    $null = $out.AppendLine('<command:inputTypes>')
+    $byValue = @($params | Where-Object { $_.ParameterSets.Values | Where-Object ValueFromPipeline })
+    $byName = @($params | Where-Object { $_.ParameterSets.Values | Where-Object ValueFromPipelineByPropertyName })
+    foreach ($p in $byValue) {
+        $t = [Nullable]::GetUnderlyingType($p.ParameterType) ?? $p.ParameterType
+        $null = $out.AppendLine("<command:inputType><dev:type><maml:name>$(Esc $t.FullName)</maml:name></dev:type><maml:description>$(Para "Bound to -$($p.Name).")</maml:description></command:inputType>")
+    }
+    if ($byName) {
+        $names = $byName | ForEach-Object { @($_.Name) + @($_.Aliases) } | Select-Object -Unique
+        $null = $out.AppendLine("<command:inputType><dev:type><maml:name>System.Management.Automation.PSObject</maml:name></dev:type><maml:description>$(Para "Any object with a property named $(($names | ForEach-Object { $_ }) -join ', ') (such as the objects the other EtcdSecure cmdlets return), bound by property name.")</maml:description></command:inputType>")
+    }
+    if (-not $byValue -and -not $byName) {
+        $null = $out.AppendLine("<command:inputType><dev:type><maml:name>None</maml:name></dev:type><maml:description>$(Para 'This cmdlet takes no pipeline input.')</maml:description></command:inputType>")
+    }
+    $null = $out.AppendLine('</command:inputTypes>')
 
     $null = $out.AppendLine('<command:returnValues>')
     foreach ($t in $cmd.OutputType) { $null = $out.AppendLine("<command:returnValue><dev:type><maml:name>$(Esc $t.Name)</maml:name></dev:type></command:returnValue>") }
@@ -104,6 +130,14 @@ foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Obj
         $null = $out.AppendLine("<command:example><maml:title>-------------------------- Example $i --------------------------</maml:title><dev:code>$(Esc $code)</dev:code><dev:remarks>$(Para (Get-Text $ex))</dev:remarks></command:example>")
     }
     $null = $out.AppendLine('</command:examples>')
+
+    # RELATED LINKS: the cmdlets of the same noun, those the help itself names, and the module's about topic.
+    $named = [regex]::Matches($docText, '\b[A-Z][a-z]+-Etcd[A-Za-z]+\b') | ForEach-Object Value
+    $sameNoun = Get-Command -Module $module.Name -Noun $cmd.Noun | ForEach-Object Name
+    $related = @($sameNoun) + @($named) | Where-Object { $_ -ne $cmd.Name -and (Get-Command $_ -Module $module.Name -ErrorAction Ignore) } | Select-Object -Unique | Sort-Object
+    $null = $out.AppendLine('<command:relatedLinks>')
+    foreach ($r in @($related) + 'about_EtcdSecure') { $null = $out.AppendLine("<maml:navigationLink><maml:linkText>$(Esc $r)</maml:linkText><maml:uri /></maml:navigationLink>") }
+    $null = $out.AppendLine('</command:relatedLinks>')
     $null = $out.AppendLine('</command:command>')
 }
 $null = $out.AppendLine('</helpItems>')

@@ -28,6 +28,33 @@ Describe 'Help for <Name>' -Tag Unit -ForEach $cmdlets {
         }
     }
 
+    It 'shows value types as a user types them, never Nullable`1' {
+        $text = Get-Help $Name -Full | Out-String -Width 400
+        $text | Should -Not -Match 'Nullable'
+        foreach ($p in (Get-Command $Name).Parameters.Values | Where-Object { $_.Name -in $parameters }) {
+            $inner = [Nullable]::GetUnderlyingType($p.ParameterType)
+            if ($inner) { ($help.Parameters.Parameter | Where-Object Name -EQ $p.Name).Type.Name | Should -Be $inner.FullName }
+        }
+    }
+
+    It 'says what it takes from the pipeline' {
+        $inputs = @($help.InputTypes.InputType | ForEach-Object { $_.Type.Name })
+        $inputs | Should -Not -BeNullOrEmpty
+        $meta = (Get-Command $Name).Parameters.Values | Where-Object { $_.Name -in $parameters }
+        $byValue = $meta | Where-Object { $_.ParameterSets.Values.ValueFromPipeline -contains $true }
+        $byName = $meta | Where-Object { $_.ParameterSets.Values.ValueFromPipelineByPropertyName -contains $true }
+        foreach ($p in $byValue) { $inputs | Should -Contain (([Nullable]::GetUnderlyingType($p.ParameterType)) ?? $p.ParameterType).FullName }
+        if ($byName) { ($help.InputTypes.InputType.Description.Text -join ' ') | Should -Match ([regex]::Escape($byName[0].Name)) }
+        if (-not $byValue -and -not $byName) { $inputs | Should -Be 'None' }
+    }
+
+    It 'links to related cmdlets and to about_EtcdSecure' {
+        $links = @($help.RelatedLinks.NavigationLink.LinkText)
+        $links | Should -Contain 'about_EtcdSecure'
+        @($links | Where-Object { $_ -like '*-Etcd*' }).Count | Should -BeGreaterThan 0
+        foreach ($l in $links | Where-Object { $_ -ne 'about_EtcdSecure' }) { Get-Command $l -Module EtcdSecure | Should -Not -BeNullOrEmpty }
+    }
+
     It 'has at least two examples, each with code and an explanation' {
         @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
         foreach ($e in $help.Examples.Example) {
@@ -45,6 +72,18 @@ Describe 'Start-EtcdProxy help states its defaults and what they give away' -Tag
         $text | Should -Match 'Nothing is fetched from the network'
         $text | Should -Match '-MaxPendingPerAddress'
         (Get-Help Start-EtcdProxy -Parameter AllowClientsWithoutCertificate).Description.Text -join ' ' | Should -Match 'anyone who can reach the port'
+    }
+}
+
+Describe 'about_EtcdSecure' -Tag Unit {
+    It 'ships with the module and states the security model and what the defaults give away' {
+        $about = Get-Help about_EtcdSecure | Out-String
+        $about | Should -Match 'WHO TRUSTS WHAT'
+        $about | Should -Match 'every certificate of the client CA is etcd''s root'
+        $about | Should -Match '-AllowClientsWithoutCertificate'
+        $about | Should -Match 'ROTATING A CA'
+        # Every cmdlet the module exports is placed somewhere in the life of a cluster.
+        foreach ($c in Get-Command -Module EtcdSecure -CommandType Cmdlet) { $about | Should -Match ([regex]::Escape($c.Name)) }
     }
 }
 

@@ -3,7 +3,10 @@ using EtcdSecure.Engine.Members;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>Finds etcd and etcdctl and reports their versions and the TLS flags they support.</summary>
+/// <summary>
+/// Finds etcd and etcdctl and reports their versions and the TLS flags they support. Start-EtcdMember and
+/// New-EtcdCluster choose their etcd flags from what it reports (-EtcdPath picks another binary).
+/// </summary>
 /// <example>
 /// <code>
 /// Get-EtcdBinary

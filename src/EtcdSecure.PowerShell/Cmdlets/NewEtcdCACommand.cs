@@ -4,7 +4,10 @@ using EtcdSecure.Engine.Pki;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>Creates a self-signed certificate authority, as cfssl gencert -initca | cfssljson -bare ca does.</summary>
+/// <summary>
+/// Creates a self-signed certificate authority, as cfssl gencert -initca | cfssljson -bare ca does. New-EtcdCertificate
+/// issues from it; its ledger and CRL (Get-EtcdIssuedCertificate, Revoke-EtcdCertificate) start empty.
+/// </summary>
 /// <example>
 /// <code>
 /// $ca = New-EtcdCA -Path ./tls

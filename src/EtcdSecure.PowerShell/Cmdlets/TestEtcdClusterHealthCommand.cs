@@ -7,7 +7,9 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 
 /// <summary>
 /// Checks etcd endpoints the way `etcdctl endpoint health` and `endpoint status` do, all in parallel and each within
-/// -Timeout: one object per member, a cluster summary with -Summary, or $true/$false with -Quiet.
+/// -Timeout: one object per member, a cluster summary with -Summary, or $true/$false with -Quiet. It takes clusters
+/// (Get-EtcdCluster), members (Get-EtcdMember) and proxies (Get-EtcdProxy) from the pipeline; Get-EtcdClusterMember
+/// lists the members as the cluster itself sees them.
 /// </summary>
 /// <example>
 /// <code>
