@@ -33,6 +33,7 @@
         'Stop-EtcdProxy'
         'Test-EtcdCertificate'
         'Test-EtcdClusterHealth'
+        'Test-EtcdSecurity'
         'Update-EtcdCertificate'
         'Update-EtcdCrl'
     )

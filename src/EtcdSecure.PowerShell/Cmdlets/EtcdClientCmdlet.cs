@@ -44,7 +44,14 @@ public abstract class EtcdClientCmdlet : EtcdCmdlet
     protected sealed override void Process()
     {
         if (Endpoint is not null) _endpoints.AddRange(Endpoint.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+        Collect();
     }
+
+    /// <summary>Gathers what else a pipeline record brings; the work is done in End, once, over everything gathered.</summary>
+    protected virtual void Collect() { }
+
+    /// <summary>The CA and client certificate when one is given (parameters or ETCDCTL_*), else null.</summary>
+    protected TlsClientIdentity? OptionalIdentity() => (CA?.Path ?? Env("ETCDCTL_CACERT")) is null ? null : Identity();
 
     protected IReadOnlyList<Uri> Endpoints()
     {

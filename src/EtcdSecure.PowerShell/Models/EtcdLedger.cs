@@ -90,3 +90,35 @@ public sealed class EtcdAuthStatus
     public string[] Users { get; init; } = Array.Empty<string>();
     public string[] Roles { get; init; } = Array.Empty<string>();
 }
+
+/// <summary>How bad a Test-EtcdSecurity finding is.</summary>
+public enum EtcdSeverity
+{
+    Info = 0,
+    Low = 1,
+    Medium = 2,
+    High = 3,
+    Critical = 4,
+}
+
+/// <summary>One Test-EtcdSecurity finding: a stable Id (docs/security.md), what was seen, and what fixes it.</summary>
+public sealed class EtcdSecurityFinding
+{
+    public string Id { get; init; } = "";
+    public EtcdSeverity Severity { get; init; }
+    public string Target { get; init; } = "";
+    public string Evidence { get; init; } = "";
+    public string Remedy { get; init; } = "";
+}
+
+/// <summary>Test-EtcdSecurity -Summary: counts per severity; Passed when nothing High or Critical was found.</summary>
+public sealed class EtcdSecuritySummary
+{
+    public int Critical { get; init; }
+    public int High { get; init; }
+    public int Medium { get; init; }
+    public int Low { get; init; }
+    public int Info { get; init; }
+    public bool Passed { get; init; }
+    public string[] Targets { get; init; } = Array.Empty<string>();
+}

@@ -1,0 +1,318 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Pki;
+using Grpc.Core;
+
+namespace EtcdSecure.Engine.Audit;
+
+public enum Severity { Info, Low, Medium, High, Critical }
+
+/// <summary>One thing a check observed. Id is stable and documented; Evidence is what was seen, Remedy what fixes it.</summary>
+public sealed record Finding(string Id, Severity Severity, string Target, string Evidence, string Remedy);
+
+/// <summary>What to look at: ports from the outside, and on this machine the data dirs and key files.</summary>
+public sealed record AuditRequest
+{
+    public IReadOnlyList<Uri> ClientUrls { get; init; } = Array.Empty<Uri>();
+    public IReadOnlyList<Uri> PeerUrls { get; init; } = Array.Empty<Uri>();
+
+    /// <summary>The cluster's CA and a client certificate, when at hand: needed for the checks that must get in.</summary>
+    public TlsClientIdentity? Identity { get; init; }
+    public IReadOnlyList<string> DataDirs { get; init; } = Array.Empty<string>();
+    public IReadOnlyList<string> CertificateFiles { get; init; } = Array.Empty<string>();
+    public TimeSpan ExpiringWithin { get; init; } = TimeSpan.FromDays(30);
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>
+/// Audits an etcd cluster's TLS and access posture from the outside, as an attacker on the network would try it,
+/// plus what only this machine can see (file modes). Every check runs in parallel under one timeout; a target that
+/// does not answer is a finding, never an exception.
+/// </summary>
+public static class SecurityAudit
+{
+    public static async Task<IReadOnlyList<Finding>> RunAsync(AuditRequest request, CancellationToken cancel)
+    {
+        var tasks = new List<Task<IEnumerable<Finding>>>();
+        foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, cancel));
+        foreach (Uri u in request.PeerUrls) tasks.Add(CheckPortAsync(u, peer: true, request, cancel));
+        if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, cancel));
+        tasks.Add(Task.Run(() => LocalFindings(request), cancel));
+        var all = new List<Finding>();
+        foreach (var t in tasks) all.AddRange(await t.ConfigureAwait(false));
+        return all.OrderByDescending(f => f.Severity).ThenBy(f => f.Target, StringComparer.Ordinal).ThenBy(f => f.Id, StringComparer.Ordinal).ToList();
+    }
+
+    private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, CancellationToken cancel)
+    {
+        var found = new List<Finding>();
+        string target = url.GetLeftPart(UriPartial.Authority);
+        string side = peer ? "peer" : "client";
+        string path = peer ? "/members" : "/version";
+
+        // 1. Plain HTTP on a port that should speak only TLS.
+        (bool reachable, string? plain) = await PlainHttpAsync(url, path, request.Timeout, cancel).ConfigureAwait(false);
+        if (!reachable)
+        {
+            found.Add(new Finding("TargetUnreachable", Severity.Info, target, $"Nothing answered on the {side} port within {request.Timeout.TotalSeconds:0.#} s, so it was not checked.", "Check the URL, or that the member runs."));
+            return found;
+        }
+
+        if (plain is not null)
+        {
+            found.Add(new Finding(peer ? "PeerPlaintext" : "ClientPlaintext", Severity.Critical, target,
+                $"The {side} port answered plain HTTP to GET {path}: \"{plain}\". Anyone who reaches it reads and writes without TLS.",
+                peer ? "--listen-peer-urls https://... with --peer-cert-file, --peer-key-file, --peer-trusted-ca-file and --peer-client-cert-auth (Start-EtcdMember does this)."
+                     : "--listen-client-urls https://... with --cert-file, --key-file, --trusted-ca-file and --client-cert-auth (Start-EtcdMember does this)."));
+            return found;
+        }
+
+        // 2. TLS without a client certificate; the server's certificate is looked at on the way.
+        var anonymous = await TlsGetAsync(url, path, null, request.Timeout, cancel).ConfigureAwait(false);
+        if (anonymous.ServerCertificate is { } served) found.AddRange(CertificateFindings(served, url, side, request));
+        if (anonymous.Status is >= 200 and < 500)
+        {
+            found.Add(new Finding(peer ? "PeerCertificateNotRequired" : "ClientCertificateNotRequired", Severity.Critical, target,
+                $"A TLS client without any certificate got HTTP {anonymous.Status} for GET {path} on the {side} port.",
+                peer ? "--peer-client-cert-auth with --peer-trusted-ca-file." : "--client-cert-auth with --trusted-ca-file."));
+            return found;
+        }
+
+        // 3. A client certificate from a CA nobody trusts, made for this check and thrown away.
+        using (X509Certificate2 foreign = ThrowawayClientCertificate())
+        {
+            var stranger = await TlsGetAsync(url, path, foreign, request.Timeout, cancel).ConfigureAwait(false);
+            if (stranger.Status is >= 200 and < 500)
+            {
+                found.Add(new Finding(peer ? "PeerAcceptsForeignCertificate" : "ClientAcceptsForeignCertificate", Severity.Critical, target,
+                    $"A certificate from a CA made on the spot for this check got HTTP {stranger.Status} on the {side} port: any self-made certificate gets in.",
+                    peer ? "--peer-trusted-ca-file naming only the cluster's peer CA, without --peer-auto-tls." : "--trusted-ca-file naming only the cluster's client CA, without --auto-tls."));
+            }
+        }
+
+        // 4. A peer port that takes the client certificate at hand: a client could open a raft connection.
+        if (peer && request.Identity?.ClientCertificate is { } client)
+        {
+            var asClient = await TlsGetAsync(url, path, client, request.Timeout, cancel).ConfigureAwait(false);
+            if (asClient.Status is >= 200 and < 300)
+            {
+                found.Add(new Finding("PeerAcceptsClientCertificate", Severity.High, target,
+                    $"The client certificate given ({client.GetNameInfo(X509NameType.SimpleName, false)}) was accepted on the peer port (HTTP {asClient.Status} for GET /members): a client can speak raft to the member.",
+                    "Issue peer certificates from a CA of their own (New-EtcdCluster does) and point --peer-trusted-ca-file at it, or use --peer-cert-allowed-cn."));
+            }
+        }
+
+        return found;
+    }
+
+    private static IEnumerable<Finding> CertificateFindings(X509Certificate2 served, Uri url, string side, AuditRequest request)
+    {
+        string target = url.GetLeftPart(UriPartial.Authority);
+        CertificateDetails d = CertificateDetails.From(served);
+        DateTime now = DateTime.UtcNow;
+        string name = $"The {side} port's certificate ({d.Subject}, serial {d.SerialNumber})";
+        if (d.NotAfter <= now)
+        {
+            yield return new Finding("CertificateExpired", Severity.Critical, target, $"{name} expired on {d.NotAfter:u}: verifying clients refuse it.", "Update-EtcdCertificate, then nothing else: etcd reads the new files on the next handshake.");
+        }
+        else if (d.NotAfter <= now + request.ExpiringWithin)
+        {
+            yield return new Finding("CertificateExpiring", Severity.Medium, target, $"{name} expires on {d.NotAfter:u}, in {(d.NotAfter - now).TotalDays:0.#} days.", "Update-EtcdCertificate before then.");
+        }
+
+        if (d.IsSelfSigned)
+        {
+            yield return new Finding("SelfSignedCertificate", Severity.High, target,
+                $"{name} is self-signed{(d.Subject.Contains("autogenerated", StringComparison.OrdinalIgnoreCase) || d.Subject.Contains("etcd", StringComparison.OrdinalIgnoreCase) ? " (as --auto-tls makes them)" : "")}: no client can verify whom it talks to.",
+                $"Certificates from a CA (New-EtcdCA, New-EtcdCertificate) instead of --{(side == "peer" ? "peer-" : "")}auto-tls.");
+        }
+
+        if (!d.AllowsUsage("server auth"))
+        {
+            yield return new Finding("CertificateMissingServerAuth", Severity.High, target, $"{name} lacks the server auth extended key usage: Go clients refuse it.", "New-EtcdCertificate -Profile Server (or Peer).");
+        }
+
+        var host = Hosts.ParseOne(url.DialHost());
+        bool covered = host.Kind == HostKind.IPAddress
+            ? d.IPAddresses.Any(a => a.ToString() == host.Value)
+            : d.DnsNames.Any(n => string.Equals(n, host.Value, StringComparison.OrdinalIgnoreCase) || (n.StartsWith("*.", StringComparison.Ordinal) && host.Value.EndsWith(n[1..], StringComparison.OrdinalIgnoreCase)));
+        if (!covered)
+        {
+            yield return new Finding("CertificateHostMismatch", Severity.High, target, $"{name} does not name {host.Value}, the host dialled: clients that verify refuse it.", $"Reissue it with -Hosts {host.Value}.");
+        }
+
+        if (d.KeyAlgorithm == "RSA" && d.KeySize < 2048)
+        {
+            yield return new Finding("WeakKey", Severity.High, target, $"{name} has a {d.KeySize}-bit RSA key.", "Reissue it with a 2048-bit or larger RSA key, or ECDSA P-256.");
+        }
+
+        // Only the client side: the peer port's certificate comes from the peer CA, which need not be the one given.
+        if (side == "client" && request.Identity is { } id && !d.IsSelfSigned && !id.Trust.Certificates.Any(ca => ca.SubjectName.RawData.AsSpan().SequenceEqual(served.IssuerName.RawData)))
+        {
+            yield return new Finding("CertificateNotFromCA", Severity.Medium, target, $"{name} was issued by {d.Issuer}, which is not in the CA file given.", "Give the cluster's CA, or reissue the certificate from it.");
+        }
+    }
+
+    private static async Task<IEnumerable<Finding>> CheckAuthAsync(Uri url, AuditRequest request, CancellationToken cancel)
+    {
+        string target = url.GetLeftPart(UriPartial.Authority);
+        try
+        {
+            using EtcdEndpointClient c = EtcdEndpointClient.Open(url, request.Identity!);
+            // Authenticate with a user that does not exist: etcd says "not enabled" before it looks at the name.
+            await c.Client.AuthenticateAsync(new Etcdserverpb.AuthenticateRequest { Name = "etcdsecure-audit", Password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)) },
+                deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
+            return Array.Empty<Finding>();
+        }
+        catch (RpcException ex) when (ex.Status.Detail.Contains("authentication is not enabled", StringComparison.OrdinalIgnoreCase))
+        {
+            return new[]
+            {
+                new Finding("AuthDisabled", Severity.High, target,
+                    "etcd's authentication is off while client certificates are the only gate: every certificate the client CA issued acts as root and reads and writes every key.",
+                    "Enable-EtcdAuth, which maps certificates to users by CN and limits each to its key prefixes."),
+            };
+        }
+        catch (RpcException ex)
+        {
+            // "authentication failed" means auth is on; anything else means the check could not be made.
+            return ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase) || ex.Status.Detail.Contains("invalid", StringComparison.OrdinalIgnoreCase)
+                ? Array.Empty<Finding>()
+                : new[] { new Finding("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {ex.Status.Detail}", "Give -CA and a client -Certificate the cluster accepts.") };
+        }
+    }
+
+    private static IEnumerable<Finding> LocalFindings(AuditRequest request)
+    {
+        var found = new List<Finding>();
+        if (OperatingSystem.IsWindows()) return found;
+        foreach (string dir in request.DataDirs.Where(Directory.Exists))
+        {
+            UnixFileMode mode = File.GetUnixFileMode(dir);
+            if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
+            {
+                found.Add(new Finding("DataDirPermissive", Severity.Medium, dir, $"The data dir has mode {Octal(mode)}: other users may read the keyspace (etcd 3.5 and later refuse to start with it).", $"chmod 700 '{dir}'."));
+            }
+        }
+
+        foreach (string cert in request.CertificateFiles.Where(File.Exists))
+        {
+            string? key = BareFileNames.Beside(cert, "-key.pem");
+            if (key is not null && (File.GetUnixFileMode(key) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            {
+                found.Add(new Finding("PrivateKeyReadable", Severity.High, key, $"The private key has mode {Octal(File.GetUnixFileMode(key))}: other users of this machine can read it and act as its certificate.", $"chmod 600 '{key}'."));
+            }
+
+            string dir = Path.GetDirectoryName(Path.GetFullPath(cert))!;
+            foreach (string other in Directory.EnumerateFiles(dir, "*-key.pem"))
+            {
+                string? caCert = other[..^"-key.pem".Length] + ".pem";
+                if (!File.Exists(caCert) || caCert == Path.GetFullPath(cert)) continue;
+                bool isCA;
+                try { isCA = CertificateDetails.From(CertificateFile.LoadFirst(caCert)).IsCA; }
+                catch (EtcdSecureException) { continue; }
+                if (isCA && !found.Any(f => f.Id == "CAKeyBesideMember" && f.Target == other))
+                {
+                    found.Add(new Finding("CAKeyBesideMember", Severity.Medium, other, $"The CA's private key lies beside the member certificate '{cert}': whoever takes the member's files can issue certificates the cluster trusts.", "Keep CA keys off the members' hosts; copy only ca.pem there."));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode & 0x1FF, 8).PadLeft(4, '0');
+
+    private static async Task<(bool Reachable, string? StatusLine)> PlainHttpAsync(Uri url, string path, TimeSpan timeout, CancellationToken cancel)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        cts.CancelAfter(timeout);
+        try
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(url.DialHost(), url.Port, cts.Token).ConfigureAwait(false);
+            NetworkStream s = tcp.GetStream();
+            await s.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.0\r\nHost: {url.Authority}\r\n\r\n"), cts.Token).ConfigureAwait(false);
+            byte[] buf = new byte[256];
+            int n = await s.ReadAsync(buf, cts.Token).ConfigureAwait(false);
+            string text = Encoding.ASCII.GetString(buf, 0, n);
+            return (true, text.StartsWith("HTTP/", StringComparison.Ordinal) && !text.Contains(" 400 ", StringComparison.Ordinal) ? text.Split('\r', '\n')[0] : null);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            // Connected but silent: a TLS server waiting for a ClientHello does exactly this.
+            return (true, null);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            return (ex is not SocketException, null);
+        }
+    }
+
+    private sealed record TlsResult(X509Certificate2? ServerCertificate, int? Status);
+
+    /// <summary>A TLS handshake that trusts any server (the server is what is looked at), then one HTTP/1.1 GET.</summary>
+    private static async Task<TlsResult> TlsGetAsync(Uri url, string path, X509Certificate2? clientCertificate, TimeSpan timeout, CancellationToken cancel)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        cts.CancelAfter(timeout);
+        X509Certificate2? served = null;
+        try
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(url.DialHost(), url.Port, cts.Token).ConfigureAwait(false);
+            using var ssl = new SslStream(tcp.GetStream(), false);
+            var options = new SslClientAuthenticationOptions
+            {
+                TargetHost = url.IdnHost,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                {
+                    if (cert is not null) served = new X509Certificate2(cert);
+                    return true;
+                },
+                ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
+                LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate,
+            };
+            await ssl.AuthenticateAsClientAsync(options, cts.Token).ConfigureAwait(false);
+            await ssl.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {url.Authority}\r\nConnection: close\r\n\r\n"), cts.Token).ConfigureAwait(false);
+            byte[] buf = new byte[256];
+            int n = await ssl.ReadAsync(buf, cts.Token).ConfigureAwait(false);
+            string text = Encoding.ASCII.GetString(buf, 0, n);
+            int? status = text.StartsWith("HTTP/1.", StringComparison.Ordinal) && text.Length >= 12 && int.TryParse(text.AsSpan(9, 3), out int code) ? code : null;
+            return new TlsResult(served, status);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or OperationCanceledException && !cancel.IsCancellationRequested)
+        {
+            return new TlsResult(served, null);
+        }
+    }
+
+    private static X509Certificate2 ThrowawayClientCertificate()
+    {
+        using ECDsa caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caReq = new CertificateRequest("CN=etcdsecure-audit-throwaway-ca", caKey, HashAlgorithmName.SHA256);
+        caReq.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 ca = caReq.CreateSelfSigned(now.AddMinutes(-5), now.AddHours(1));
+        ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=root", key, HashAlgorithmName.SHA256);
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(new OidCollection { new Oid("1.3.6.1.5.5.7.3.2") }, false));
+        using X509Certificate2 leaf = req.Create(ca, now.AddMinutes(-5), now.AddHours(1), RandomNumberGenerator.GetBytes(16));
+        // An ephemeral key cannot be used by SslStream on every platform; a PKCS#12 round trip makes it usable.
+        using X509Certificate2 withKey = leaf.CopyWithPrivateKey(key);
+        return new X509Certificate2(withKey.Export(X509ContentType.Pkcs12), (string?)null, X509KeyStorageFlags.Exportable);
+    }
+}

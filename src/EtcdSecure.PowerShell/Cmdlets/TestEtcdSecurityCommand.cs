@@ -1,0 +1,118 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using EtcdSecure.Engine;
+using EtcdSecure.Engine.Audit;
+
+namespace EtcdSecure.PowerShell.Cmdlets;
+
+/// <summary>
+/// Audits the TLS and access posture of any etcd cluster, built by this module or not, the way an attacker would
+/// try it: plain HTTP on the client and peer ports, TLS without a client certificate, a client certificate from a
+/// CA made on the spot, a client certificate on a peer port, the servers' certificates (expiry, self-signed as
+/// --auto-tls makes them, usages, SANs, key size), whether etcd's auth is off while certificates are the only gate,
+/// and on this machine the modes of data dirs and key files and CA keys lying beside members. One finding per check
+/// and target, each with a stable Id, a Severity, the Evidence seen and the Remedy; docs/security.md lists them all.
+/// Everything runs in parallel under -Timeout; a target that does not answer is a finding (TargetUnreachable).
+/// Without -CA and -Certificate (or ETCDCTL_CACERT and ETCDCTL_CERT) the checks that need to get in are skipped.
+/// </summary>
+/// <example>
+/// <code>
+/// Test-EtcdSecurity -Endpoint https://10.0.0.5:2379 -PeerUrl https://10.0.0.5:2380 -CA ./ca.pem -Certificate ./root.pem
+/// </code>
+/// Audits a cluster from the outside; the findings come sorted, the most severe first.
+/// </example>
+/// <example>
+/// <code>
+/// Get-EtcdMember | Test-EtcdSecurity -Quiet
+/// </code>
+/// $true when no check finds anything High or Critical on the members this module started, ports and local files: for CI.
+/// </example>
+[Cmdlet(VerbsDiagnostic.Test, "EtcdSecurity")]
+[OutputType(typeof(EtcdSecurityFinding), typeof(EtcdSecuritySummary), typeof(bool))]
+public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
+{
+    private readonly List<string> _peers = new();
+    private readonly List<string> _dataDirs = new();
+    private readonly List<string> _certificateFiles = new();
+
+    /// <summary>Peer URLs to check as well (https://host:2380).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("PeerUrls")]
+    public string[]? PeerUrl { get; set; }
+
+    /// <summary>Data dirs on this machine whose modes are checked.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string[]? DataDir { get; set; }
+
+    /// <summary>Certificate files on this machine whose keys (NAME-key.pem) and neighbours are checked. The -Certificate of a piped member counts too.</summary>
+    [Parameter]
+    public string[]? CertificateFile { get; set; }
+
+    /// <summary>Report served certificates that expire within this time ("30d", "720h" or a TimeSpan). Default 30 days.</summary>
+    [Parameter]
+    [GoDurationTransformation(NumbersAreDays = true)]
+    public TimeSpan ExpiringWithin { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Only findings at least this severe.</summary>
+    [Parameter]
+    public EtcdSeverity MinimumSeverity { get; set; } = EtcdSeverity.Info;
+
+    /// <summary>One object with the counts per severity and Passed (nothing High or Critical).</summary>
+    [Parameter]
+    public SwitchParameter Summary { get; set; }
+
+    /// <summary>$true when nothing High or Critical was found, else $false: for CI.</summary>
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void Collect()
+    {
+        if (PeerUrl is not null) _peers.AddRange(PeerUrl.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+        if (DataDir is not null) _dataDirs.AddRange(DataDir.Select(ResolveLocalPath));
+        if (CertificateFile is not null) _certificateFiles.AddRange(CertificateFile.Select(ResolveLocalPath));
+        if (Certificate is not null) _certificateFiles.Add(Certificate.Path);
+    }
+
+    protected override void End()
+    {
+        var request = new AuditRequest
+        {
+            ClientUrls = Endpoints(),
+            PeerUrls = _peers.Distinct(StringComparer.OrdinalIgnoreCase).Select(p => new Uri(p.Contains("://", StringComparison.Ordinal) ? p : "https://" + p)).ToList(),
+            Identity = OptionalIdentity(),
+            DataDirs = _dataDirs.Distinct().ToList(),
+            CertificateFiles = _certificateFiles.Distinct().ToList(),
+            ExpiringWithin = ExpiringWithin,
+            Timeout = Timeout,
+        };
+        IReadOnlyList<Finding> findings = SecurityAudit.RunAsync(request, CancelToken).GetAwaiter().GetResult();
+        bool passed = findings.All(f => f.Severity < Severity.High);
+        if (Quiet)
+        {
+            WriteObject(passed);
+            return;
+        }
+
+        if (Summary)
+        {
+            WriteObject(new EtcdSecuritySummary
+            {
+                Critical = findings.Count(f => f.Severity == Severity.Critical),
+                High = findings.Count(f => f.Severity == Severity.High),
+                Medium = findings.Count(f => f.Severity == Severity.Medium),
+                Low = findings.Count(f => f.Severity == Severity.Low),
+                Info = findings.Count(f => f.Severity == Severity.Info),
+                Passed = passed,
+                Targets = request.ClientUrls.Concat(request.PeerUrls).Select(u => u.GetLeftPart(UriPartial.Authority)).ToArray(),
+            });
+            return;
+        }
+
+        foreach (Finding f in findings.Where(f => (int)f.Severity >= (int)MinimumSeverity))
+        {
+            WriteObject(new EtcdSecurityFinding { Id = f.Id, Severity = (EtcdSeverity)(int)f.Severity, Target = f.Target, Evidence = f.Evidence, Remedy = f.Remedy });
+        }
+    }
+}

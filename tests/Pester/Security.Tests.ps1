@@ -1,0 +1,139 @@
+# Test-EtcdSecurity against real etcd members started deliberately wrong, one mistake each, and against a cluster
+# built the way the module builds it.
+BeforeAll {
+    . "$PSScriptRoot/Common.ps1"
+    $pki = Join-Path $TestDrive 'pki'
+    $ca = New-EtcdCA -Path $pki
+    $server = $ca | New-EtcdCertificate -Profile Server -CommonName etcd-server -Hosts localhost, 127.0.0.1
+    $soon = $ca | New-EtcdCertificate -Profile Server -CommonName soon -Hosts localhost, 127.0.0.1 -Validity '120h'
+    $root = $ca | New-EtcdCertificate -Profile Client -CommonName root
+    $script:started = [System.Collections.Generic.List[object]]::new()
+
+    function Start-WrongEtcd([string] $Name, [string] $ClientScheme, [string] $PeerScheme, [string[]] $Extra) {
+        $client = Get-FreeTcpPort; $peer = Get-FreeTcpPort
+        $dir = Join-Path $TestDrive $Name
+        $args = @('--name', $Name, '--data-dir', $dir,
+            '--listen-client-urls', "${ClientScheme}://127.0.0.1:$client", '--advertise-client-urls', "${ClientScheme}://127.0.0.1:$client",
+            '--listen-peer-urls', "${PeerScheme}://127.0.0.1:$peer", '--initial-advertise-peer-urls', "${PeerScheme}://127.0.0.1:$peer",
+            '--initial-cluster', "$Name=${PeerScheme}://127.0.0.1:$peer") + $Extra
+        $p = Start-Process etcd -ArgumentList $args -RedirectStandardError "$dir.log" -RedirectStandardOutput "$dir.out" -PassThru
+        $script:started.Add($p)
+        Wait-Until -Because "$Name to listen" {
+            try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $client); $t.Dispose(); $true } catch { $false }
+        }
+        [pscustomobject]@{ Client = "https://127.0.0.1:$client"; Peer = "https://127.0.0.1:$peer"; DataDir = $dir }
+    }
+    function Get-Ids($Findings, [string] $Target) { @($Findings | Where-Object Target -EQ $Target | ForEach-Object Id) }
+}
+
+AfterAll {
+    foreach ($p in $script:started) { Stop-TestProcess $p }
+    Stop-TestCluster
+}
+
+Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Integration {
+    It 'finds a client port that answers plain HTTP, as Critical' {
+        $m = Start-WrongEtcd 'plain' 'http' 'http' @()
+        $f = Test-EtcdSecurity -Endpoint ($m.Client) -Timeout '00:00:03'
+        $hit = $f | Where-Object Id -EQ 'ClientPlaintext'
+        $hit.Severity | Should -Be 'Critical'
+        $hit.Evidence | Should -Match 'HTTP/1.0 200|HTTP/1.1 200'
+        $hit.Remedy | Should -Match '--client-cert-auth'
+        Test-EtcdSecurity -Endpoint $m.Client -Quiet | Should -BeFalse
+    }
+
+    It 'finds TLS without client certificate authentication, and nothing about a certificate that is fine' {
+        $m = Start-WrongEtcd 'nocert' 'https' 'http' @('--cert-file', $server.Path, '--key-file', $server.KeyPath)
+        $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca
+        Get-Ids $f ($m.Client) | Should -Be @('ClientCertificateNotRequired')
+        ($f | Where-Object Id -EQ 'ClientCertificateNotRequired').Severity | Should -Be 'Critical'
+    }
+
+    It 'finds the self-signed certificates of --auto-tls and --peer-auto-tls, and ports that take anyone' {
+        $m = Start-WrongEtcd 'auto' 'https' 'https' @('--auto-tls', '--peer-auto-tls')
+        $f = Test-EtcdSecurity -Endpoint $m.Client -PeerUrl $m.Peer
+        $client = Get-Ids $f $m.Client
+        $client | Should -Contain 'SelfSignedCertificate'
+        $client | Should -Contain 'ClientCertificateNotRequired'
+        $peer = Get-Ids $f $m.Peer
+        $peer | Should -Contain 'SelfSignedCertificate'
+        ($f | Where-Object { $_.Target -eq $m.Peer -and $_.Id -eq 'SelfSignedCertificate' }).Severity | Should -Be 'High'
+        # etcd's --peer-auto-tls without --peer-client-cert-auth serves /members to anyone.
+        $peer | Should -Contain 'PeerCertificateNotRequired'
+    }
+
+    It 'finds a certificate that expires in 5 days as Medium, on an otherwise locked member' {
+        $m = Start-WrongEtcd 'soon' 'https' 'http' @('--cert-file', $soon.Path, '--key-file', $soon.KeyPath, '--trusted-ca-file', $ca.Path, '--client-cert-auth')
+        $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -MinimumSeverity Medium
+        $hit = $f | Where-Object Id -EQ 'CertificateExpiring'
+        $hit.Severity | Should -Be 'Medium'
+        $hit.Evidence | Should -Match 'in 5 days|in 4\.9 days'
+        $f.Id | Should -Not -Contain 'ClientCertificateNotRequired'
+        $f.Id | Should -Not -Contain 'ClientAcceptsForeignCertificate'
+        (Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -ExpiringWithin 3d).Id | Should -Not -Contain 'CertificateExpiring'
+    }
+
+    It 'finds a private key other users can read' {
+        $loose = $ca | New-EtcdCertificate -Profile Server -CommonName loose -Hosts 127.0.0.1
+        [IO.File]::SetUnixFileMode($loose.KeyPath, [IO.UnixFileMode] [Convert]::ToInt32('644', 8))
+        $f = Test-EtcdSecurity -Endpoint 'https://127.0.0.1:1' -CertificateFile $loose.Path -Timeout '00:00:02'
+        $hit = $f | Where-Object Id -EQ 'PrivateKeyReadable'
+        $hit.Severity | Should -Be 'High'
+        $hit.Target | Should -Be $loose.KeyPath
+        $hit.Evidence | Should -Match '0644'
+    }
+
+    It 'finds a peer port that takes any certificate of one shared CA, a client one included' {
+        $m = Start-WrongEtcd 'shared' 'https' 'https' @('--cert-file', $server.Path, '--key-file', $server.KeyPath, '--trusted-ca-file', $ca.Path, '--client-cert-auth',
+            '--peer-cert-file', $server.Path, '--peer-key-file', $server.KeyPath, '--peer-trusted-ca-file', $ca.Path, '--peer-client-cert-auth')
+        $f = Test-EtcdSecurity -Endpoint $m.Client -PeerUrl $m.Peer -CA $ca -Certificate $root
+        $hit = $f | Where-Object Id -EQ 'PeerAcceptsClientCertificate'
+        $hit.Severity | Should -Be 'High'
+        $hit.Target | Should -Be $m.Peer
+        $hit.Evidence | Should -Match 'root'
+    }
+
+    It 'finds a data dir other users can enter' {
+        $dir = New-Item -ItemType Directory (Join-Path $TestDrive 'open-data')
+        [IO.File]::SetUnixFileMode($dir.FullName, [IO.UnixFileMode] [Convert]::ToInt32('755', 8))
+        $f = Test-EtcdSecurity -Endpoint 'https://127.0.0.1:1' -DataDir $dir.FullName -Timeout '00:00:02'
+        ($f | Where-Object Id -EQ 'DataDirPermissive').Evidence | Should -Match '0755'
+    }
+
+    It 'reports a target that does not answer as a finding, not an error' {
+        $port = Get-FreeTcpPort
+        $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Timeout '00:00:02'
+        $f.Id | Should -Be 'TargetUnreachable'
+        $f.Severity | Should -Be 'Info'
+        Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Quiet | Should -BeTrue
+    }
+}
+
+Describe 'Test-EtcdSecurity on a cluster the module built' -Tag Integration {
+    BeforeAll {
+        $cluster = New-EtcdCluster -Path (Join-Path $TestDrive 'audited') -Name audited -Size 1
+    }
+
+    It 'finds only that auth is off (every certificate is root) before Enable-EtcdAuth' {
+        $f = Get-EtcdMember audited-1 | Test-EtcdSecurity
+        $high = @($f | Where-Object { $_.Severity -in 'High', 'Critical' })
+        $high.Id | Should -Be @('AuthDisabled')
+        $high[0].Remedy | Should -Match 'Enable-EtcdAuth'
+        # The client certificate at hand (the member's own, from the client CA) does not open the peer port.
+        $f.Id | Should -Not -Contain 'PeerAcceptsClientCertificate'
+        # The CA's key lies beside the member's certificates in tls/assets, which the audit says.
+        ($f | Where-Object Id -EQ 'CAKeyBesideMember').Severity | Should -Contain 'Medium'
+    }
+
+    It 'finds nothing High or Critical once auth is on, and -Quiet and -Summary say so' {
+        $null = $cluster | Enable-EtcdAuth -Confirm:$false
+        $member = Get-EtcdMember audited-1
+        $f = $member | Test-EtcdSecurity
+        @($f | Where-Object { $_.Severity -in 'High', 'Critical' }) | Should -BeNullOrEmpty
+        $member | Test-EtcdSecurity -Quiet | Should -BeTrue
+        $s = $member | Test-EtcdSecurity -Summary
+        $s.Passed | Should -BeTrue
+        $s.Critical + $s.High | Should -Be 0
+        $s.Targets.Count | Should -Be 2
+    }
+}
