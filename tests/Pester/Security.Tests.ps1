@@ -42,11 +42,13 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         Test-EtcdSecurity -Endpoint $m.Client -Quiet | Should -BeFalse
     }
 
-    It 'finds TLS without client certificate authentication, and nothing about a certificate that is fine' {
+    It 'finds TLS without client certificate authentication and etcd''s default suites, and nothing about a certificate that is fine' {
         $m = Start-WrongEtcd 'nocert' 'https' 'http' @('--cert-file', $server.Path, '--key-file', $server.KeyPath)
         $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca
-        Get-Ids $f ($m.Client) | Should -Be @('ClientCertificateNotRequired')
+        Get-Ids $f ($m.Client) | Sort-Object | Should -Be @('ClientCertificateNotRequired', 'WeakCipherSuites')
         ($f | Where-Object Id -EQ 'ClientCertificateNotRequired').Severity | Should -Be 'Critical'
+        # Without --cipher-suites, Go offers CBC suites on TLS 1.2; openssl, offering only those, gets a ServerHello.
+        ($f | Where-Object Id -EQ 'WeakCipherSuites').Severity | Should -Be 'Medium'
     }
 
     It 'finds the self-signed certificates of --auto-tls and --peer-auto-tls, and ports that take anyone' {
@@ -121,6 +123,10 @@ Describe 'Test-EtcdSecurity on a cluster the module built' -Tag Integration {
         $high[0].Remedy | Should -Match 'Enable-EtcdAuth'
         # The client certificate at hand (the member's own, from the client CA) does not open the peer port.
         $f.Id | Should -Not -Contain 'PeerAcceptsClientCertificate'
+        # Members get ECDHE AEAD suites only, on both ports, so no weak suite and no TLS 1.0 or 1.1 is negotiated.
+        $f.Id | Should -Not -Contain 'WeakCipherSuites'
+        $f.Id | Should -Not -Contain 'LegacyTlsAccepted'
+        $f.Id | Should -Not -Contain 'ProtocolsNotChecked'
         # The CA's key lies beside the member's certificates in tls/assets, which the audit says.
         ($f | Where-Object Id -EQ 'CAKeyBesideMember').Severity | Should -Contain 'Medium'
     }

@@ -78,6 +78,9 @@ public static class SecurityAudit
             return found;
         }
 
+        // Protocol versions and suites, offered with openssl's own client, which can still offer what .NET will not.
+        found.AddRange(await ProtocolFindingsAsync(url, side, request.Timeout, cancel).ConfigureAwait(false));
+
         // 2. TLS without a client certificate; the server's certificate is looked at on the way.
         var anonymous = await TlsGetAsync(url, path, null, request.Timeout, cancel).ConfigureAwait(false);
         if (anonymous.ServerCertificate is { } served) found.AddRange(CertificateFindings(served, url, side, request));
@@ -114,6 +117,73 @@ public static class SecurityAudit
         }
 
         return found;
+    }
+
+    private static async Task<IEnumerable<Finding>> ProtocolFindingsAsync(Uri url, string side, TimeSpan timeout, CancellationToken cancel)
+    {
+        string target = url.GetLeftPart(UriPartial.Authority);
+        var found = new List<Finding>();
+        var legacy = new List<string>();
+        foreach ((string flag, string name) in new[] { ("-tls1", "TLS 1.0"), ("-tls1_1", "TLS 1.1") })
+        {
+            bool? hello = await ServerHelloAsync(url, new[] { flag, "-cipher", "DEFAULT@SECLEVEL=0" }, timeout, cancel).ConfigureAwait(false);
+            if (hello is null) return new[] { NotChecked(target) };
+            if (hello == true) legacy.Add(name);
+        }
+
+        if (legacy.Count > 0)
+        {
+            found.Add(new Finding("LegacyTlsAccepted", Severity.Medium, target,
+                $"The {side} port answered a {string.Join(" and a ", legacy)} ClientHello with a ServerHello.",
+                "--tls-min-version TLS1.2 (etcd 3.4.25, 3.5.8 and later), or --cipher-suites with ECDHE AEAD suites only, which no older protocol can use (Start-EtcdMember passes both where etcd has them)."));
+        }
+
+        // Everything TLS 1.2 offers except forward-secret AEAD suites: CBC (Lucky13), static RSA key exchange, 3DES, RC4.
+        bool? weak = await ServerHelloAsync(url, new[] { "-tls1_2", "-cipher", "ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:@SECLEVEL=0" }, timeout, cancel).ConfigureAwait(false);
+        if (weak is null) return new[] { NotChecked(target) };
+        if (weak == true)
+        {
+            found.Add(new Finding("WeakCipherSuites", Severity.Medium, target,
+                $"The {side} port chose a suite from a TLS 1.2 ClientHello that offered only CBC, static-RSA and other suites without forward secrecy or AEAD.",
+                $"--cipher-suites {string.Join(",", Members.EtcdBinaryInfo.CipherSuites)} (Start-EtcdMember passes these)."));
+        }
+
+        return found;
+    }
+
+    private static Finding NotChecked(string target) =>
+        new("ProtocolsNotChecked", Severity.Info, target, "Old protocol versions and weak suites were not offered: this check needs the openssl command, with a client that can still offer them.", "Install openssl (it is on most systems) and run the audit again.");
+
+    /// <summary>
+    /// Whether the server answers this ClientHello with a ServerHello: it chose the protocol and a suite offered, even
+    /// if it then refuses this client for want of a certificate. Null when it could not be tried.
+    /// </summary>
+    private static async Task<bool?> ServerHelloAsync(Uri url, string[] offer, TimeSpan timeout, CancellationToken cancel)
+    {
+        string? openssl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(d => Path.Combine(d, OperatingSystem.IsWindows() ? "openssl.exe" : "openssl")).FirstOrDefault(File.Exists);
+        if (openssl is null) return null;
+        var psi = new System.Diagnostics.ProcessStartInfo(openssl) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "s_client", "-connect", $"{url.DialHost()}:{url.Port}", "-msg" }.Concat(offer)) psi.ArgumentList.Add(a);
+        if (!System.Net.IPAddress.TryParse(url.DialHost(), out _)) { psi.ArgumentList.Add("-servername"); psi.ArgumentList.Add(url.IdnHost); }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.StandardInput.Close();
+        Task<string> output = p.StandardOutput.ReadToEndAsync(cancel);
+        Task<string> errors = p.StandardError.ReadToEndAsync(cancel);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            p.Kill(entireProcessTree: true);
+        }
+
+        string text = await output.ConfigureAwait(false) + await errors.ConfigureAwait(false);
+        if (text.Contains("no protocols available", StringComparison.Ordinal) || text.Contains("no ciphers available", StringComparison.Ordinal)) return null;
+        return System.Text.RegularExpressions.Regex.IsMatch(text, @"<<< TLS [0-9.]+, Handshake \[length [0-9a-f]+\], ServerHello\b");
     }
 
     private static IEnumerable<Finding> CertificateFindings(X509Certificate2 served, Uri url, string side, AuditRequest request)

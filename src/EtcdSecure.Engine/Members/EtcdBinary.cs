@@ -21,6 +21,18 @@ public sealed record EtcdBinaryInfo(string Name, string Path, Version Version, s
 
     public bool SupportsClientCertFile => Version >= new Version(3, 5);
 
+    /// <summary>
+    /// The TLS 1.2 suites members offer: ECDHE with AEAD only, as the proxy. With nothing else on offer, TLS 1.0 and 1.1
+    /// cannot be negotiated either (they have no AEAD suites), which is what closes them on etcd 3.4 before 3.4.25,
+    /// where --tls-min-version does not exist. TLS 1.3 suites are Go's own and not configurable.
+    /// </summary>
+    public static readonly string[] CipherSuites =
+    {
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    };
+
     /// <summary>--client-crl-file and --peer-crl-file came with etcd 3.2.</summary>
     public bool SupportsCrlFiles => Version >= new Version(3, 2);
 

@@ -35,6 +35,7 @@ public static class EtcdCommandLine
 
         // Only flags this etcd knows: an unknown flag makes etcd exit at once (PITFALLS.md, item 8).
         if (etcd.SupportsTlsMinVersion) a.AddRange(new[] { "--tls-min-version", "TLS1.2" });
+        a.AddRange(new[] { "--cipher-suites", string.Join(",", EtcdBinaryInfo.CipherSuites) });
         if (etcd.NeedsLoggerZapFlag) a.AddRange(new[] { "--logger", "zap" });
         return a;
     }

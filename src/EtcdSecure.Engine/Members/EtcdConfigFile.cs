@@ -29,6 +29,7 @@ public static class EtcdConfigFile
         Section(y, "client-transport-security", s.Server, s.TrustedCAPath);
         Section(y, "peer-transport-security", s.Peer, s.PeerTrustedCAPath);
         if (etcd.SupportsTlsMinVersion) Line(y, "tls-min-version", "TLS1.2");
+        y.Append("cipher-suites: [").Append(string.Join(", ", EtcdBinaryInfo.CipherSuites.Select(c => "'" + c + "'"))).AppendLine("]");
         if (etcd.NeedsLoggerZapFlag) Line(y, "logger", "zap");
         return y.ToString();
     }
