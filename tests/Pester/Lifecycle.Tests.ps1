@@ -247,7 +247,7 @@ Describe 'Enable-EtcdAuth: certificates map to users with least privilege' -Tag 
         $status = $cluster | Enable-EtcdAuth -ReadOnly @{ reporting = '/app/' } -ReadWrite @{ app = '/app/' } -Confirm:$false
         $status.Enabled | Should -BeTrue
         # etcd before 3.5 cannot say whether auth was on (it has no AuthStatus).
-        $newEtcd = (Get-EtcdBinary).Version -ge [version] '3.5'
+        $newEtcd = (Get-EtcdBinary -Name etcd).Version -ge [version] '3.5'
         $status.WasEnabled | Should -Be $(if ($newEtcd) { $false } else { $null })
         $status.Users | Sort-Object | Should -Be @('app', 'reporting', 'root')
 
@@ -264,7 +264,7 @@ Describe 'Enable-EtcdAuth: certificates map to users with least privilege' -Tag 
 
     It 'runs again without harm, adding what is new' {
         $again = $cluster | Enable-EtcdAuth -ReadOnly @{ stranger = '/public/' } -Confirm:$false
-        $again.WasEnabled | Should -Be $(if ((Get-EtcdBinary).Version -ge [version] '3.5') { $true } else { $null })
+        $again.WasEnabled | Should -Be $(if ((Get-EtcdBinary -Name etcd).Version -ge [version] '3.5') { $true } else { $null })
         (Invoke-Ctl $member $ca.Path $root @('put', '/public/motd', 'hello')).ExitCode | Should -Be 0
         (Invoke-Ctl $member $ca.Path $stranger @('get', '/public/motd', '--print-value-only')).Output | Should -Be 'hello'
         (Invoke-Ctl $member $ca.Path $reader @('get', '/app/config', '--print-value-only')).Output | Should -Be 'v1'

@@ -237,29 +237,43 @@ public static class SecurityAudit
     private static async Task<IEnumerable<Finding>> CheckAuthAsync(Uri url, AuditRequest request, CancellationToken cancel)
     {
         string target = url.GetLeftPart(UriPartial.Authority);
+        var found = new List<Finding>();
         try
         {
             using EtcdEndpointClient c = EtcdEndpointClient.Open(url, request.Identity!);
+            try
+            {
+                var status = await c.Client.StatusAsync(new Etcdserverpb.StatusRequest(), deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
+                if (Version.TryParse(status.Version, out Version? v) && !new Members.EtcdBinaryInfo("etcd", "", v, null).SupportsTlsMinVersion)
+                {
+                    found.Add(new Finding("EtcdLacksTlsMinVersion", Severity.Low, target,
+                        $"The member runs etcd {v}, which has no --tls-min-version (it came with 3.4.25 and 3.5.8): TLS 1.0 and 1.1 stay out only while --cipher-suites lists AEAD suites alone.",
+                        "Upgrade etcd to 3.4.25, 3.5.8 or later; until then keep --cipher-suites to ECDHE AEAD suites (Start-EtcdMember does)."));
+                }
+            }
+            catch (RpcException)
+            {
+                // Without the version the other checks still stand.
+            }
+
             // Authenticate with a user that does not exist: etcd says "not enabled" before it looks at the name.
             await c.Client.AuthenticateAsync(new Etcdserverpb.AuthenticateRequest { Name = "etcdsecure-audit", Password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)) },
                 deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
-            return Array.Empty<Finding>();
+            return found;
         }
         catch (RpcException ex) when (ex.Status.Detail.Contains("authentication is not enabled", StringComparison.OrdinalIgnoreCase))
         {
-            return new[]
-            {
+            return found.Append(
                 new Finding("AuthDisabled", Severity.High, target,
                     "etcd's authentication is off while client certificates are the only gate: every certificate the client CA issued acts as root and reads and writes every key.",
-                    "Enable-EtcdAuth, which maps certificates to users by CN and limits each to its key prefixes."),
-            };
+                    "Enable-EtcdAuth, which maps certificates to users by CN and limits each to its key prefixes."));
         }
         catch (RpcException ex)
         {
             // "authentication failed" means auth is on; anything else means the check could not be made.
             return ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase) || ex.Status.Detail.Contains("invalid", StringComparison.OrdinalIgnoreCase)
-                ? Array.Empty<Finding>()
-                : new[] { new Finding("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {ex.Status.Detail}", "Give -CA and a client -Certificate the cluster accepts.") };
+                ? found
+                : found.Append(new Finding("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {ex.Status.Detail}", "Give -CA and a client -Certificate the cluster accepts."));
         }
     }
 
