@@ -64,6 +64,27 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $peer | Should -Contain 'PeerCertificateNotRequired'
     }
 
+    It 'finds that --auto-tls with --client-cert-auth still lets in clients without any certificate' {
+        $m = Start-WrongEtcd 'autoauth' 'https' 'https' @('--auto-tls', '--client-cert-auth', '--peer-auto-tls', '--peer-client-cert-auth')
+        $f = Test-EtcdSecurity -Endpoint $m.Client -PeerUrl $m.Peer
+        Get-Ids $f $m.Client | Should -Contain 'ClientCertificateNotRequired'
+        Get-Ids $f $m.Peer | Should -Contain 'PeerCertificateNotRequired'
+    }
+
+    It 'finds a server that asks for a client certificate but takes one from any CA' {
+        # Not etcd: openssl's test server with -Verify asks for a certificate and goes on whatever its chain.
+        $port = Get-FreeTcpPort
+        $p = Start-Process openssl -ArgumentList 's_server', '-accept', $port, '-cert', $server.Path, '-key', $server.KeyPath, '-Verify', '1', '-www', '-quiet' `
+            -RedirectStandardOutput (Join-Path $TestDrive 's_server.out') -RedirectStandardError (Join-Path $TestDrive 's_server.err') -PassThru
+        $script:started.Add($p)
+        Wait-Until -Because 's_server to listen' { try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $port); $t.Dispose(); $true } catch { $false } }
+        $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -CA $ca
+        $ids = Get-Ids $f "https://127.0.0.1:$port"
+        $ids | Should -Contain 'ClientAcceptsForeignCertificate'
+        $ids | Should -Not -Contain 'ClientCertificateNotRequired'
+        ($f | Where-Object Id -EQ 'ClientAcceptsForeignCertificate').Severity | Should -Be 'Critical'
+    }
+
     It 'finds a certificate that expires in 5 days as Medium, on an otherwise locked member' {
         $m = Start-WrongEtcd 'soon' 'https' 'http' @('--cert-file', $soon.Path, '--key-file', $soon.KeyPath, '--trusted-ca-file', $ca.Path, '--client-cert-auth')
         $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -MinimumSeverity Medium
@@ -73,6 +94,19 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $f.Id | Should -Not -Contain 'ClientCertificateNotRequired'
         $f.Id | Should -Not -Contain 'ClientAcceptsForeignCertificate'
         (Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -ExpiringWithin 3d).Id | Should -Not -Contain 'CertificateExpiring'
+    }
+
+    It 'finds a peer certificate without client auth, and a served certificate that does not name the host dialled' {
+        $dir = Join-Path $TestDrive 'serveronly'; $null = New-Item -ItemType Directory $dir
+        $ext = Join-Path $dir 'ext'; Set-Content $ext "extendedKeyUsage=serverAuth`nsubjectAltName=DNS:elsewhere.example"
+        & openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/p-key.pem" -out "$dir/p.csr" -subj '/CN=peer-only' 2>&1 | Out-Null
+        & openssl x509 -req -in "$dir/p.csr" -CA $ca.Path -CAkey $ca.KeyPath -CAcreateserial -out "$dir/p.pem" -days 2 -extfile $ext 2>&1 | Out-Null
+        $m = Start-WrongEtcd 'peeronly' 'http' 'https' @('--peer-cert-file', "$dir/p.pem", '--peer-key-file', "$dir/p-key.pem", '--peer-trusted-ca-file', $ca.Path, '--peer-client-cert-auth')
+        $f = Test-EtcdSecurity -Endpoint 'https://127.0.0.1:1' -PeerUrl $m.Peer -Timeout '00:00:03'
+        $ids = Get-Ids $f $m.Peer
+        $ids | Should -Contain 'PeerCertificateMissingClientAuth'
+        $ids | Should -Contain 'CertificateHostMismatch'
+        ($f | Where-Object Id -EQ 'CertificateHostMismatch').Severity | Should -Be 'High'
     }
 
     It 'finds a private key other users can read' {

@@ -213,6 +213,11 @@ public static class SecurityAudit
             yield return new Finding("CertificateMissingServerAuth", Severity.High, target, $"{name} lacks the server auth extended key usage: Go clients refuse it.", "New-EtcdCertificate -Profile Server (or Peer).");
         }
 
+        if (side == "peer" && !d.AllowsUsage("client auth"))
+        {
+            yield return new Finding("PeerCertificateMissingClientAuth", Severity.Medium, target, $"{name} lacks the client auth extended key usage: members dial each other with their peer certificate, so the other side refuses this one (\"bad certificate\").", "New-EtcdCertificate -Profile Peer (server and client auth).");
+        }
+
         var host = Hosts.ParseOne(url.DialHost());
         bool covered = host.Kind == HostKind.IPAddress
             ? d.IPAddresses.Any(a => a.ToString() == host.Value)
