@@ -109,6 +109,26 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         ($f | Where-Object Id -EQ 'CertificateHostMismatch').Severity | Should -Be 'High'
     }
 
+    It 'finds a certificate that has expired, one without server auth, and one from another CA than the one given' {
+        $expired = $ca | New-EtcdCertificate -Profile Server -CommonName expired -Hosts 127.0.0.1 -Validity '1s'
+        Wait-Until -Because 'the certificate to expire' { (Get-EtcdCertificate $expired.Path).ExpiresIn -lt [TimeSpan]::Zero }
+        $m = Start-WrongEtcd 'expired' 'https' 'http' @('--cert-file', $expired.Path, '--key-file', $expired.KeyPath, '--trusted-ca-file', $ca.Path, '--client-cert-auth')
+        $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca
+        ($f | Where-Object Id -EQ 'CertificateExpired').Severity | Should -Be 'Critical'
+
+        $dir = Join-Path $TestDrive 'clientonly'; $null = New-Item -ItemType Directory $dir
+        Set-Content "$dir/ext" "extendedKeyUsage=clientAuth`nsubjectAltName=IP:127.0.0.1"
+        & openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/c-key.pem" -out "$dir/c.csr" -subj '/CN=client-only' 2>&1 | Out-Null
+        & openssl x509 -req -in "$dir/c.csr" -CA $ca.Path -CAkey $ca.KeyPath -CAcreateserial -out "$dir/c.pem" -days 2 -extfile "$dir/ext" 2>&1 | Out-Null
+        $c = Start-WrongEtcd 'clientonly' 'https' 'http' @('--cert-file', "$dir/c.pem", '--key-file', "$dir/c-key.pem", '--trusted-ca-file', $ca.Path, '--client-cert-auth')
+        $other = New-EtcdCA -Path (Join-Path $TestDrive 'other-ca') -CommonName other-ca
+        $f = Test-EtcdSecurity -Endpoint $c.Client -CA $other
+        $ids = Get-Ids $f $c.Client
+        $ids | Should -Contain 'CertificateMissingServerAuth'
+        $ids | Should -Contain 'CertificateNotFromCA'
+        ($f | Where-Object Id -EQ 'CertificateNotFromCA').Severity | Should -Be 'Medium'
+    }
+
     It 'finds a private key other users can read' {
         $loose = $ca | New-EtcdCertificate -Profile Server -CommonName loose -Hosts 127.0.0.1
         [IO.File]::SetUnixFileMode($loose.KeyPath, [IO.UnixFileMode] [Convert]::ToInt32('644', 8))
@@ -167,6 +187,12 @@ Describe 'Test-EtcdSecurity on a cluster the module built' -Tag Integration {
         if ($lacks) { ($f | Where-Object Id -EQ 'EtcdLacksTlsMinVersion').Severity | Should -Be 'Low' }
         # The CA's key lies beside the member's certificates in tls/assets, which the audit says.
         ($f | Where-Object Id -EQ 'CAKeyBesideMember').Severity | Should -Contain 'Medium'
+    }
+
+    It 'finds the peer URLs from MemberList when none are given' {
+        $member = Get-EtcdMember audited-1
+        $f = Test-EtcdSecurity -Endpoint $member.ClientUrls -CA $member.CAPath -Certificate $member.CertificatePath -Summary
+        $f.Targets | Should -Contain $member.PeerUrls[0].TrimEnd('/')
     }
 
     It 'finds nothing High or Critical once auth is on, and -Quiet and -Summary say so' {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -20,6 +21,9 @@ public enum Severity { Info, Low, Medium, High, Critical }
 
 /// <summary>One thing a check observed. Id is stable and documented; Evidence is what was seen, Remedy what fixes it.</summary>
 public sealed record Finding(string Id, Severity Severity, string Target, string Evidence, string Remedy);
+
+/// <summary>The findings, and every port that was looked at (peer URLs found through MemberList included).</summary>
+public sealed record AuditResult(IReadOnlyList<Finding> Findings, IReadOnlyList<string> Targets);
 
 /// <summary>What to look at: ports from the outside, and on this machine the data dirs and key files.</summary>
 public sealed record AuditRequest
@@ -42,16 +46,36 @@ public sealed record AuditRequest
 /// </summary>
 public static class SecurityAudit
 {
-    public static async Task<IReadOnlyList<Finding>> RunAsync(AuditRequest request, CancellationToken cancel)
+    public static async Task<AuditResult> RunAsync(AuditRequest request, CancellationToken cancel)
     {
         var tasks = new List<Task<IEnumerable<Finding>>>();
+        IReadOnlyList<Uri> peers = request.PeerUrls.Count > 0 ? request.PeerUrls : await DiscoverPeersAsync(request, cancel).ConfigureAwait(false);
         foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, cancel));
-        foreach (Uri u in request.PeerUrls) tasks.Add(CheckPortAsync(u, peer: true, request, cancel));
+        foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, cancel));
         if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, cancel));
         tasks.Add(Task.Run(() => LocalFindings(request), cancel));
         var all = new List<Finding>();
         foreach (var t in tasks) all.AddRange(await t.ConfigureAwait(false));
-        return all.OrderByDescending(f => f.Severity).ThenBy(f => f.Target, StringComparer.Ordinal).ThenBy(f => f.Id, StringComparer.Ordinal).ToList();
+        return new AuditResult(
+            all.OrderByDescending(f => f.Severity).ThenBy(f => f.Target, StringComparer.Ordinal).ThenBy(f => f.Id, StringComparer.Ordinal).ToList(),
+            request.ClientUrls.Concat(peers).Select(u => u.GetLeftPart(UriPartial.Authority)).Distinct(StringComparer.OrdinalIgnoreCase).ToList());
+    }
+
+    /// <summary>The members' peer URLs from MemberList, when the credentials given get in; none otherwise.</summary>
+    private static async Task<IReadOnlyList<Uri>> DiscoverPeersAsync(AuditRequest request, CancellationToken cancel)
+    {
+        if (request.Identity?.ClientCertificate is null || request.ClientUrls.Count == 0) return Array.Empty<Uri>();
+        try
+        {
+            using EtcdEndpointClient c = EtcdEndpointClient.Open(request.ClientUrls[0], request.Identity);
+            var list = await c.Client.MemberListAsync(new Etcdserverpb.MemberListRequest(), deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
+            return list.Members.SelectMany(m => m.PeerURLs).Distinct(StringComparer.OrdinalIgnoreCase)
+                .Select(u => Uri.TryCreate(u, UriKind.Absolute, out Uri? uri) ? uri : null).OfType<Uri>().ToList();
+        }
+        catch (Exception ex) when (ex is RpcException or HttpRequestException or OperationCanceledException && !cancel.IsCancellationRequested)
+        {
+            return Array.Empty<Uri>();
+        }
     }
 
     private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, CancellationToken cancel)

@@ -37,7 +37,7 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
     private readonly List<string> _dataDirs = new();
     private readonly List<string> _certificateFiles = new();
 
-    /// <summary>Peer URLs to check as well (https://host:2380).</summary>
+    /// <summary>Peer URLs to check as well (https://host:2380). Default: the members' peer URLs from MemberList, when -CA and -Certificate get in.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("PeerUrls")]
     public string[]? PeerUrl { get; set; }
@@ -87,7 +87,8 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
             ExpiringWithin = ExpiringWithin,
             Timeout = Timeout,
         };
-        IReadOnlyList<Finding> findings = SecurityAudit.RunAsync(request, CancelToken).GetAwaiter().GetResult();
+        AuditResult result = SecurityAudit.RunAsync(request, CancelToken).GetAwaiter().GetResult();
+        IReadOnlyList<Finding> findings = result.Findings;
         bool passed = findings.All(f => f.Severity < Severity.High);
         if (Quiet)
         {
@@ -105,7 +106,7 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
                 Low = findings.Count(f => f.Severity == Severity.Low),
                 Info = findings.Count(f => f.Severity == Severity.Info),
                 Passed = passed,
-                Targets = request.ClientUrls.Concat(request.PeerUrls).Select(u => u.GetLeftPart(UriPartial.Authority)).ToArray(),
+                Targets = result.Targets.ToArray(),
             });
             return;
         }
