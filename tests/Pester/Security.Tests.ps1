@@ -85,6 +85,20 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         ($f | Where-Object Id -EQ 'ClientAcceptsForeignCertificate').Severity | Should -Be 'Critical'
     }
 
+    It 'finds a served RSA key under 2048 bits' {
+        # Go and OpenSSL's defaults refuse to serve one; openssl's test server does at security level 0.
+        $dir = Join-Path $TestDrive 'rsa1024'; $null = New-Item -ItemType Directory $dir
+        & openssl req -x509 -newkey rsa:1024 -nodes -keyout "$dir/k.pem" -out "$dir/c.pem" -subj '/CN=weak' -addext 'subjectAltName=IP:127.0.0.1' -days 2 2>&1 | Out-Null
+        $port = Get-FreeTcpPort
+        $p = Start-Process openssl -ArgumentList 's_server', '-accept', $port, '-cert', "$dir/c.pem", '-key', "$dir/k.pem", '-cipher', 'DEFAULT@SECLEVEL=0', '-www', '-quiet' `
+            -RedirectStandardOutput "$dir/out" -RedirectStandardError "$dir/err" -PassThru
+        $script:started.Add($p)
+        Wait-Until -Because 's_server to listen' { try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $port); $t.Dispose(); $true } catch { $false } }
+        $hit = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" | Where-Object Id -EQ 'WeakKey'
+        $hit.Severity | Should -Be 'High'
+        $hit.Evidence | Should -Match '1024-bit'
+    }
+
     It 'finds a certificate that expires in 5 days as Medium, on an otherwise locked member' {
         $m = Start-WrongEtcd 'soon' 'https' 'http' @('--cert-file', $soon.Path, '--key-file', $soon.KeyPath, '--trusted-ca-file', $ca.Path, '--client-cert-auth')
         $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -MinimumSeverity Medium
