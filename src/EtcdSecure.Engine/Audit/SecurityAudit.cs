@@ -85,8 +85,19 @@ public static class SecurityAudit
         string side = peer ? "peer" : "client";
         string path = peer ? "/members" : "/version";
 
+        // Every probe of the port runs at once, each within the timeout, so a port costs one timeout at most; the
+        // findings are then read in order, as an attacker would go: plain HTTP, no certificate, any certificate.
+        X509Certificate2? client = peer ? request.Identity?.ClientCertificate : null;
+        using X509Certificate2 foreign = ThrowawayClientCertificate();
+        Task<(bool Reachable, string? StatusLine)> plainTask = PlainHttpAsync(url, path, request.Timeout, cancel);
+        Task<IEnumerable<Finding>> protocolTask = ProtocolFindingsAsync(url, side, request.Timeout, cancel);
+        Task<TlsResult> anonymousTask = TlsGetAsync(url, path, null, request.Timeout, cancel);
+        Task<TlsResult> strangerTask = TlsGetAsync(url, path, foreign, request.Timeout, cancel);
+        Task<TlsResult> clientTask = client is null ? Task.FromResult(new TlsResult(null, null)) : TlsGetAsync(url, path, client, request.Timeout, cancel);
+        await Task.WhenAll(plainTask, protocolTask, anonymousTask, strangerTask, clientTask).ConfigureAwait(false);
+
         // 1. Plain HTTP on a port that should speak only TLS.
-        (bool reachable, string? plain) = await PlainHttpAsync(url, path, request.Timeout, cancel).ConfigureAwait(false);
+        (bool reachable, string? plain) = plainTask.Result;
         if (!reachable)
         {
             found.Add(new Finding("TargetUnreachable", Severity.Info, target, $"Nothing answered on the {side} port within {request.Timeout.TotalSeconds:0.#} s, so it was not checked.", "Check the URL, or that the member runs."));
@@ -103,11 +114,11 @@ public static class SecurityAudit
         }
 
         // Protocol versions and suites, offered with openssl's own client, which can still offer what .NET will not.
-        found.AddRange(await ProtocolFindingsAsync(url, side, request.Timeout, cancel).ConfigureAwait(false));
+        found.AddRange(protocolTask.Result);
 
         // 2. TLS without a client certificate; the server's certificate is looked at on the way.
-        var anonymous = await TlsGetAsync(url, path, null, request.Timeout, cancel).ConfigureAwait(false);
-        if (anonymous.ServerCertificate is { } served) found.AddRange(CertificateFindings(served, url, side, request));
+        TlsResult anonymous = anonymousTask.Result;
+        if ((anonymous.ServerCertificate ?? strangerTask.Result.ServerCertificate) is { } served) found.AddRange(CertificateFindings(served, url, side, request));
         if (anonymous.Status is >= 200 and < 500)
         {
             found.Add(new Finding(peer ? "PeerCertificateNotRequired" : "ClientCertificateNotRequired", Severity.Critical, target,
@@ -117,27 +128,19 @@ public static class SecurityAudit
         }
 
         // 3. A client certificate from a CA nobody trusts, made for this check and thrown away.
-        using (X509Certificate2 foreign = ThrowawayClientCertificate())
+        if (strangerTask.Result.Status is >= 200 and < 500)
         {
-            var stranger = await TlsGetAsync(url, path, foreign, request.Timeout, cancel).ConfigureAwait(false);
-            if (stranger.Status is >= 200 and < 500)
-            {
-                found.Add(new Finding(peer ? "PeerAcceptsForeignCertificate" : "ClientAcceptsForeignCertificate", Severity.Critical, target,
-                    $"A certificate from a CA made on the spot for this check got HTTP {stranger.Status} on the {side} port: any self-made certificate gets in.",
-                    peer ? "--peer-trusted-ca-file naming only the cluster's peer CA, without --peer-auto-tls." : "--trusted-ca-file naming only the cluster's client CA, without --auto-tls."));
-            }
+            found.Add(new Finding(peer ? "PeerAcceptsForeignCertificate" : "ClientAcceptsForeignCertificate", Severity.Critical, target,
+                $"A certificate from a CA made on the spot for this check got HTTP {strangerTask.Result.Status} on the {side} port: any self-made certificate gets in.",
+                peer ? "--peer-trusted-ca-file naming only the cluster's peer CA, without --peer-auto-tls." : "--trusted-ca-file naming only the cluster's client CA, without --auto-tls."));
         }
 
         // 4. A peer port that takes the client certificate at hand: a client could open a raft connection.
-        if (peer && request.Identity?.ClientCertificate is { } client)
+        if (client is not null && clientTask.Result.Status is >= 200 and < 300)
         {
-            var asClient = await TlsGetAsync(url, path, client, request.Timeout, cancel).ConfigureAwait(false);
-            if (asClient.Status is >= 200 and < 300)
-            {
-                found.Add(new Finding("PeerAcceptsClientCertificate", Severity.High, target,
-                    $"The client certificate given ({client.GetNameInfo(X509NameType.SimpleName, false)}) was accepted on the peer port (HTTP {asClient.Status} for GET /members): a client can speak raft to the member.",
-                    "Issue peer certificates from a CA of their own (New-EtcdCluster does) and point --peer-trusted-ca-file at it, or use --peer-cert-allowed-cn."));
-            }
+            found.Add(new Finding("PeerAcceptsClientCertificate", Severity.High, target,
+                $"The client certificate given ({client.GetNameInfo(X509NameType.SimpleName, false)}) was accepted on the peer port (HTTP {clientTask.Result.Status} for GET /members): a client can speak raft to the member.",
+                "Issue peer certificates from a CA of their own (New-EtcdCluster does) and point --peer-trusted-ca-file at it, or use --peer-cert-allowed-cn."));
         }
 
         return found;
@@ -148,11 +151,15 @@ public static class SecurityAudit
         string target = url.GetLeftPart(UriPartial.Authority);
         var found = new List<Finding>();
         var legacy = new List<string>();
-        foreach ((string flag, string name) in new[] { ("-tls1", "TLS 1.0"), ("-tls1_1", "TLS 1.1") })
+        // Everything TLS 1.2 offers except forward-secret AEAD suites: CBC (Lucky13), static RSA key exchange, 3DES, RC4.
+        Task<bool?> weakTask = ServerHelloAsync(url, new[] { "-tls1_2", "-cipher", "ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:@SECLEVEL=0" }, timeout, cancel);
+        var versions = new[] { ("-tls1", "TLS 1.0"), ("-tls1_1", "TLS 1.1") }
+            .Select(v => (v.Item2, Hello: ServerHelloAsync(url, new[] { v.Item1, "-cipher", "DEFAULT@SECLEVEL=0" }, timeout, cancel))).ToList();
+        await Task.WhenAll(versions.Select(v => v.Hello).Append(weakTask)).ConfigureAwait(false);
+        foreach ((string name, Task<bool?> hello) in versions)
         {
-            bool? hello = await ServerHelloAsync(url, new[] { flag, "-cipher", "DEFAULT@SECLEVEL=0" }, timeout, cancel).ConfigureAwait(false);
-            if (hello is null) return new[] { NotChecked(target) };
-            if (hello == true) legacy.Add(name);
+            if (hello.Result is null) return new[] { NotChecked(target) };
+            if (hello.Result == true) legacy.Add(name);
         }
 
         if (legacy.Count > 0)
@@ -162,8 +169,7 @@ public static class SecurityAudit
                 "--tls-min-version TLS1.2 (etcd 3.4.25, 3.5.8 and later), or --cipher-suites with ECDHE AEAD suites only, which no older protocol can use (Start-EtcdMember passes both where etcd has them)."));
         }
 
-        // Everything TLS 1.2 offers except forward-secret AEAD suites: CBC (Lucky13), static RSA key exchange, 3DES, RC4.
-        bool? weak = await ServerHelloAsync(url, new[] { "-tls1_2", "-cipher", "ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:@SECLEVEL=0" }, timeout, cancel).ConfigureAwait(false);
+        bool? weak = weakTask.Result;
         if (weak is null) return new[] { NotChecked(target) };
         if (weak == true)
         {
