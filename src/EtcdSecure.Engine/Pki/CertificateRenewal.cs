@@ -93,16 +93,7 @@ public static class CertificateRenewal
 
     public static bool IssuedBy(X509Certificate2 certificate, IssuerCredentials issuer)
     {
-        var cert = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(certificate.RawData);
-        if (!cert.IssuerDN.Equivalent(issuer.Certificate.SubjectDN)) return false;
-        try
-        {
-            cert.Verify(issuer.Certificate.GetPublicKey());
-            return true;
-        }
-        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException)
-        {
-            return false;
-        }
+        X509Certificate2 ca = CertificateFile.FromDer(issuer.Certificate.GetEncoded());
+        return certificate.IssuerName.RawData.AsSpan().SequenceEqual(ca.SubjectName.RawData) && CertificateValidator.Signs(ca, certificate);
     }
 }

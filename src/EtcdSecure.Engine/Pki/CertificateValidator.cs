@@ -124,11 +124,7 @@ public static class CertificateValidator
         }
         else
         {
-            try
-            {
-                ToBc(cert).Verify(ToBc(ca).GetPublicKey());
-            }
-            catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or InvalidOperationException)
+            if (!Signs(ca, cert))
             {
                 reasons.Add($"{name} names {caName} as its issuer, but its signature does not verify with that CA's key: it was signed by another CA with the same name.");
             }
@@ -155,14 +151,15 @@ public static class CertificateValidator
         }
     }
 
-    private static bool Signs(X509Certificate2 ca, X509Certificate2 cert)
+    /// <summary>Whether <paramref name="ca"/>'s key made <paramref name="cert"/>'s signature: the one place this is decided.</summary>
+    internal static bool Signs(X509Certificate2 ca, X509Certificate2 cert)
     {
         try
         {
             ToBc(cert).Verify(ToBc(ca).GetPublicKey());
             return true;
         }
-        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or InvalidOperationException)
+        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or InvalidOperationException or ArgumentException)
         {
             return false;
         }

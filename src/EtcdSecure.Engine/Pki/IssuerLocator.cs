@@ -52,18 +52,6 @@ public static class IssuerLocator
             return false;
         }
 
-        if (ca.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData) is false) return false;
-        if (!CertificateDetails.From(ca).IsCA) return false;
-        try
-        {
-            var bcCa = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(ca.RawData);
-            var bcCert = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(certificate.RawData);
-            bcCert.Verify(bcCa.GetPublicKey());
-            return true;
-        }
-        catch (Exception ex) when (ex is Org.BouncyCastle.Security.InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException)
-        {
-            return false;
-        }
+        return ca.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData) && CertificateDetails.From(ca).IsCA && CertificateValidator.Signs(ca, certificate);
     }
 }
