@@ -32,14 +32,17 @@ AfterAll {
 }
 
 Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Integration {
-    It 'finds a client port that answers plain HTTP, as Critical' {
+    It 'finds client and peer ports that answer plain HTTP, as Critical' {
         $m = Start-WrongEtcd 'plain' 'http' 'http' @()
         $f = Test-EtcdSecurity -Endpoint ($m.Client) -Timeout '00:00:03'
+        # Nothing else is looked at on a port that speaks plain HTTP.
+        $f.Id | Should -Be 'ClientPlaintext'
         $hit = $f | Where-Object Id -EQ 'ClientPlaintext'
         $hit.Severity | Should -Be 'Critical'
         $hit.Evidence | Should -Match 'HTTP/1.0 200|HTTP/1.1 200'
         $hit.Remedy | Should -Match '--client-cert-auth'
         Test-EtcdSecurity -Endpoint $m.Client -Quiet | Should -BeFalse
+        ((Test-EtcdSecurity -Endpoint $m.Client -PeerUrl $m.Peer) | Where-Object Target -EQ $m.Peer).Id | Should -Be 'PeerPlaintext'
     }
 
     It 'finds TLS without client certificate authentication and etcd''s default suites, and nothing about a certificate that is fine' {
@@ -94,9 +97,14 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
             -RedirectStandardOutput "$dir/out" -RedirectStandardError "$dir/err" -PassThru
         $script:started.Add($p)
         Wait-Until -Because 's_server to listen' { try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $port); $t.Dispose(); $true } catch { $false } }
-        $hit = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" | Where-Object Id -EQ 'WeakKey'
+        $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port"
+        $hit = $f | Where-Object Id -EQ 'WeakKey'
         $hit.Severity | Should -Be 'High'
         $hit.Evidence | Should -Match '1024-bit'
+        # At security level 0 this server also still speaks TLS 1.0 and 1.1, which openssl's client is made to offer.
+        $legacy = $f | Where-Object Id -EQ 'LegacyTlsAccepted'
+        $legacy.Severity | Should -Be 'Medium'
+        $legacy.Evidence | Should -Match 'TLS 1.0 and a TLS 1.1'
     }
 
     It 'finds a certificate that expires in 5 days as Medium, on an otherwise locked member' {
