@@ -432,6 +432,6 @@ public static class SecurityAudit
         using X509Certificate2 leaf = req.Create(ca, now.AddMinutes(-5), now.AddHours(1), RandomNumberGenerator.GetBytes(16));
         // An ephemeral key cannot be used by SslStream on every platform; a PKCS#12 round trip makes it usable.
         using X509Certificate2 withKey = leaf.CopyWithPrivateKey(key);
-        return new X509Certificate2(withKey.Export(X509ContentType.Pkcs12), (string?)null, X509KeyStorageFlags.Exportable);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 }

@@ -49,9 +49,7 @@ public static class CertificateFile
 
     public static X509Certificate2 LoadFirst(string path) => Load(path)[0];
 
-#pragma warning disable SYSLIB0057 // X509CertificateLoader arrives in .NET 9; this module targets net8.0.
-    internal static X509Certificate2 FromDer(byte[] der) => new(der);
-#pragma warning restore SYSLIB0057
+    internal static X509Certificate2 FromDer(byte[] der) => X509CertificateLoader.LoadCertificate(der);
 }
 
 /// <summary>Everything a user wants to know about a certificate, in BCL types.</summary>

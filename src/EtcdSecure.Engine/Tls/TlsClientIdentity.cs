@@ -58,9 +58,7 @@ public sealed class TlsClientIdentity
             using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
             // A PEM-loaded key is ephemeral; Windows' TLS stack (SChannel) refuses it, and a PKCS#12 round trip makes
             // it usable by every TLS stack.
-#pragma warning disable SYSLIB0057
-            return new X509Certificate2(pem.Export(X509ContentType.Pkcs12));
-#pragma warning restore SYSLIB0057
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
         }
         catch (System.Security.Cryptography.CryptographicException ex)
         {
