@@ -86,6 +86,9 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $ids | Should -Contain 'ClientAcceptsForeignCertificate'
         $ids | Should -Not -Contain 'ClientCertificateNotRequired'
         ($f | Where-Object Id -EQ 'ClientAcceptsForeignCertificate').Severity | Should -Be 'Critical'
+        # Audited as a peer port, the same server is a peer port that takes any certificate.
+        $asPeer = Test-EtcdSecurity -Endpoint 'https://127.0.0.1:1' -PeerUrl "https://127.0.0.1:$port" -Timeout '00:00:03'
+        ($asPeer | Where-Object Id -EQ 'PeerAcceptsForeignCertificate').Severity | Should -Be 'Critical'
     }
 
     It 'finds a served RSA key under 2048 bits' {
