@@ -214,6 +214,15 @@ Describe 'Test-EtcdSecurity on a cluster the module built' -Tag Integration {
         ($f | Where-Object Id -EQ 'CAKeyBesideMember').Severity | Should -Contain 'Medium'
     }
 
+    It 'says when it could not check auth with the credentials given, rather than guessing' {
+        $stranger = New-EtcdCA -Path (Join-Path $TestDrive 'stranger-ca') | New-EtcdCertificate -Profile Client -CommonName root
+        $member = Get-EtcdMember audited-1
+        $f = Test-EtcdSecurity -Endpoint $member.ClientUrls -CA $member.CAPath -Certificate $stranger
+        $hit = $f | Where-Object Id -EQ 'AuthNotChecked'
+        $hit.Severity | Should -Be 'Info'
+        $f.Id | Should -Not -Contain 'AuthDisabled'
+    }
+
     It 'finds the peer URLs from MemberList when none are given' {
         $member = Get-EtcdMember audited-1
         $f = Test-EtcdSecurity -Endpoint $member.ClientUrls -CA $member.CAPath -Certificate $member.CertificatePath -Summary
