@@ -50,8 +50,11 @@ public static class SecurityAudit
     {
         var tasks = new List<Task<IEnumerable<Finding>>>();
         IReadOnlyList<Uri> peers = request.PeerUrls.Count > 0 ? request.PeerUrls : await DiscoverPeersAsync(request, cancel).ConfigureAwait(false);
-        foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, cancel));
-        foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, cancel));
+        // What every port's probes share is made once: the openssl client's path and the throwaway certificate.
+        string? openssl = Members.EtcdBinary.FindOnPath("openssl");
+        using X509Certificate2 foreign = ThrowawayClientCertificate();
+        foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, openssl, foreign, cancel));
+        foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, openssl, foreign, cancel));
         if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, cancel));
         tasks.Add(Task.Run(() => LocalFindings(request), cancel));
         var all = new List<Finding>();
@@ -78,7 +81,7 @@ public static class SecurityAudit
         }
     }
 
-    private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, CancellationToken cancel)
+    private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, string? openssl, X509Certificate2 foreign, CancellationToken cancel)
     {
         var found = new List<Finding>();
         string target = url.GetLeftPart(UriPartial.Authority);
@@ -88,9 +91,8 @@ public static class SecurityAudit
         // Every probe of the port runs at once, each within the timeout, so a port costs one timeout at most; the
         // findings are then read in order, as an attacker would go: plain HTTP, no certificate, any certificate.
         X509Certificate2? client = peer ? request.Identity?.ClientCertificate : null;
-        using X509Certificate2 foreign = ThrowawayClientCertificate();
         Task<(bool Reachable, string? StatusLine)> plainTask = PlainHttpAsync(url, path, request.Timeout, cancel);
-        Task<IEnumerable<Finding>> protocolTask = ProtocolFindingsAsync(url, side, request.Timeout, cancel);
+        Task<IEnumerable<Finding>> protocolTask = ProtocolFindingsAsync(url, side, openssl, request.Timeout, cancel);
         Task<TlsResult> anonymousTask = TlsGetAsync(url, path, null, request.Timeout, cancel);
         Task<TlsResult> strangerTask = TlsGetAsync(url, path, foreign, request.Timeout, cancel);
         Task<TlsResult> clientTask = client is null ? Task.FromResult(new TlsResult(null, null)) : TlsGetAsync(url, path, client, request.Timeout, cancel);
@@ -146,15 +148,16 @@ public static class SecurityAudit
         return found;
     }
 
-    private static async Task<IEnumerable<Finding>> ProtocolFindingsAsync(Uri url, string side, TimeSpan timeout, CancellationToken cancel)
+    private static async Task<IEnumerable<Finding>> ProtocolFindingsAsync(Uri url, string side, string? openssl, TimeSpan timeout, CancellationToken cancel)
     {
         string target = url.GetLeftPart(UriPartial.Authority);
+        if (openssl is null) return new[] { NotChecked(target) };
         var found = new List<Finding>();
         var legacy = new List<string>();
         // Everything TLS 1.2 offers except forward-secret AEAD suites: CBC (Lucky13), static RSA key exchange, 3DES, RC4.
-        Task<bool?> weakTask = ServerHelloAsync(url, new[] { "-tls1_2", "-cipher", "ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:@SECLEVEL=0" }, timeout, cancel);
+        Task<bool?> weakTask = ServerHelloAsync(openssl, url, new[] { "-tls1_2", "-cipher", "ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:@SECLEVEL=0" }, timeout, cancel);
         var versions = new[] { ("-tls1", "TLS 1.0"), ("-tls1_1", "TLS 1.1") }
-            .Select(v => (v.Item2, Hello: ServerHelloAsync(url, new[] { v.Item1, "-cipher", "DEFAULT@SECLEVEL=0" }, timeout, cancel))).ToList();
+            .Select(v => (v.Item2, Hello: ServerHelloAsync(openssl, url, new[] { v.Item1, "-cipher", "DEFAULT@SECLEVEL=0" }, timeout, cancel))).ToList();
         await Task.WhenAll(versions.Select(v => v.Hello).Append(weakTask)).ConfigureAwait(false);
         foreach ((string name, Task<bool?> hello) in versions)
         {
@@ -188,11 +191,8 @@ public static class SecurityAudit
     /// Whether the server answers this ClientHello with a ServerHello: it chose the protocol and a suite offered, even
     /// if it then refuses this client for want of a certificate. Null when it could not be tried.
     /// </summary>
-    private static async Task<bool?> ServerHelloAsync(Uri url, string[] offer, TimeSpan timeout, CancellationToken cancel)
+    private static async Task<bool?> ServerHelloAsync(string openssl, Uri url, string[] offer, TimeSpan timeout, CancellationToken cancel)
     {
-        string? openssl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(d => Path.Combine(d, OperatingSystem.IsWindows() ? "openssl.exe" : "openssl")).FirstOrDefault(File.Exists);
-        if (openssl is null) return null;
         var psi = new System.Diagnostics.ProcessStartInfo(openssl) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { "s_client", "-connect", $"{url.DialHost()}:{url.Port}", "-msg" }.Concat(offer)) psi.ArgumentList.Add(a);
         if (!System.Net.IPAddress.TryParse(url.DialHost(), out _)) { psi.ArgumentList.Add("-servername"); psi.ArgumentList.Add(url.IdnHost); }
