@@ -31,6 +31,9 @@ public sealed record LedgerEntry
     public string? RenewedBy { get; init; }
 }
 
+/// <summary>A certificate that a renewal replaced, and where its files were moved.</summary>
+public sealed record Renewal(string SerialNumber, string? MovedTo);
+
 /// <summary>What a CA has issued and revoked, and the number of its last CRL.</summary>
 public sealed class Ledger
 {
@@ -84,8 +87,11 @@ public static class CertificateLedger
         }
     }
 
-    /// <summary>Adds a just-issued certificate.</summary>
-    public static void Record(string caCertificatePath, X509Certificate2 certificate, string? path, string? profile, DateTime now) =>
+    /// <summary>
+    /// Adds a just-issued certificate; when it renews one of this CA's (<paramref name="renews"/>), that one is marked in
+    /// the same change, so the ledger never holds the new certificate without knowing what it replaced.
+    /// </summary>
+    public static void Record(string caCertificatePath, X509Certificate2 certificate, string? path, string? profile, DateTime now, Renewal? renews = null) =>
         Change(caCertificatePath, ledger =>
         {
             CertificateDetails d = CertificateDetails.From(certificate);
@@ -103,18 +109,24 @@ public static class CertificateLedger
                 IssuedAt = now,
                 Path = path is null ? null : System.IO.Path.GetFullPath(path),
             });
+            if (renews is not null) MarkRenewed(ledger, renews, serial);
             return true;
         });
 
-    /// <summary>Marks a certificate as renewed by another (of this CA or, in a rotation, of the next) and notes where its files went.</summary>
-    public static void MarkRenewed(string caCertificatePath, string serial, string renewedBy, string? movedTo) =>
+    /// <summary>Marks a certificate of another CA's ledger as renewed by one the next CA issued (a rotation).</summary>
+    public static void MarkRenewed(string caCertificatePath, Renewal renewed, string renewedBy) =>
         Change(caCertificatePath, ledger =>
         {
-            string old = NormalizeSerial(serial);
-            int i = ledger.Certificates.FindIndex(e => e.SerialNumber == old);
-            if (i >= 0) ledger.Certificates[i] = ledger.Certificates[i] with { RenewedBy = renewedBy, Path = movedTo };
+            MarkRenewed(ledger, renewed, NormalizeSerial(renewedBy));
             return true;
         });
+
+    private static void MarkRenewed(Ledger ledger, Renewal renewed, string renewedBy)
+    {
+        string old = NormalizeSerial(renewed.SerialNumber);
+        int i = ledger.Certificates.FindIndex(e => e.SerialNumber == old);
+        if (i >= 0) ledger.Certificates[i] = ledger.Certificates[i] with { RenewedBy = renewedBy, Path = renewed.MovedTo };
+    }
 
     /// <summary>
     /// Marks a serial revoked and writes a new CRL. A serial the ledger does not know (a certificate issued before

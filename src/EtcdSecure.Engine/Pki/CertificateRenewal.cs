@@ -75,11 +75,9 @@ public static class CertificateRenewal
         // The profile comes from the ledger of the CA that issued the old certificate, which is not this one in a rotation.
         string? oldCA = sameCA ? issuer.CertificatePath : IssuerLocator.FindCA(path, old);
         LedgerEntry? entry = oldCA is null ? null : IssuerLocator.EntryOf(oldCA, old);
-        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, entry?.Profile, now);
-        if (oldCA is not null)
-        {
-            CertificateLedger.MarkRenewed(oldCA, old.SerialNumber, CertificateLedger.NormalizeSerial(issued.Certificate.SerialNumber), Path.Combine(previous, name + ".pem"));
-        }
+        var replaced = new Renewal(old.SerialNumber, Path.Combine(previous, name + ".pem"));
+        CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, entry?.Profile, now, sameCA ? replaced : null);
+        if (!sameCA && oldCA is not null) CertificateLedger.MarkRenewed(oldCA, replaced, issued.Certificate.SerialNumber);
         return new RenewedCertificate(issued, files, previous, CertificateLedger.NormalizeSerial(old.SerialNumber), entry?.Profile);
     }
 
