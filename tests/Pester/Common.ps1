@@ -44,6 +44,12 @@ function Get-FreeTcpPort {
     try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
 }
 
+function Wait-TcpListening {
+    <# Polls, with a bound, until something accepts TCP connections on a loopback port. #>
+    param([Parameter(Mandatory)] [int] $Port, [string] $Because = "port $Port to listen")
+    Wait-Until -Because $Because { try { [Net.Sockets.TcpClient]::new('127.0.0.1', $Port).Dispose(); $true } catch { $false } }
+}
+
 function Invoke-Etcdctl {
     <# Runs the real etcdctl (API v3) and returns its exit code and merged output. #>
     param([Parameter(Mandatory)] [string[]] $Arguments, [hashtable] $Environment = @{})

@@ -223,7 +223,7 @@ Describe 'Start-EtcdProxy: only the clients it should let in' -Tag Integration, 
         $raw = Start-RawEtcd -Server $clientOnly -CA $c.CA -DataDir (Join-Path $TestDrive 'raw-member')
         try {
             $port = ([uri]$raw.Url).Port
-            Wait-Until -Because 'the raw member to listen' { try { [Net.Sockets.TcpClient]::new('127.0.0.1', $port).Dispose(); $true } catch { $false } }
+            Wait-TcpListening $port -Because 'the raw member to listen'
             $e = Get-ThrownError { Start-TestProxy no-server-auth @{ Endpoint = $raw.Url } }
             $e.FullyQualifiedErrorId | Should -Match '^ProxyNoLiveMember,'
             $e.Exception.Message | Should -Match 'for server auth'

@@ -18,9 +18,7 @@ BeforeAll {
             '--initial-cluster', "$Name=${PeerScheme}://127.0.0.1:$peer") + $Extra
         $p = Start-Process etcd -ArgumentList $args -RedirectStandardError "$dir.log" -RedirectStandardOutput "$dir.out" -PassThru
         $script:started.Add($p)
-        Wait-Until -Because "$Name to listen" {
-            try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $client); $t.Dispose(); $true } catch { $false }
-        }
+        Wait-TcpListening $client -Because "$Name to listen"
         [pscustomobject]@{ Client = "https://127.0.0.1:$client"; Peer = "https://127.0.0.1:$peer"; DataDir = $dir }
     }
     function Get-Ids($Findings, [string] $Target) { @($Findings | Where-Object Target -EQ $Target | ForEach-Object Id) }
@@ -80,7 +78,7 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $p = Start-Process openssl -ArgumentList 's_server', '-accept', $port, '-cert', $server.Path, '-key', $server.KeyPath, '-Verify', '1', '-www', '-quiet' `
             -RedirectStandardOutput (Join-Path $TestDrive 's_server.out') -RedirectStandardError (Join-Path $TestDrive 's_server.err') -PassThru
         $script:started.Add($p)
-        Wait-Until -Because 's_server to listen' { try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $port); $t.Dispose(); $true } catch { $false } }
+        Wait-TcpListening $port -Because 's_server to listen'
         $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -CA $ca
         $ids = Get-Ids $f "https://127.0.0.1:$port"
         $ids | Should -Contain 'ClientAcceptsForeignCertificate'
@@ -99,7 +97,7 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $p = Start-Process openssl -ArgumentList 's_server', '-accept', $port, '-cert', "$dir/c.pem", '-key', "$dir/k.pem", '-cipher', 'DEFAULT@SECLEVEL=0', '-www', '-quiet' `
             -RedirectStandardOutput "$dir/out" -RedirectStandardError "$dir/err" -PassThru
         $script:started.Add($p)
-        Wait-Until -Because 's_server to listen' { try { $t = [Net.Sockets.TcpClient]::new('127.0.0.1', $port); $t.Dispose(); $true } catch { $false } }
+        Wait-TcpListening $port -Because 's_server to listen'
         $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port"
         $hit = $f | Where-Object Id -EQ 'WeakKey'
         $hit.Severity | Should -Be 'High'
