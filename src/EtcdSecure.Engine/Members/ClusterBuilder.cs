@@ -142,7 +142,7 @@ public static class ClusterBuilder
     {
         BareFileNames files = Write(plan, fileName, CertificateIssuer.CreateCertificateAuthority(new SubjectName(commonName), Array.Empty<HostName>(), plan.Key, SigningConfig.CAExpiry, null, now), warn);
         // A ledger left by a CA this one replaced (-Force) lists certificates this CA never issued.
-        File.Delete(CertificateLedger.PathOf(files.Certificate));
+        CertificateLedger.ForgetReplaced(files.Certificate);
         IssuerCredentials issuer = IssuerCredentials.Load(files.Certificate, files.Key, now);
         CertificateLedger.WriteCrl(issuer, now, CertificateLedger.DefaultCrlValidity);
         return issuer;

@@ -72,6 +72,23 @@ public static class CertificateLedger
         return stem + suffix;
     }
 
+    /// <summary>
+    /// Deletes the ledger and the CRL beside a CA that a new one has just replaced: they speak for a key that is gone.
+    /// Returns the files it deleted.
+    /// </summary>
+    public static IReadOnlyList<string> ForgetReplaced(string caCertificatePath)
+    {
+        var gone = new List<string>();
+        foreach (string stale in new[] { PathOf(caCertificatePath), CrlPathOf(caCertificatePath) })
+        {
+            if (!File.Exists(stale)) continue;
+            File.Delete(stale);
+            gone.Add(stale);
+        }
+
+        return gone;
+    }
+
     public static Ledger Read(string caCertificatePath)
     {
         string file = PathOf(caCertificatePath);

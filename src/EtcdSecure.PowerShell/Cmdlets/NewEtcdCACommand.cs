@@ -49,14 +49,7 @@ public sealed class NewEtcdCACommand : IssuingCmdlet
         IssuedCertificate issued = CertificateIssuer.CreateCertificateAuthority(subject, hosts, key, validity, PathLength ?? request.CaPathLength, DateTime.UtcNow);
         EtcdCertificate saved = Save(issued, files, profile: "CA");
         // The ledger and CRL of a CA that -Force replaced speak for a key that is gone; the new CA starts its own.
-        foreach (string stale in new[] { CertificateLedger.PathOf(files.Certificate), CertificateLedger.CrlPathOf(files.Certificate) })
-        {
-            if (System.IO.File.Exists(stale))
-            {
-                System.IO.File.Delete(stale);
-                WriteVerbose($"Removed {stale}, which belonged to the CA this one replaced.");
-            }
-        }
+        foreach (string stale in CertificateLedger.ForgetReplaced(files.Certificate)) WriteVerbose($"Removed {stale}, which belonged to the CA this one replaced.");
 
         WriteObject(saved);
     }
