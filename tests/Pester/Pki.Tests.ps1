@@ -173,6 +173,24 @@ Describe 'New-EtcdCertificate' -Tag Unit {
         $c2.IPAddresses | Should -Be @('127.0.0.1')
     }
 
+    It 'gives every RSA certificate a key of its own, one after another and from parallel runspaces' {
+        # RSA keys are made on every core at once and a spare waits for the next caller: no key may go to two.
+        $made = @(1..4 | ForEach-Object { $ca | New-EtcdCertificate -Profile Client -CommonName "seq$_" -KeyAlgorithm RSA })
+        $module = (Get-Module EtcdSecure).Path
+        $made += @(1..4 | ForEach-Object -ThrottleLimit 4 -Parallel {
+            Import-Module $using:module
+            New-EtcdCertificate -Profile Client -CACertPath $using:ca.Path -CAKeyPath $using:ca.KeyPath -CommonName "par$_" -KeyAlgorithm RSA
+        })
+        $moduli = foreach ($c in $made) {
+            $fromCert = (& openssl x509 -in $c.Path -noout -modulus) -replace '^Modulus='
+            $fromKey = (& openssl rsa -in $c.KeyPath -noout -modulus 2>$null) -replace '^Modulus='
+            $fromKey | Should -Be $fromCert -Because "$($c.Path) must hold the public half of $($c.KeyPath)"
+            $fromCert
+        }
+        $moduli.Count | Should -Be 8
+        @($moduli | Sort-Object -Unique).Count | Should -Be 8
+    }
+
     It 'fails on an unknown profile instead of falling back to the default, and writes nothing' {
         $err = Get-ThrownError { $ca | New-EtcdCertificate -Profile etcd-nod -Config $config -CommonName x -Hosts localhost }
         $err.FullyQualifiedErrorId | Should -BeLike 'UnknownProfile,*'

@@ -62,14 +62,15 @@ public sealed class PrivateKey
     internal ISignatureFactory Signer => new PlatformSignatureFactory(_key);
 
     /// <summary>
-    /// Generates a key with the platform's crypto (OpenSSL here, fast) and writes it as cfssl does: PKCS#1
-    /// "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY" with the named curve, which Go requires.
+    /// Generates a key with the platform's crypto (OpenSSL here) and writes it as cfssl does: PKCS#1
+    /// "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY" with the named curve, which Go requires. RSA keys come from
+    /// <see cref="RsaKeySource"/>, which makes them on every core at once.
     /// </summary>
     public static PrivateKey Generate(KeySpec spec)
     {
         if (spec.Algorithm == KeyAlgorithm.Rsa)
         {
-            RSA rsa = RSA.Create(spec.Size);
+            RSA rsa = RsaKeySource.Take(spec.Size);
             return new PrivateKey(rsa, rsa.ExportRSAPrivateKeyPem() + "\n");
         }
 
