@@ -104,10 +104,15 @@ function Invoke-Bootstrap {
 
 function Invoke-Build {
     $obj = Join-Path $Root 'out/obj'
-    # build, not publish: publish leaves out PrivateAssets=all packages, which are exactly the engine's.
     Remove-Item $obj, $StageDir -Recurse -Force -ErrorAction Ignore
-    Invoke-Native dotnet build (Join-Path $Root "src/EtcdSecure.Engine/EtcdSecure.Engine.csproj") -c $Configuration -o (Join-Path $obj 'engine') --nologo --verbosity quiet
-    Invoke-Native dotnet build (Join-Path $Root "src/EtcdSecure.PowerShell/EtcdSecure.PowerShell.csproj") -c $Configuration -o (Join-Path $obj 'cmdlets') --nologo --verbosity quiet
+    # Published ReadyToRun for this machine's platform: every assembly the module ships carries native code beside
+    # its IL, so a fresh session JITs about half as many methods on its first health check. On another platform the
+    # runtime ignores that code and JITs the IL as it would anyway. The engine's packages have Publish="true",
+    # without which publish leaves PrivateAssets=all packages out.
+    $rid = [Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
+    $publish = @('-c', $Configuration, '-r', $rid, '--self-contained', 'false', '-p:PublishReadyToRun=true', '--nologo', '--verbosity', 'quiet')
+    Invoke-Native dotnet publish (Join-Path $Root "src/EtcdSecure.Engine/EtcdSecure.Engine.csproj") @publish -o (Join-Path $obj 'engine')
+    Invoke-Native dotnet publish (Join-Path $Root "src/EtcdSecure.PowerShell/EtcdSecure.PowerShell.csproj") @publish -o (Join-Path $obj 'cmdlets')
 
     $deps = New-Item -ItemType Directory -Path (Join-Path $StageDir 'Dependencies') -Force
     Copy-Item (Join-Path $Root 'EtcdSecure.psd1') $StageDir

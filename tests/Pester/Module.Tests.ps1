@@ -65,6 +65,21 @@ Remove-Item `$dir -Recurse -Force
         $r.Output | Where-Object { $_ -notlike '*=EtcdSecure' } | Should -BeNullOrEmpty
     }
 
+    It 'ships every assembly with ReadyToRun code beside its IL, so a fresh session JITs less' {
+        $dlls = @(Get-ChildItem (Split-Path $ModuleManifest) -Filter *.dll -Recurse)
+        $dlls.Count | Should -BeGreaterThan 5
+        $ilOnly = foreach ($dll in $dlls) {
+            $stream = [IO.File]::OpenRead($dll.FullName)
+            try {
+                $pe = [Reflection.PortableExecutable.PEReader]::new($stream)
+                if ($pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size -eq 0) { $dll.Name }
+                $pe.Dispose()
+            }
+            finally { $stream.Dispose() }
+        }
+        $ilOnly | Should -BeNullOrEmpty
+    }
+
     It 'reports a missing engine as a load error instead of crashing the session' {
         $copy = Join-Path $TestDrive 'broken/EtcdSecure'
         Copy-Item (Split-Path $ModuleManifest) $copy -Recurse
