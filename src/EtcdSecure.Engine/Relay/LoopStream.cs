@@ -26,7 +26,7 @@ namespace EtcdSecure.Engine.Relay;
 /// connection holds none.
 /// </para>
 /// </remarks>
-internal sealed class LoopStream : Stream
+internal sealed class LoopStream : Transport
 {
     // Reads completed without waiting before the stream lets the other connections on its loop have a turn: a bulk
     // transfer whose socket never runs dry would otherwise keep the loop to itself. A relayed TLS record takes two
@@ -64,7 +64,7 @@ internal sealed class LoopStream : Stream
         _fd = (int)socket.Handle;
     }
 
-    public Socket Socket { get; }
+    public override Socket Socket { get; }
 
     internal ulong Key { get; }
 
@@ -133,18 +133,13 @@ internal sealed class LoopStream : Stream
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => Receive(buffer, SocketFlags.None, cancellationToken);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <summary>Waits for data and copies it without taking it off the socket.</summary>
-    public ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancellationToken) => Receive(buffer, SocketFlags.Peek, cancellationToken);
+    public override ValueTask<int> PeekAsync(Memory<byte> buffer, CancellationToken cancel) => Receive(buffer, SocketFlags.Peek, cancel);
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => Send(buffer, waitOnly: false, cancellationToken);
 
@@ -163,9 +158,7 @@ internal sealed class LoopStream : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private LoopStream NotOnLoop() => _loop.OnLoopThread ? throw new InvalidOperationException("A blocking call on the relay loop's own thread would stall it.") : this;
 
@@ -255,7 +248,7 @@ internal sealed class LoopStream : Stream
     /// Ends the sending direction (FIN) once every gathered byte is out; completes when it has been sent. Use this
     /// rather than Socket.Shutdown, which would overtake bytes still gathered here.
     /// </summary>
-    public ValueTask ShutdownSendAsync()
+    public override ValueTask ShutdownSendAsync()
     {
         short token;
         lock (_gate)
@@ -463,7 +456,22 @@ internal sealed class LoopStream : Stream
     }
 
     /// <summary>Ends the connection at once with a reset, failing whatever waits on it.</summary>
-    public void Abort() => Close(abortive: true);
+    public override void Abort() => Close(abortive: true);
+
+    public override async Task<Transport> ConnectBesideAsync(string host, int port, CancellationToken cancel) =>
+        await ConnectAsync(_loop, host, port, cancel).ConfigureAwait(false);
+
+    /// <summary>Turns <see cref="Inline"/> on and moves the caller to the loop's thread, which drives this connection from now on.</summary>
+    public override Task BeginRelayAsync()
+    {
+        // No read or write is pending here (the handshakes are over, the pumps not started), so Inline may change.
+        Inline = true;
+        return _loop.SwitchToAsync();
+    }
+
+    public override bool OneThreadDrives => true;
+
+    public override void RunWhenIdle(Action action) => WhenIdle = action;
 
     protected override void Dispose(bool disposing)
     {

@@ -1,8 +1,6 @@
 using System.Collections.Generic;
-using System.IO;
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -13,22 +11,16 @@ internal sealed class RelayConnection : System.IAsyncDisposable
 {
     private long _lastActivity = System.Environment.TickCount64;
 
-    public RelayConnection(Socket client, EventLoop? loop)
+    public RelayConnection(Transport client)
     {
-        ClientSocket = client;
-        EndPoint? remote = client.RemoteEndPoint;
+        ClientStream = client;
+        EndPoint? remote = client.Socket.RemoteEndPoint;
         Remote = remote?.ToString() ?? "?";
         Source = Admission.SourceOf(remote);
-        Loop = loop;
-        // Until the client is authenticated its stream's continuations leave the loop's thread (see LoopStream.Inline).
-        ClientStream = loop is null ? new NetworkStream(client, ownsSocket: false) : loop.Attach(client, inline: false);
     }
 
-    public Socket ClientSocket { get; }
-    public EventLoop? Loop { get; }
-
-    /// <summary>The client's bytes: on the connection's event loop, or a NetworkStream without one.</summary>
-    public Stream ClientStream { get; }
+    /// <summary>The client's bytes, under its TLS.</summary>
+    public Transport ClientStream { get; }
     public string Remote { get; }
 
     /// <summary>The scope of the per-address pending cap this connection counts in.</summary>
@@ -36,8 +28,7 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public SslStream? Client { get; set; }
     public string? ServerName { get; set; }
     public SslApplicationProtocol Protocol { get; set; }
-    public Socket? UpstreamSocket { get; set; }
-    public Stream? UpstreamStream { get; set; }
+    public Transport? UpstreamStream { get; set; }
     public SslStream? Upstream { get; set; }
     public Upstream? Member { get; set; }
 
@@ -58,28 +49,8 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     /// <summary>Ends both sides at once (RST), waking any pending reads.</summary>
     public void Abort()
     {
-        Kill(ClientStream, ClientSocket);
-        if (UpstreamSocket is { } u) Kill(UpstreamStream, u);
-    }
-
-    private static void Kill(Stream? stream, Socket s)
-    {
-        if (stream is LoopStream loop)
-        {
-            // Its pending reads and writes must fail too: the loop would never hear of this socket again.
-            loop.Abort();
-            return;
-        }
-
-        try
-        {
-            s.LingerState = new LingerOption(true, 0);
-        }
-        catch (System.Exception ex) when (ex is SocketException or System.ObjectDisposedException)
-        {
-        }
-
-        s.Dispose();
+        ClientStream.Abort();
+        UpstreamStream?.Abort();
     }
 
     public async ValueTask DisposeAsync()
@@ -87,7 +58,6 @@ internal sealed class RelayConnection : System.IAsyncDisposable
         if (Client is not null) await Client.DisposeAsync().ConfigureAwait(false);
         if (Upstream is not null) await Upstream.DisposeAsync().ConfigureAwait(false);
         await ClientStream.DisposeAsync().ConfigureAwait(false);
-        ClientSocket.Dispose();
-        UpstreamSocket?.Dispose();
+        if (UpstreamStream is not null) await UpstreamStream.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,0 +1,56 @@
+using System;
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Tls;
+
+namespace EtcdSecure.Engine.Relay;
+
+public sealed partial class EtcdProxy
+{
+    /// <summary>Open client connections: relayed ones and those still in their handshake.</summary>
+    public int Active => _open.Count;
+
+    /// <summary>Client connections that passed authentication and are relayed.</summary>
+    public int Relayed => Volatile.Read(ref _relayed);
+
+    /// <summary>Client connections that have not finished authentication yet.</summary>
+    public int PendingHandshakes => _admission.Pending;
+
+    /// <summary>Bytes the relay holds for peers that read slower than the other side writes (bounded per connection).</summary>
+    public long BufferedBytes => _transports.BufferedBytes;
+    public long Total => Interlocked.Read(ref _total);
+    public long BytesFromClients => Interlocked.Read(ref _bytesUp);
+    public long BytesToClients => Interlocked.Read(ref _bytesDown);
+    /// <summary>TLS sides (two per relayed connection) that free their record buffers while idle.</summary>
+    public long TlsBuffersReleased => Interlocked.Read(ref _buffersReleased);
+    /// <summary>Times a TLS side that fell idle on an event loop was left holding no OpenSSL buffer.</summary>
+    public long TlsIdleFrees => Interlocked.Read(ref _idleFrees);
+    /// <summary>Why connections go through .NET's socket engine instead of the relay's own event loops; null when they do not.</summary>
+    public string? EventLoopUnavailable => _transports.EventLoopUnavailable;
+    public int EventLoops => _transports.EventLoops;
+    public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
+    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clients?.Reloads ?? 0);
+
+    /// <summary>Why changed certificate or CRL files are not in use (the previous ones still are); null when all loaded.</summary>
+    public string? ReloadError => string.Join("; ", new IReloading?[] { _server, _clients, _upstream }.Where(r => r?.LastError is not null).Select(r => $"{r!.What}: {r.LastError}")) is { Length: > 0 } e ? e : null;
+
+    /// <summary>Whether idle connections give OpenSSL's buffers back, or why not.</summary>
+    public string TlsBufferRelease => _transports.EventLoops == 0 ? "off: only on the relay's own event loops, where one thread drives each TLS connection"
+        : OpenSslBuffers.Unavailable is { } why ? "off: " + why
+        : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, without the idle free: " + noFree
+        : "on";
+
+    /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>
+    public int? RevokedCertificates => _clients?.Value.Revoked?.Revoked;
+}

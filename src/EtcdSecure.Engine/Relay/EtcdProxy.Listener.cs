@@ -1,0 +1,131 @@
+using System;
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading;
+using System.Threading.Tasks;
+using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Tls;
+
+namespace EtcdSecure.Engine.Relay;
+
+public sealed partial class EtcdProxy
+{
+    private void Bind()
+    {
+        string host = Options.Listen.DialHost();
+        IPAddress address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out IPAddress? ip) ? ip
+            : throw new EtcdSecureException("InvalidListenAddress", ErrorKind.InvalidArgument, $"Listen on an IP address or localhost, not '{host}'.", Options.Listen);
+        try
+        {
+            if (address.AddressFamily == AddressFamily.InterNetworkV6) _listener.DualMode = IPAddress.IPv6Any.Equals(address);
+            _listener.Bind(new IPEndPoint(address, Options.Listen.Port));
+            _listener.Listen(4096);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new EtcdSecureException("PortInUse", ErrorKind.ResourceUnavailable, $"{Options.Listen.GetLeftPart(UriPartial.Authority)} is already in use by another process.", Options.Listen, ex);
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        CancellationToken stop = _stopping.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException && stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of file descriptors and the like: say so, and keep accepting once it passes.
+                Log(ProxyLogLevel.Warning, $"accept failed: {ex.SocketErrorCode}");
+                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            RelayConnection c;
+            try
+            {
+                client.NoDelay = true;
+                KeepAlive(client);
+                c = new RelayConnection(_transports.Accept(client));
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                Log(ProxyLogLevel.Warning, $"cannot take a connection: {ex.Message}");
+                client.Dispose();
+                continue;
+            }
+
+            // Room for the newcomer is made by dropping the oldest pending handshake: clients that connect and say
+            // nothing cannot keep anyone else out, and authenticated clients never count here.
+            var (drop, why) = _admission.Enter(c);
+            if (drop is not null)
+            {
+                Reject(why!);
+                Log(ProxyLogLevel.Verbose, $"dropped {drop.Remote} before it authenticated ({why}) to make room for {c.Remote}");
+                drop.Abort();
+            }
+
+            _ = ServeAsync(c);
+        }
+    }
+
+    /// <summary>
+    /// TCP keepalive, so a peer that vanished without a FIN or RST (a host that died, a dropped NAT entry) is found
+    /// and its connection freed: idle time as configured, then probes every 10 s, three unanswered end it.
+    /// </summary>
+    private void KeepAlive(Socket s)
+    {
+        if (Options.TcpKeepAlive <= TimeSpan.Zero) return;
+        try
+        {
+            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Max(1, (int)Options.TcpKeepAlive.TotalSeconds));
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
+            s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+        }
+        catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
+        {
+            // A platform without the per-socket settings keeps the system's keepalive timing.
+        }
+    }
+
+    private async Task IdleSweepAsync()
+    {
+        if (Options.IdleTimeout <= TimeSpan.Zero) return;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(Options.IdleTimeout.TotalSeconds / 4, 0.05, 1)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                long cutoff = Environment.TickCount64 - (long)Options.IdleTimeout.TotalMilliseconds;
+                foreach (RelayConnection c in _open.Keys)
+                {
+                    if (c.LastActivity < cutoff && c.Upstream is not null)
+                    {
+                        Reject("IdleTimeout");
+                        c.Abort();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
