@@ -20,8 +20,10 @@ param(
     [double] $EtcdWarmUpSeconds = 10,
     [int] $BulkWarmUps = 3,
     [int] $IdleConnections = 9000,
+    # Seconds of load on a freshly started proxy, reported second by second.
+    [int] $ColdSeconds = 15,
     # Which measurements to run (all by default); a subset is handy while working on the relay.
-    [ValidateSet('Bulk', 'Idle', 'Etcd')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd')
+    [ValidateSet('Bulk', 'Idle', 'Etcd', 'Cold')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd', 'Cold')
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
@@ -106,6 +108,15 @@ function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [str
     $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name")
     Wait-Tls $Port "EtcdSecure proxy $Name"
     $p
+}
+
+# The same proxy on .NET's own socket engine instead of the relay's epoll loops, with the engine's continuations run
+# inline on its epoll threads (one per core, as the loops): the comparison that decides whether the loops stay.
+$InlineName = 'EtcdSecure, .NET sockets inline'
+function Start-OurInlineProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
+    $env:ETCDSECURE_PROXY_EVENT_LOOP = '0'; $env:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS = '1'; $env:DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT = [Environment]::ProcessorCount
+    try { Start-OurProxy $Port $Endpoints $Name $UpstreamCertificate $UpstreamCA }
+    finally { Remove-Item env:ETCDSECURE_PROXY_EVENT_LOOP, env:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS, env:DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT }
 }
 
 function Start-HAProxy([int] $Port, [int[]] $Backends, [string] $Name, [switch] $H2, [int] $MaxConn = 9500, [string] $ServerCA = $ca.Path, [string] $ServerPem = $clientPem) {
@@ -193,8 +204,9 @@ try {
     $backendPort = Get-Port
     $null = Start-Bg dotnet @($LoadTool, 'serve', '--port', $backendPort, '--ca', $ca.Path, '--cert', $client.Path, '--key', $client.KeyPath) (Join-Path $root 'backend')
     Wait-Tls $backendPort 'the TLS backend'
-    $ports = [ordered]@{ direct = $backendPort; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'nginx stream' = (Get-Port) }
+    $ports = [ordered]@{ direct = $backendPort; EtcdSecure = (Get-Port); $InlineName = (Get-Port); HAProxy = (Get-Port); 'nginx stream' = (Get-Port) }
     $ours = Start-OurProxy $ports.EtcdSecure @("https://127.0.0.1:$backendPort") 'bulk'
+    $oursInline = Start-OurInlineProxy $ports.$InlineName @("https://127.0.0.1:$backendPort") 'bulk-inline'
     if ($Part -contains 'Idle') {
         # The same proxy with OpenSSL's buffers kept, to show what releasing them saves (idle memory only).
         $keepPort = Get-Port
@@ -209,7 +221,7 @@ try {
     $bulk = [ordered]@{}
     $cpu = [ordered]@{}
     $relayPids = @{}
-    foreach ($name in $ports.Keys) { $relayPids[$name] = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } } }
+    foreach ($name in $ports.Keys) { $relayPids[$name] = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } $InlineName { @($oursInline.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } } }
     foreach ($streams in 1, 4) {
         $samples = @{}
         foreach ($name in $ports.Keys) {
@@ -247,10 +259,11 @@ try {
         $lines.Add(('| {0} | {1:N0} | {2:N0} | {3} | {4} |' -f $name, $bulk["$name/1"], $bulk["$name/4"], $c1, $c4))
     }
     foreach ($streams in 1, 4) {
-        $best = [math]::Max($bulk["HAProxy/$streams"], $bulk["nginx stream/$streams"])
-        $ratio = $bulk["EtcdSecure/$streams"] / $best
+        $best = [math]::Min($cpu["HAProxy/$streams"], $cpu["nginx stream/$streams"])
+        $ratio = $cpu["EtcdSecure/$streams"] / $best
+        $inline = $cpu["$InlineName/$streams"] / $cpu["EtcdSecure/$streams"]
         $lines.Add('')
-        $lines.Add(('{0} stream(s): EtcdSecure / best of HAProxy and nginx = {1:N2} (target >= 1.2: {2})' -f $streams, $ratio, $(if ($ratio -ge 1.2) { 'met' } else { 'NOT met' })))
+        $lines.Add(('{0} stream(s): relay CPU per MiB, EtcdSecure / best of HAProxy and nginx = {1:N2} (target <= 0.9: {2}); .NET sockets inline / event loops = {3:N2}' -f $streams, $ratio, $(if ($ratio -le 0.9) { 'met' } else { 'NOT met' }), $inline))
     }
     $lines.Add('')
 
@@ -271,23 +284,25 @@ try {
     $lines.Add('')
     Add-IdleTable $idle
     $perConn = $idle['EtcdSecure'].PerConnection / 1KB
+    $haConn = $idle['HAProxy'].PerConnection / 1KB
     $lines.Add('')
-    $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection (target <= 32 KiB: {1})' -f $perConn, $(if ($perConn -le 32) { 'met' } else { 'NOT met' })))
+    $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection, HAProxy {1:N1} (target: no more than HAProxy: {2})' -f $perConn, $haConn, $(if ($perConn -le $haConn) { 'met' } else { 'NOT met' })))
     $lines.Add('')
     }
-    foreach ($p in @($ours, $oursKeep, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
+    foreach ($p in @($ours, $oursKeep, $oursInline, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
 
     # --- etcd request rate ----------------------------------------------------------------------------
-    if ($Part -contains 'Etcd') {
+    if ($Part -contains 'Etcd' -or $Part -contains 'Cold') {
     Write-Host 'bench: 3-member etcd cluster'
     $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
     $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
     # The cluster's CA differs from the relays' one: relays present their own certificates to clients, and the
     # cluster's client certificate upstream.
     $clusterCA = $cluster.CAPath
-    $etcdPorts = [ordered]@{ 'direct (one member)' = $memberPorts[0]; EtcdSecure = (Get-Port); HAProxy = (Get-Port); 'etcd grpc-proxy' = (Get-Port) }
-    $etcdRelay = @{}
+    $etcdPorts = [ordered]@{ 'direct (one member)' = $memberPorts[0]; EtcdSecure = (Get-Port); $InlineName = (Get-Port); HAProxy = (Get-Port); 'etcd grpc-proxy' = (Get-Port) }
+    $etcdRelay = [ordered]@{}
     $etcdRelay.EtcdSecure = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
+    $etcdRelay.$InlineName = Start-OurInlineProxy $etcdPorts.$InlineName $cluster.Endpoints 'etcd-inline' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
     # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
     $etcdRelay.HAProxy = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 9500 -ServerCA $clusterCA -ServerPem $clusterClientPem
@@ -304,50 +319,124 @@ try {
         "--cert-file=$($relay.Path)", "--key-file=$($relay.KeyPath)", "--trusted-ca-file=$($ca.Path)") (Join-Path $root 'grpc-proxy')
     Wait-Tls $etcdPorts.'etcd grpc-proxy' 'etcd grpc-proxy'
 
-    $runsOf = [ordered]@{}
-    $relayCpu = @{}
-    foreach ($name in $etcdPorts.Keys) { $runsOf[$name] = [Collections.Generic.List[object]]::new(); $relayCpu[$name] = 0.0 }
-    function Invoke-EtcdLoad([string] $Name, [double] $Seconds) {
+    function Invoke-EtcdLoad([string] $Name, [double] $Seconds, [int] $Clients, [string] $Mix) {
         # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
         $authFor = if ($Name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
         $saved = $script:auth; $script:auth = $authFor
-        try { Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', 4, '--concurrency', 16, '--seconds', $Seconds) }
+        # Each client is a gRPC channel with an HTTP/2 connection of its own and one request in flight.
+        try { Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', $Clients, '--concurrency', 1, '--seconds', $Seconds, '--mix', $Mix) }
         finally { $script:auth = $saved }
     }
-    foreach ($name in $etcdPorts.Keys) { Write-Host "bench: etcd Range through $name (warm-up)"; $null = Invoke-EtcdLoad $name $EtcdWarmUpSeconds }
-    # Rounds, as for bulk: each path once per round, so drift in the machine's speed falls on all of them alike.
-    foreach ($round in 1..$Runs) {
-        foreach ($name in $etcdPorts.Keys) {
-            Write-Host "bench: etcd Range through $name (round $round)"
-            $relayPid = if ($etcdRelay.Contains($name)) { @($etcdRelay[$name].Id) }
-            $cpu0 = if ($relayPid) { Get-CpuSeconds $relayPid }
-            $runsOf[$name].Add((Invoke-EtcdLoad $name $EtcdSeconds))
-            if ($relayPid) { $relayCpu[$name] += (Get-CpuSeconds $relayPid) - $cpu0 }
+
+    if ($Part -contains 'Etcd') {
+    $lines.Add('## Proxy: etcd requests, what each relay costs')
+    $lines.Add('')
+    $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core.")
+    $lines.Add('')
+    $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried. Added p99 is the path''s p99 minus the direct path''s in the same load.')
+    $lines.Add('')
+    $lines.Add('| load | path | ops/s | p50 ms | p99 ms | added p99 ms | relay CPU µs per request | CPU / HAProxy''s |')
+    $lines.Add('|---|---|---:|---:|---:|---:|---:|---:|')
+    $verdicts = [Collections.Generic.List[string]]::new()
+    $firstLoad = $true
+    foreach ($load in @(@{ Mix = 'range'; Clients = 16 }, @{ Mix = 'range'; Clients = 256 }, @{ Mix = 'mixed'; Clients = 16 }, @{ Mix = 'mixed'; Clients = 256 })) {
+        $label = '{0}, {1} clients' -f $(if ($load.Mix -eq 'range') { 'Range' } else { 'mixed' }), $load.Clients
+        $runsOf = [ordered]@{}
+        $relayCpu = @{}
+        foreach ($name in $etcdPorts.Keys) { $runsOf[$name] = [Collections.Generic.List[object]]::new(); $relayCpu[$name] = 0.0 }
+        $warm = if ($firstLoad) { $EtcdWarmUpSeconds } else { 3 }
+        $firstLoad = $false
+        foreach ($name in $etcdPorts.Keys) { Write-Host "bench: etcd $label through $name (warm-up)"; $null = Invoke-EtcdLoad $name $warm $load.Clients $load.Mix }
+        # Rounds, as for bulk: each path once per round, so drift in the machine's speed falls on all of them alike.
+        foreach ($round in 1..$Runs) {
+            foreach ($name in $etcdPorts.Keys) {
+                Write-Host "bench: etcd $label through $name (round $round)"
+                $relayPid = if ($etcdRelay.Contains($name)) { @($etcdRelay[$name].Id) }
+                $cpu0 = if ($relayPid) { Get-CpuSeconds $relayPid }
+                $runsOf[$name].Add((Invoke-EtcdLoad $name $EtcdSeconds $load.Clients $load.Mix))
+                if ($relayPid) { $relayCpu[$name] += (Get-CpuSeconds $relayPid) - $cpu0 }
+            }
         }
+        $rate = [ordered]@{}
+        foreach ($name in $etcdPorts.Keys) {
+            $r = $runsOf[$name]
+            $ops = ($r | Measure-Object -Property ops -Sum).Sum
+            $cpuPerRequest = if ($etcdRelay.Contains($name) -and $ops) { $relayCpu[$name] * 1e6 / $ops }
+            $rate[$name] = [pscustomobject]@{ opsPerSecond = Get-Median ($r | ForEach-Object opsPerSecond); p50 = Get-Median ($r | ForEach-Object p50); p99 = Get-Median ($r | ForEach-Object p99); CpuPerRequest = $cpuPerRequest }
+        }
+        $directP99 = $rate['direct (one member)'].p99
+        foreach ($k in $rate.Keys) {
+            $r = $rate[$k]
+            $added = if ($k -like 'direct*') { '' } else { '{0:N2}' -f ($r.p99 - $directP99) }
+            $vsHa = if ($null -ne $r.CpuPerRequest) { '{0:N2}' -f ($r.CpuPerRequest / $rate.HAProxy.CpuPerRequest) } else { '' }
+            $cpuText = if ($null -ne $r.CpuPerRequest) { '{0:N1}' -f $r.CpuPerRequest } else { '' }
+            $lines.Add(('| {0} | {1} | {2:N0} | {3:N2} | {4:N2} | {5} | {6} | {7} |' -f $label, $k, $r.opsPerSecond, $r.p50, $r.p99, $added, $cpuText, $vsHa))
+        }
+        $cpuRatio = $rate.EtcdSecure.CpuPerRequest / $rate.HAProxy.CpuPerRequest
+        $rateOk = $rate.EtcdSecure.opsPerSecond -ge $rate.HAProxy.opsPerSecond
+        $p99Ok = $rate.EtcdSecure.p99 -le $rate.HAProxy.p99
+        $met = $cpuRatio -le 0.8 -and $rateOk -and $p99Ok
+        $verdicts.Add(('{0}: relay CPU per request EtcdSecure / HAProxy = {1:N2} (<= 0.8), rate {2:N0} against {3:N0} ops/s, p99 {4:N2} against {5:N2} ms: target {6}; .NET sockets inline / event loops CPU per request = {7:N2}' -f $label, $cpuRatio, $rate.EtcdSecure.opsPerSecond, $rate.HAProxy.opsPerSecond, $rate.EtcdSecure.p99, $rate.HAProxy.p99, $(if ($met) { 'met' } else { 'NOT met' }), ($rate.$InlineName.CpuPerRequest / $rate.EtcdSecure.CpuPerRequest)))
     }
-    $rate = [ordered]@{}
-    foreach ($name in $etcdPorts.Keys) {
-        $r = $runsOf[$name]
-        $ops = ($r | Measure-Object -Property ops -Sum).Sum
-        $cpuPerRequest = if ($etcdRelay.Contains($name) -and $ops) { $relayCpu[$name] * 1e6 / $ops }
-        $rate[$name] = [pscustomobject]@{ opsPerSecond = Get-Median ($r | ForEach-Object opsPerSecond); p50 = Get-Median ($r | ForEach-Object p50); p99 = Get-Median ($r | ForEach-Object p99); CpuPerRequest = $cpuPerRequest }
-    }
-    $lines.Add('## Proxy: etcd request rate and latency')
     $lines.Add('')
-    $lines.Add("Linearizable Range of one 256-byte key with dotnet gRPC (bench/LoadTool), 4 HTTP/2 connections x 16 requests in flight, $EtcdSeconds s per run after a $EtcdWarmUpSeconds s warm-up on each path; median of $Runs rounds, each path once per round (ops/s, p50 and p99 each the median of its own), against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine.")
-    $lines.Add('')
-    $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried.')
-    $lines.Add('')
-    $lines.Add('| path | ops/s | p50 ms | p99 ms | relay CPU µs per request |')
-    $lines.Add('|---|---:|---:|---:|---:|')
-    foreach ($k in $rate.Keys) { $r = $rate[$k]; $lines.Add(('| {0} | {1:N0} | {2:N2} | {3:N2} | {4:N1} |' -f $k, $r.opsPerSecond, $r.p50, $r.p99, $r.CpuPerRequest)) }
-    $vsHa = $rate.EtcdSecure.opsPerSecond / $rate.HAProxy.opsPerSecond
-    $vsGrpc = $rate.EtcdSecure.opsPerSecond / $rate.'etcd grpc-proxy'.opsPerSecond
-    $lines.Add('')
-    $lines.Add(('EtcdSecure / HAProxy = {0:N2} (target >= 1.0: {1}); EtcdSecure / grpc-proxy = {2:N2} (target >= 1.2: {3})' -f $vsHa, $(if ($vsHa -ge 1.0) { 'met' } else { 'NOT met' }), $vsGrpc, $(if ($vsGrpc -ge 1.2) { 'met' } else { 'NOT met' })))
+    foreach ($v in $verdicts) { $lines.Add("- $v") }
     $lines.Add('')
 
+    }
+
+    # --- A cold proxy under load -----------------------------------------------------------------------
+    if ($Part -contains 'Cold') {
+        $coldSeconds = $ColdSeconds
+        $lines.Add('## Proxy: a cold proxy under load')
+        $lines.Add('')
+        $lines.Add("A proxy started for this measurement, then at once Range from 16 clients (as above) for $coldSeconds s: relay CPU µs per request in each second of load. Steady state is the median of the last 5 seconds; 'steady from' is the first second from which the mean of every 3 seconds in a row stays within 15% of it (single seconds vary by more than that on these shared cores). The first second also carries the 16 clients' TLS handshakes.")
+        $lines.Add('')
+        $lines.Add('| proxy | ' + ((1..$coldSeconds | ForEach-Object { "s$_" }) -join ' | ') + ' | steady µs | steady from |')
+        $lines.Add('|---|' + ((1..$coldSeconds | ForEach-Object { '---:' }) -join '|') + '|---:|---:|')
+        $coldVariants = @(
+            @{ Name = 'EtcdSecure'; Env = @{} }
+            @{ Name = 'EtcdSecure, DOTNET_TieredPGO=0'; Env = @{ DOTNET_TieredPGO = '0' } }
+            @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0'; Env = @{ DOTNET_TieredCompilation = '0' } }
+            @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0'; Env = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' } })
+        foreach ($variant in $coldVariants) {
+            $coldPort = Get-Port
+            foreach ($k in $variant.Env.Keys) { Set-Item "env:$k" $variant.Env[$k] }
+            try { $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA }
+            finally { foreach ($k in $variant.Env.Keys) { Remove-Item "env:$k" } }
+            Write-Host "bench: cold $($variant.Name)"
+            $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
+            foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$coldPort", '--connections', 16, '--concurrency', 1, '--seconds', $coldSeconds, '--timeline', 1) + $script:auth) { $psi.ArgumentList.Add($a) }
+            $psi.RedirectStandardOutput = $true
+            $loader = [Diagnostics.Process]::Start($psi)
+            $started.Add($loader)
+            $null = $loader.StandardOutput.ReadLine() # START: the load begins now
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $cpuAt = [Collections.Generic.List[double]]::new()
+            $cpuAt.Add((Get-CpuSeconds @($cold.Id)))
+            foreach ($second in 1..$coldSeconds) {
+                while ($clock.Elapsed.TotalSeconds -lt $second) { Start-Sleep -Milliseconds 10 }
+                $cpuAt.Add((Get-CpuSeconds @($cold.Id)))
+            }
+            $result = $loader.StandardOutput.ReadToEnd() -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1 | ConvertFrom-Json
+            $null = $loader.WaitForExit(30000)
+            $cold.Kill($true); $null = $cold.WaitForExit(10000)
+            $perRequest = foreach ($i in 0..($coldSeconds - 1)) { if ($result.perSecond[$i]) { ($cpuAt[$i + 1] - $cpuAt[$i]) * 1e6 / $result.perSecond[$i] } else { [double]::NaN } }
+            $steady = Get-Median @($perRequest[($coldSeconds - 5)..($coldSeconds - 1)])
+            $from = $coldSeconds - 2
+            for ($i = $coldSeconds - 3; $i -ge 0; $i--) {
+                $window = ($perRequest[$i..($i + 2)] | Measure-Object -Average).Average
+                if ([math]::Abs($window - $steady) -gt 0.15 * $steady) { break }
+                $from = $i + 1
+            }
+            $lines.Add("| $($variant.Name) | " + (($perRequest | ForEach-Object { '{0:N0}' -f $_ }) -join ' | ') + (' | {0:N0} | {1} s |' -f $steady, $from))
+        }
+        $lines.Add('')
+        $lines.Add('CPU is sampled from /proc every second, in 10 ms ticks: a second of 2,000 requests at 50 µs carries about ±5 µs of sampling error.')
+        $lines.Add('')
+    }
+
     # The idle measurement again, with etcd itself behind the relays and real gRPC clients in front.
+    if ($Part -contains 'Etcd') {
     $etcdIdle = [ordered]@{}
     foreach ($name in 'EtcdSecure', 'HAProxy', 'etcd grpc-proxy') { $etcdIdle[$name] = Measure-IdleMemory @($etcdRelay[$name].Id) etcd-idle $etcdPorts[$name] "etcd $name" }
     $lines.Add("## Proxy: memory per idle etcd client ($IdleConnections gRPC clients held open)")
@@ -356,6 +445,7 @@ try {
     $lines.Add('')
     Add-IdleTable $etcdIdle
     $lines.Add('')
+    }
     }
 }
 finally {

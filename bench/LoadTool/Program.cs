@@ -3,7 +3,9 @@
 //   bulk  --target H:P --streams S --bytes N     S connections each reading N/S bytes; prints MiB/s
 //   idle  --target H:P --count C --hold-file F   opens C connections, one round trip each (as a client's first
 //                                                request), prints READY, holds them idle until F exists
-//   etcd  --target H:P --connections K --concurrency M --seconds T   linearizable Range ops/s, p50/p99 ms
+//   etcd  --target H:P --connections K --concurrency M --seconds T [--mix range|mixed]   linearizable Range ops/s
+//         (mixed: each worker alternates a Put and a Range of a key of its own), p50/p99 ms; --timeline prints
+//         START when the load begins and adds the requests completed in each second ("perSecond")
 //   etcd-idle --target H:P --count C --hold-file F   opens C gRPC clients (one HTTP/2 connection each), one
 //                                                Range each, prints READY, holds them idle until F exists
 // Common: --ca CA.pem --cert C.pem --key K.pem
@@ -147,6 +149,7 @@ switch (args[0])
         var (host, port) = Target();
         int connections = int.Parse(Opt("connections", "4")), concurrency = int.Parse(Opt("concurrency", "16"));
         var duration = TimeSpan.FromSeconds(double.Parse(Opt("seconds", "5")));
+        bool mixed = Opt("mix", "range") switch { "range" => false, "mixed" => true, var m => throw new ArgumentException($"--mix {m}: range or mixed") };
         var clients = Enumerable.Range(0, connections).Select(_ =>
         {
             var handler = new SocketsHttpHandler { SslOptions = Client(host, SslApplicationProtocol.Http2), EnableMultipleHttp2Connections = false };
@@ -156,21 +159,31 @@ switch (args[0])
         await clients[0].PutAsync(new PutRequest { Key = key, Value = ByteString.CopyFromUtf8(new string('x', 256)) });
         foreach (var c in clients) await c.RangeAsync(new RangeRequest { Key = key });
         var lat = new List<double>[connections * concurrency];
+        bool timeline = opts.ContainsKey("timeline");
+        var perSecond = new int[(int)Math.Ceiling(duration.TotalSeconds) + 2];
+        if (timeline) Console.WriteLine("START");
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, connections * concurrency).Select(async w =>
         {
             var mine = lat[w] = new List<double>(100_000);
             var c = clients[w % connections];
+            var own = ByteString.CopyFromUtf8($"bench/{w}");
+            var value = ByteString.CopyFromUtf8(new string('y', 256));
+            bool put = false;
             while (sw.Elapsed < duration)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                await c.RangeAsync(new RangeRequest { Key = key });
+                if (!mixed) await c.RangeAsync(new RangeRequest { Key = key });
+                else if (put = !put) await c.PutAsync(new PutRequest { Key = own, Value = value });
+                else await c.RangeAsync(new RangeRequest { Key = own });
                 mine.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                if (timeline) Interlocked.Increment(ref perSecond[Math.Min(perSecond.Length - 1, (int)sw.Elapsed.TotalSeconds)]);
             }
         }));
         double secs = sw.Elapsed.TotalSeconds;
         var all = lat.SelectMany(l => l).OrderBy(x => x).ToArray();
-        Console.WriteLine($"{{\"ops\":{all.Length},\"opsPerSecond\":{all.Length / secs:0},\"p50\":{all[all.Length / 2]:0.000},\"p99\":{all[(int)(all.Length * 0.99)]:0.000}}}");
+        string series = timeline ? $",\"perSecond\":[{string.Join(',', perSecond)}]" : "";
+        Console.WriteLine($"{{\"ops\":{all.Length},\"opsPerSecond\":{all.Length / secs:0},\"p50\":{all[all.Length / 2]:0.000},\"p99\":{all[(int)(all.Length * 0.99)]:0.000}{series}}}");
         return 0;
     }
 }

@@ -14,6 +14,11 @@ BeforeAll {
         $psi = [Diagnostics.ProcessStartInfo]::new('sh')
         $psi.ArgumentList.Add('-c'); $psi.ArgumentList.Add("exec $line")
         $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+        # And its Environment= lines, as systemd sets them.
+        foreach ($e in (Get-Content $Unit | Where-Object { $_ -like 'Environment=*' })) {
+            $k, $v = ($e -replace '^Environment=', '').Trim('"') -split '=', 2
+            $psi.Environment[$k] = $v
+        }
         $p = [Diagnostics.Process]::Start($psi)
         # Drained, so a chatty service never blocks on a full pipe.
         $null = $p.StandardOutput.ReadToEndAsync(); $null = $p.StandardError.ReadToEndAsync()
@@ -37,6 +42,9 @@ Describe 'Export-EtcdServiceUnit for a proxy' -Tag Integration {
         $files.Name | Sort-Object | Should -Be @('etcd-proxy-svc-proxy.json', 'etcd-proxy-svc-proxy.service')
         $unit = ($files | Where-Object Extension -EQ '.service').FullName
         (Get-Content $unit -Raw) | Should -Match 'Start-EtcdProxy -Wait -OptionsFile'
+        # Fully optimized code from the first request on (docs/benchmarks.md, a cold proxy under load).
+        (Get-Content $unit) | Should -Contain 'Environment=DOTNET_TieredCompilation=0'
+        (Get-Content $unit) | Should -Contain 'Environment=DOTNET_ReadyToRun=0'
         (Get-Content ($files | Where-Object Extension -EQ '.json').FullName -Raw | ConvertFrom-Json).AllowedClients | Should -Be 'root'
         if ($hasSystemd) {
             $v = Invoke-Verify $unit

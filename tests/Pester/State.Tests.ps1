@@ -162,10 +162,14 @@ Describe 'A detached proxy' -Tag Integration {
         $endpoint = "https://127.0.0.1:$port"
     }
     It 'outlives the session that started it, reports live counters to another, and stops from there' {
-        $out = Invoke-OtherSession ("`$p = Start-EtcdProxy -Detached -Name detached -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
+        # A runtime setting of the user's own is kept; the proxy's defaults fill in the rest.
+        $out = Invoke-OtherSession ("`$env:DOTNET_ReadyToRun = '1'; `$p = Start-EtcdProxy -Detached -Name detached -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
             "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
         $proxyPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
         Test-ProcessRunning $proxyPid | Should -BeTrue
+        $environ = ([IO.File]::ReadAllText("/proc/$proxyPid/environ")) -split "`0"
+        $environ | Should -Contain 'DOTNET_TieredCompilation=0'
+        $environ | Should -Contain 'DOTNET_ReadyToRun=1'
 
         # The starting session has exited; the proxy serves etcdctl and answers Get-EtcdProxy from this one.
         $r = Invoke-Etcdctl @('--endpoints', $endpoint, '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'put', 'via-detached', 'yes')

@@ -25,7 +25,7 @@ public static class ServiceUnit
         type: "simple",
         pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-Command", Relay.ProxyHost.HostScript(manifest, optionsPath, detached: false) }),
         // A service has no business sending usage telemetry; SIGTERM stops the proxy cleanly and releases the port.
-        environment: new[] { "POWERSHELL_TELEMETRY_OPTOUT=1" },
+        environment: new[] { "POWERSHELL_TELEMETRY_OPTOUT=1" }.Concat(Relay.ProxyHost.ServiceRuntime.Select(e => $"{e.Name}={e.Value}")),
         user,
         extra: new[] { "LimitNOFILE=65536" });
 
