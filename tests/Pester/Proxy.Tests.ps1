@@ -205,13 +205,13 @@ Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integ
     It 'refuses a client without a certificate' {
         $before = Get-Refused NoClientCertificate
         (Invoke-ViaProxy @('get', 'via-proxy') -Cert $null).ExitCode | Should -Not -Be 0
-        Get-Refused NoClientCertificate | Should -BeGreaterThan $before
+        Wait-Until -Because 'the refusal to be counted' { (Get-Refused NoClientCertificate) -gt $before }
     }
 
     It 'refuses a client certificate from another CA (the cluster CA is not the proxy client CA)' {
         $before = Get-Refused UntrustedClientCertificate
         (Invoke-ViaProxy @('get', 'via-proxy') -Cert $c.Client).ExitCode | Should -Not -Be 0
-        Get-Refused UntrustedClientCertificate | Should -BeGreaterThan $before
+        Wait-Until -Because 'the refusal to be counted' { (Get-Refused UntrustedClientCertificate) -gt $before }
     }
 
     It 'answers plain HTTP with a 400 instead of a silent close' {
@@ -226,7 +226,8 @@ Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integ
         finally { $tcp.Dispose() }
         $answer | Should -Match '^HTTP/1.1 400'
         $answer | Should -Match 'HTTP request to an HTTPS server'
-        Get-Refused PlainHttp | Should -BeGreaterThan $before
+        # Counted once the answer is out and the connection closed, which the client may see first.
+        Wait-Until -Because 'the plain HTTP client to be counted as refused' { (Get-Refused PlainHttp) -gt $before }
     }
 }
 
