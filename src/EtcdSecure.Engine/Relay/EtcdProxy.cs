@@ -1,17 +1,13 @@
 using System;
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
-using EtcdSecure.Engine.Health;
 using EtcdSecure.Engine.Tls;
 
 namespace EtcdSecure.Engine.Relay;
