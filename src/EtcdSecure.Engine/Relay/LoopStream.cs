@@ -92,7 +92,7 @@ internal sealed class LoopStream : Transport
     internal Action? WhenIdle { get; set; }
 
     /// <summary>Connects without .NET's socket engine, trying each address of <paramref name="host"/> in turn.</summary>
-    public static async Task<LoopStream> ConnectAsync(EventLoop loop, string host, int port, CancellationToken cancel)
+    public static async Task<Transport> ConnectAsync(EventLoop loop, string host, int port, CancellationToken cancel)
     {
         IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? ip) ? new[] { ip } : await Dns.GetHostAddressesAsync(host, cancel).ConfigureAwait(false);
         SocketException? last = null;
@@ -458,8 +458,7 @@ internal sealed class LoopStream : Transport
     /// <summary>Ends the connection at once with a reset, failing whatever waits on it.</summary>
     public override void Abort() => Close(abortive: true);
 
-    public override async Task<Transport> ConnectBesideAsync(string host, int port, CancellationToken cancel) =>
-        await ConnectAsync(_loop, host, port, cancel).ConfigureAwait(false);
+    public override Task<Transport> ConnectBesideAsync(string host, int port, CancellationToken cancel) => ConnectAsync(_loop, host, port, cancel);
 
     /// <summary>Turns <see cref="Inline"/> on and moves the caller to the loop's thread, which drives this connection from now on.</summary>
     public override Task BeginRelayAsync()
@@ -495,17 +494,7 @@ internal sealed class LoopStream : Transport
         }
 
         _loop.Detach(this, _fd);
-        if (abortive)
-        {
-            try
-            {
-                Socket.LingerState = new LingerOption(true, 0);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-            }
-        }
-
+        if (abortive) ResetOnClose(Socket);
         Socket.Dispose();
         Exception error = Closed(abortive);
         read?.Finish(0, error);

@@ -49,6 +49,18 @@ internal abstract class Transport : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <summary>Makes closing <paramref name="socket"/> send a reset (RST) instead of a FIN.</summary>
+    protected static void ResetOnClose(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+    }
 }
 
 /// <summary>A connection on .NET's own socket engine; owns its socket.</summary>
@@ -91,14 +103,7 @@ internal sealed class SocketTransport : Transport
 
     public override void Abort()
     {
-        try
-        {
-            Socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-
+        ResetOnClose(Socket);
         Socket.Dispose();
     }
 
