@@ -36,9 +36,10 @@ function Get-Port {
     try { $l.LocalEndpoint.Port } finally { $l.Stop() }
 }
 
-function Start-Bg([string] $File, [string[]] $Arguments, [string] $Log) {
+function Start-Bg([string] $File, [string[]] $Arguments, [string] $Log, [hashtable] $Environment = @{}) {
     $psi = [Diagnostics.ProcessStartInfo]::new($File)
     foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
     $p = [Diagnostics.Process]::Start($psi)
@@ -101,11 +102,11 @@ function Add-IdleTable($Idle) {
     foreach ($k in $Idle.Keys) { $i = $Idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
 }
 
-function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
+function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}) {
     # In its own process, in the foreground (-Wait), as a service would run it.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000"
-    $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name")
+    $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") $Environment
     Wait-Tls $Port "EtcdSecure proxy $Name"
     $p
 }
@@ -114,9 +115,8 @@ function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [str
 # inline on its epoll threads (one per core, as the loops): the comparison that decides whether the loops stay.
 $InlineName = 'EtcdSecure, .NET sockets inline'
 function Start-OurInlineProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
-    $env:ETCDSECURE_PROXY_EVENT_LOOP = '0'; $env:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS = '1'; $env:DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT = [Environment]::ProcessorCount
-    try { Start-OurProxy $Port $Endpoints $Name $UpstreamCertificate $UpstreamCA }
-    finally { Remove-Item env:ETCDSECURE_PROXY_EVENT_LOOP, env:DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS, env:DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT }
+    Start-OurProxy $Port $Endpoints $Name $UpstreamCertificate $UpstreamCA -Environment @{
+        ETCDSECURE_PROXY_EVENT_LOOP = '0'; DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS = '1'; DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT = [Environment]::ProcessorCount }
 }
 
 function Start-HAProxy([int] $Port, [int[]] $Backends, [string] $Name, [switch] $H2, [int] $MaxConn = 9500, [string] $ServerCA = $ca.Path, [string] $ServerPem = $clientPem) {
@@ -210,8 +210,7 @@ try {
     if ($Part -contains 'Idle') {
         # The same proxy with OpenSSL's buffers kept, to show what releasing them saves (idle memory only).
         $keepPort = Get-Port
-        $env:ETCDSECURE_TLS_KEEP_BUFFERS = '1'
-        try { $oursKeep = Start-OurProxy $keepPort @("https://127.0.0.1:$backendPort") 'bulk-keep' } finally { Remove-Item env:ETCDSECURE_TLS_KEEP_BUFFERS }
+        $oursKeep = Start-OurProxy $keepPort @("https://127.0.0.1:$backendPort") 'bulk-keep' -Environment @{ ETCDSECURE_TLS_KEEP_BUFFERS = '1' }
     }
     $ha = Start-HAProxy $ports.HAProxy @($backendPort) 'bulk-haproxy'
     $ng = Start-Nginx $ports.'nginx stream' $backendPort
@@ -400,9 +399,7 @@ try {
             @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0'; Env = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' } })
         foreach ($variant in $coldVariants) {
             $coldPort = Get-Port
-            foreach ($k in $variant.Env.Keys) { Set-Item "env:$k" $variant.Env[$k] }
-            try { $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA }
-            finally { foreach ($k in $variant.Env.Keys) { Remove-Item "env:$k" } }
+            $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA -Environment $variant.Env
             Write-Host "bench: cold $($variant.Name)"
             $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
             foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$coldPort", '--connections', 16, '--concurrency', 1, '--seconds', $coldSeconds, '--timeline', 1) + $script:auth) { $psi.ArgumentList.Add($a) }
