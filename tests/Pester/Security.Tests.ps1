@@ -89,6 +89,22 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         ($asPeer | Where-Object Id -EQ 'PeerAcceptsForeignCertificate').Severity | Should -Be 'Critical'
     }
 
+    It 'says auth was not checked when a TLS 1.2 server refuses the certificate, though SslStream then says "Authentication failed"' {
+        # Over TLS 1.3 a refused client certificate shows after the handshake; over TLS 1.2 it fails the handshake with
+        # an alert, whose message must not be read as etcd refusing a user name (which means auth is on).
+        $stranger = New-EtcdCA -Path (Join-Path $TestDrive 'tls12-stranger') | New-EtcdCertificate -Profile Client -CommonName root
+        $port = Get-FreeTcpPort
+        $p = Start-Process openssl -ArgumentList 's_server', '-accept', $port, '-tls1_2', '-cert', $server.Path, '-key', $server.KeyPath, '-CAfile', $ca.Path, '-Verify', '1', '-verify_return_error', '-www', '-quiet' `
+            -RedirectStandardOutput (Join-Path $TestDrive 's_server12.out') -RedirectStandardError (Join-Path $TestDrive 's_server12.err') -PassThru
+        $script:started.Add($p)
+        Wait-TcpListening $port -Because 's_server to listen'
+        $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -CA $ca -Certificate $stranger -Timeout '00:00:05'
+        $hit = @($f | Where-Object { $_.Id -eq 'AuthNotChecked' -and $_.Target -eq "https://127.0.0.1:$port" })
+        $hit.Count | Should -Be 1
+        $hit[0].Severity | Should -Be 'Info'
+        $hit[0].Evidence | Should -Match 'Authentication failed.*alert unknown ca'
+    }
+
     It 'finds a served RSA key under 2048 bits' {
         # Go and OpenSSL's defaults refuse to serve one; openssl's test server does at security level 0.
         $dir = Join-Path $TestDrive 'rsa1024'; $null = New-Item -ItemType Directory $dir

@@ -296,7 +296,7 @@ public static class SecurityAudit
                 deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
             return found;
         }
-        catch (RpcException ex) when (ex.Status.Detail.Contains("authentication is not enabled", StringComparison.OrdinalIgnoreCase))
+        catch (RpcException ex) when (FromEtcd(ex, "authentication is not enabled"))
         {
             return found.Append(
                 new Finding("AuthDisabled", Severity.High, target,
@@ -305,12 +305,17 @@ public static class SecurityAudit
         }
         catch (RpcException ex)
         {
-            // "authentication failed" means auth is on; anything else means the check could not be made.
-            return ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase) || ex.Status.Detail.Contains("invalid", StringComparison.OrdinalIgnoreCase)
+            // Only etcd's own refusal of the made-up user means auth is on. A TLS handshake the member refused says
+            // "Authentication failed" too (SslStream's words for a TLS alert), and means nothing was checked.
+            return FromEtcd(ex, "authentication failed")
                 ? found
                 : found.Append(new Finding("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {ex.Status.Detail}", "Give -CA and a client -Certificate the cluster accepts."));
         }
     }
+
+    /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
+    private static bool FromEtcd(RpcException ex, string error) =>
+        ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
 
     private static IEnumerable<Finding> LocalFindings(AuditRequest request)
     {
