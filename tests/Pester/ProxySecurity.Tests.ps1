@@ -236,24 +236,59 @@ Describe 'Start-EtcdProxy: TLS versions and cipher suites' -Tag Integration, Sec
     BeforeAll {
         $proxy = Start-TestProxy ciphers
         $port = ([uri]$proxy.Endpoint).Port
+        # The same proxy with a TLS context built for each handshake, as where the shared one cannot be set up.
+        $env:ETCDSECURE_TLS_SHARED_CONTEXT = '0'
+        try { $perConnection = Start-TestProxy ciphers-per-connection } finally { Remove-Item Env:ETCDSECURE_TLS_SHARED_CONTEXT }
+        $ports = @{ shared = $port; 'per connection' = ([uri]$perConnection.Endpoint).Port }
     }
 
-    It 'negotiates <Offer> with openssl s_client' -ForEach @(
-        @{ Offer = 'TLS 1.3'; Options = @('-tls1_3') }
-        @{ Offer = 'TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256') }
-        @{ Offer = 'TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-CHACHA20-POLY1305') }
+    It 'sets up one shared TLS context with its suites, and says so; or says why each handshake builds its own' {
+        (Get-EtcdProxy ciphers).TlsServerContext | Should -Be 'shared'
+        (Get-EtcdProxy ciphers-per-connection).TlsServerContext | Should -Be 'per connection: ETCDSECURE_TLS_SHARED_CONTEXT=0'
+    }
+
+    It 'negotiates <Offer> with openssl s_client, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') {
+            @{ Context = $context; Offer = 'TLS 1.3'; Options = @('-tls1_3') }
+            @{ Context = $context; Offer = 'TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256') }
+            @{ Context = $context; Offer = 'TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-CHACHA20-POLY1305') }
+        }
     ) {
-        $r = Invoke-SClient $port $Options
+        $r = Invoke-SClient $ports[$Context] $Options
         $r.ExitCode | Should -Be 0 -Because $r.Output
     }
 
-    It 'refuses <Offer>' -ForEach @(
-        @{ Offer = 'TLS 1.2 AES-CBC (LUCKY13)'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA') }
-        @{ Offer = 'TLS 1.1'; Options = @('-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0') }
-        @{ Offer = 'TLS 1.0'; Options = @('-tls1', '-cipher', 'DEFAULT@SECLEVEL=0') }
+    It 'refuses <Offer>, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') {
+            @{ Context = $context; Offer = 'TLS 1.2 AES-CBC (LUCKY13)'; Options = @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA') }
+            @{ Context = $context; Offer = 'TLS 1.2 without forward secrecy'; Options = @('-tls1_2', '-cipher', 'AES128-GCM-SHA256:AES256-GCM-SHA384') }
+            @{ Context = $context; Offer = 'TLS 1.1'; Options = @('-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0') }
+            @{ Context = $context; Offer = 'TLS 1.0'; Options = @('-tls1', '-cipher', 'DEFAULT@SECLEVEL=0') }
+        }
     ) {
-        $r = Invoke-SClient $port $Options
+        $r = Invoke-SClient $ports[$Context] $Options
         $r.ExitCode | Should -Not -Be 0 -Because $r.Output
+    }
+
+    It 'never resumes a TLS <Version> session, so every connection shows its client certificate again, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') {
+            @{ Context = $context; Version = '1.2'; Option = '-tls1_2' }
+            @{ Context = $context; Version = '1.3'; Option = '-tls1_3' }
+        }
+    ) {
+        $session = Join-Path $TestDrive "session-$($Context -replace ' ')-$Version"
+        $common = @('-connect', "127.0.0.1:$($ports[$Context])", '-CAfile', $edge.Path, '-cert', $user.Path, '-key', $user.KeyPath, $Option)
+        # A short wait before closing stdin lets a TLS 1.3 ticket, sent after the handshake, arrive.
+        $first = & bash -c 'sleep 0.5 | openssl s_client "$@" 2>&1' -- @common -sess_out $session
+        $LASTEXITCODE | Should -Be 0 -Because ($first -join "`n")
+        # The shared context hands out no tickets; a context per handshake does, with a key no later one knows.
+        if ($Context -eq 'shared') { ($first -join "`n") | Should -Not -Match 'TLS session ticket:' }
+        # openssl keeps no session without a session id or a ticket: then there is nothing to offer again.
+        if (-not (Test-Path $session)) { ($first -join "`n") | Should -Not -Match 'TLS session ticket:'; return }
+        $again = & bash -c 'sleep 0.5 | openssl s_client "$@" 2>&1' -- @common -sess_in $session
+        ($again -join "`n") | Should -Match '(?m)^New, ' -Because 'a session offered again is not resumed'
+        ($again -join "`n") | Should -Not -Match '(?m)^Reused, '
+
     }
 
     It 'offers only the suites -CipherSuite names, and refuses an unknown name' {
@@ -300,6 +335,9 @@ Describe 'Start-EtcdProxy: dead and slow peers, reloads that fail, bounded logs'
         Wait-Until -Because 'the good key to be loaded' { (Get-EtcdProxy robust).CertificateReloads -gt $reloads }
         (Get-EtcdProxy robust).ReloadError | Should -BeNullOrEmpty
         (Invoke-Via $proxy @('get', 'while-unreadable', '--print-value-only')).Output | Should -Be 'ok'
+        # A reloaded certificate gets a TLS context of its own, set up as the first one was.
+        (Get-EtcdProxy robust).TlsServerContext | Should -Be 'shared'
+        (Invoke-SClient $port @('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA')).ExitCode | Should -Not -Be 0
         $log = (Receive-Job -Id $proxy.JobId -Keep 6>&1 | ForEach-Object { "$_" }) -join "`n"
         ([regex]::Matches($log, 'cannot be loaded')).Count | Should -Be 2 -Because 'each bad change is reported once'
     }

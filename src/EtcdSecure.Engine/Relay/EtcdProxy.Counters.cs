@@ -40,6 +40,9 @@ public sealed partial class EtcdProxy
         : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, without the idle free: " + noFree
         : "on";
 
+    /// <summary>Whether client handshakes share one OpenSSL context that carries the proxy's cipher suites ("shared"), or why each builds its own.</summary>
+    public string TlsServerContext => _server.Value.Tls.SharedUnavailable is { } why ? "per connection: " + why : "shared";
+
     /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>
     public int? RevokedCertificates => _clients?.Value.Revoked?.Revoked;
 }

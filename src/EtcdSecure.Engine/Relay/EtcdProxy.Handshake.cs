@@ -47,6 +47,8 @@ public sealed partial class EtcdProxy
         }
 
         (string Reason, string Detail)? refused = null;
+        // The same credentials decide the suites offered and the suites accepted, should a reload land mid-handshake.
+        ServerCredentials server = _server.Value;
         var ssl = new SslStream(c.ClientStream, leaveInnerStreamOpen: false);
         c.Client = ssl;
         try
@@ -54,7 +56,7 @@ public sealed partial class EtcdProxy
             await ssl.AuthenticateAsServerAsync((_, hello, _, _) =>
             {
                 c.ServerName = hello.ServerName;
-                return ValueTask.FromResult(ServerOptions(r => refused = r));
+                return ValueTask.FromResult(ServerOptions(server, r => refused = r));
             }, null, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
@@ -66,6 +68,12 @@ public sealed partial class EtcdProxy
             return refused is { } r ? r : ("TlsHandshakeFailed", ex.GetBaseException().Message);
         }
 
+        if (!server.Tls.Permits(ssl.NegotiatedCipherSuite))
+        {
+            // Cannot happen while the shared context holds the list; checked so that nothing relays over a suite outside it.
+            return ("CipherSuiteRefused", $"ended its handshake on {ssl.NegotiatedCipherSuite}, which is not on the proxy's list");
+        }
+
         c.Protocol = ssl.NegotiatedApplicationProtocol;
         return null;
     }
@@ -75,14 +83,14 @@ public sealed partial class EtcdProxy
     /// for client auth, with nothing downloaded; this runs on a thread-pool thread (the client stream's
     /// continuations do not run on its loop until it is authenticated), so no client can hold up a relay thread.
     /// </summary>
-    private SslServerAuthenticationOptions ServerOptions(Action<(string, string)> refuse)
+    private SslServerAuthenticationOptions ServerOptions(ServerCredentials server, Action<(string, string)> refuse)
     {
         ClientPolicy? clients = _clients?.Value;
         return new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = _server.Value.Context,
+            ServerCertificateContext = server.Context,
             EnabledSslProtocols = _protocols,
-            CipherSuitesPolicy = _cipherSuites,
+            CipherSuitesPolicy = server.Tls.PerHandshake,
             AllowRenegotiation = false,
             ApplicationProtocols = ServerAlpn,
             ClientCertificateRequired = clients is not null,

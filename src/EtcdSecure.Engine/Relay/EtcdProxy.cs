@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Linq;
 using System.Net;
 using System.Net.Security;
@@ -57,7 +58,10 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
         _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
-        _server = new Reloading<ServerCredentials>("serving certificate", () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath), info, options.Server.CertificatePath, options.Server.KeyPath);
+        IReadOnlyList<TlsCipherSuite> offered = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
+        _server = new Reloading<ServerCredentials>("serving certificate",
+            () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, offered, _protocols, ServerAlpn)), info,
+            options.Server.CertificatePath, options.Server.KeyPath);
         if (options.ClientCAPath is { } caPath)
         {
             ClientAllowList? allowed = options.AllowedClients.Count > 0 ? new ClientAllowList(options.AllowedClients) : null;
@@ -92,6 +96,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
             if (proxy.TlsBufferRelease.StartsWith("off: ", StringComparison.Ordinal)) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
             else if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections free OpenSSL's record buffers, {proxy.TlsBufferRelease[4..]}");
+            if (proxy.TlsServerContext != "shared") log(ProxyLogLevel.Verbose, $"each client handshake builds its own TLS context, {proxy.TlsServerContext}");
             log(ProxyLogLevel.Verbose, proxy._transports.Description);
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;

@@ -1,8 +1,5 @@
 using System;
-using System.IO;
-using System.Linq;
 using System.Net.Security;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Threading;
 
@@ -15,10 +12,8 @@ namespace EtcdSecure.Engine.Relay;
 /// connection (measured by the idle benchmark and a native heap profile).
 /// </summary>
 /// <remarks>
-/// SslStream does not expose its OpenSSL handle, so this reaches it by reflection and calls SSL_ctrl in the very
-/// libssl the runtime loaded: the only one mapped into the process, and the version the runtime's own OpenSSL shim
-/// reports, or nothing. Every step is checked once; if this runtime is laid out differently, <see cref="Unavailable"/>
-/// says why and connections simply keep their buffers. The
+/// SslStream does not expose its OpenSSL handle; <see cref="LibSsl"/> reaches it, checked once. If this runtime is
+/// laid out differently, <see cref="Unavailable"/> says why and connections simply keep their buffers. The
 /// mode is set between the handshake and the first read or write, when no other thread can be using the connection;
 /// <see cref="FreeWhenIdle"/> runs on the thread that drives the connection, between its calls into OpenSSL.
 /// Setting ETCDSECURE_TLS_KEEP_BUFFERS=1 before the proxy starts turns both off, should a runtime or OpenSSL build
@@ -35,7 +30,7 @@ public static class OpenSslBuffers
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SslFreeBuffers(IntPtr ssl);
 
-    private sealed record Bound(SslCtrl? Ctrl, SslFreeBuffers? Free, FieldInfo? Context, string? Why, string? IdleFreeOff);
+    private sealed record Bound(SslCtrl? Ctrl, SslFreeBuffers? Free, string? Why, string? IdleFreeOff);
 
     private static Bound? _binding;
 
@@ -57,9 +52,9 @@ public static class OpenSslBuffers
     /// <summary>Switches the mode on for one connection whose handshake is done and which nothing else is using.</summary>
     public static bool TryRelease(SslStream stream)
     {
-        (SslCtrl? ctrl, _, FieldInfo? field, _, _) = Binding;
-        return ctrl is not null && SslHandle(field!.GetValue(stream)) is { IsInvalid: false, IsClosed: false } handle
-            && Call(handle, ctrl, static (ssl, ctrl) => (ctrl(ssl, SslCtrlMode, SslModeReleaseBuffers, IntPtr.Zero) & SslModeReleaseBuffers) != 0);
+        (SslCtrl? ctrl, _, _, _) = Binding;
+        return ctrl is not null && LibSsl.HandleOf(stream) is { } handle
+            && LibSsl.Call(handle, ctrl, static (ssl, ctrl) => (ctrl(ssl, SslCtrlMode, SslModeReleaseBuffers, IntPtr.Zero) & SslModeReleaseBuffers) != 0);
     }
 
     /// <summary>
@@ -76,105 +71,28 @@ public static class OpenSslBuffers
     /// </remarks>
     public static Action? FreeWhenIdle(SslStream stream, Action? freed = null)
     {
-        (_, SslFreeBuffers? free, FieldInfo? field, _, _) = Binding;
-        if (free is null || SslHandle(field!.GetValue(stream)) is not { IsInvalid: false, IsClosed: false } handle) return null;
+        (_, SslFreeBuffers? free, _, _) = Binding;
+        if (free is null || LibSsl.HandleOf(stream) is not { } handle) return null;
         return () =>
         {
-            if (Call(handle, free, static (ssl, free) => free(ssl) == 1)) freed?.Invoke();
+            if (LibSsl.Call(handle, free, static (ssl, free) => free(ssl) == 1)) freed?.Invoke();
         };
     }
 
-    /// <summary>Calls into OpenSSL with the SSL*, or answers false once the connection is gone.</summary>
-    private static bool Call<TState>(SafeHandle handle, TState state, Func<IntPtr, TState, bool> call)
-    {
-        bool added = false;
-        try
-        {
-            // Holding a reference keeps a dispose on another thread from freeing the SSL* under the call.
-            handle.DangerousAddRef(ref added);
-            return call(handle.DangerousGetHandle(), state);
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
-        }
-        finally
-        {
-            if (added) handle.DangerousRelease();
-        }
-    }
-
-    /// <summary>
-    /// .NET 9 and later keep the OpenSSL SSL* handle itself (SafeSslHandle) in SslStream._securityContext; .NET 8
-    /// wraps it in a SafeDeleteSslContext whose _sslContext field holds it.
-    /// </summary>
-    private static SafeHandle? SslHandle(object? context) => context switch
-    {
-        SafeHandle h when h.GetType().Name == "SafeSslHandle" => h,
-        SafeHandle h => h.GetType().GetField("_sslContext", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(h) is SafeHandle inner && inner.GetType().Name == "SafeSslHandle" ? inner : null,
-        _ => null,
-    };
-
     private static (Bound Result, bool Final) Bind()
     {
-        if (!OperatingSystem.IsLinux()) return (Off("only on Linux, where SslStream runs on OpenSSL"), true);
         if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_KEEP_BUFFERS") == "1") return (Off("ETCDSECURE_TLS_KEEP_BUFFERS=1"), true);
-        FieldInfo? field = typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
-        if (field is null) return (Off("this .NET runtime's SslStream has no _securityContext field"), true);
-
-        string[] mapped;
-        try
-        {
-            // The runtime opens libssl when the first SslStream is created; by the time a proxy has accepted a
-            // connection it is mapped.
-            mapped = File.ReadLines("/proc/self/maps")
-                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
-                .Where(p => p is not null && p.StartsWith('/') && Path.GetFileName(p).StartsWith("libssl.so", StringComparison.Ordinal))
-                .Distinct(StringComparer.Ordinal)
-                .ToArray()!;
-        }
-        catch (IOException ex)
-        {
-            return (Off($"cannot read /proc/self/maps: {ex.Message}"), true);
-        }
-
-        if (mapped.Length == 0) return (Off("libssl is not loaded in this process yet"), false);
-        // With two builds loaded (another library brought its own), which one owns SslStream's SSL* cannot be told.
-        if (mapped.Length > 1) return (Off($"several libssl builds are loaded ({string.Join(", ", mapped)})"), true);
-        string libssl = mapped[0];
-        if (!NativeLibrary.TryLoad(libssl, out IntPtr lib) || !NativeLibrary.TryGetExport(lib, "SSL_ctrl", out IntPtr export))
-            return (Off($"SSL_ctrl not found in {libssl}"), true);
-
-        // The runtime's shim reports the OpenSSL it bound to; the mapped libssl (through its libcrypto) must be that one.
-        long? runtimeVersion = RuntimeOpenSslVersion();
-        long? mappedVersion = NativeLibrary.TryGetExport(lib, "OpenSSL_version_num", out IntPtr versionExport)
-            ? Marshal.GetDelegateForFunctionPointer<VersionNumber>(versionExport)() : null;
-        if (runtimeVersion is null || mappedVersion is null || runtimeVersion != mappedVersion)
-        {
-            return (Off($"cannot verify that {libssl} is the OpenSSL the runtime uses (runtime {Describe(runtimeVersion)}, library {Describe(mappedVersion)})"), true);
-        }
-
-        var ctrl = Marshal.GetDelegateForFunctionPointer<SslCtrl>(export);
+        if (LibSsl.Bind() is not { } lib) return (Off(LibSsl.Why!), LibSsl.Settled);
+        SslCtrl? ctrl = lib.Export<SslCtrl>("SSL_ctrl");
+        if (ctrl is null) return (Off($"SSL_ctrl not found in {lib.Path}"), true);
         // SSL_free_buffers is in every OpenSSL since 1.1.0, but freed memory it could still use until CVE-2024-4741
         // was fixed; without it the mode alone still works.
-        string? noFree = FreeBuffersIsSafe(runtimeVersion.Value) ? null : $"OpenSSL {Describe(runtimeVersion)} predates the fix for CVE-2024-4741 in SSL_free_buffers";
-        SslFreeBuffers? free = noFree is null && NativeLibrary.TryGetExport(lib, "SSL_free_buffers", out IntPtr freeExport) ? Marshal.GetDelegateForFunctionPointer<SslFreeBuffers>(freeExport) : null;
-        return (new Bound(ctrl, free, field, null, noFree ?? (free is null ? $"{libssl} has no SSL_free_buffers" : null)), true);
+        string? noFree = FreeBuffersIsSafe(lib.Version) ? null : $"OpenSSL {LibSsl.Describe(lib.Version)} predates the fix for CVE-2024-4741 in SSL_free_buffers";
+        SslFreeBuffers? free = noFree is null ? lib.Export<SslFreeBuffers>("SSL_free_buffers") : null;
+        return (new Bound(ctrl, free, null, noFree ?? (free is null ? $"{lib.Path} has no SSL_free_buffers" : null)), true);
     }
 
-    private static Bound Off(string why) => new(null, null, null, why, why);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate long VersionNumber();
-
-    /// <summary>OPENSSL_VERSION_NUMBER of the OpenSSL the runtime's own shim bound to; null where it cannot be asked.</summary>
-    private static long? RuntimeOpenSslVersion()
-    {
-        string shim = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "libSystem.Security.Cryptography.Native.OpenSsl.so");
-        return NativeLibrary.TryLoad(shim, out IntPtr lib) && NativeLibrary.TryGetExport(lib, "CryptoNative_OpenSslVersionNumber", out IntPtr f)
-            ? Marshal.GetDelegateForFunctionPointer<VersionNumber>(f)()
-            : null;
-    }
+    private static Bound Off(string why) => new(null, null, why, why);
 
     /// <summary>CVE-2024-4741 is fixed from 3.3.1, 3.2.2, 3.1.6, 3.0.14 and 1.1.1y on; 3.4 and later never had it.</summary>
     internal static bool FreeBuffersIsSafe(long v)
@@ -189,7 +107,4 @@ public static class OpenSslBuffers
         // 1.1.1 and its letter releases: 0x1010119f is 1.1.1y.
         return v >= 0x1010119fL;
     }
-
-    private static string Describe(long? v) => v is not { } n ? "unknown"
-        : (n >> 28) >= 3 ? $"{(n >> 28) & 0xF}.{(n >> 20) & 0xFF}.{(n >> 4) & 0xFF}" : $"0x{n:x}";
 }

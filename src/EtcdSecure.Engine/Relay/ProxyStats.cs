@@ -21,6 +21,7 @@ public sealed record ProxyStats
     public int? RevokedCertificates { get; init; }
     public long BufferedBytes { get; init; }
     public string? TlsBufferRelease { get; init; }
+    public string? TlsServerContext { get; init; }
     public long TlsBuffersReleased { get; init; }
     public long TlsIdleFrees { get; init; }
     public int EventLoops { get; init; }
@@ -42,6 +43,7 @@ public sealed record ProxyStats
         RevokedCertificates = p.RevokedCertificates,
         BufferedBytes = p.BufferedBytes,
         TlsBufferRelease = p.TlsBufferRelease,
+        TlsServerContext = p.TlsServerContext,
         TlsBuffersReleased = p.TlsBuffersReleased,
         TlsIdleFrees = p.TlsIdleFrees,
         EventLoops = p.EventLoops,

@@ -49,7 +49,7 @@ public static class TlsPolicy
     }
 
     // TLS 1.3 suites name no key exchange or signature: TLS_AES_..., TLS_CHACHA20_..., TLS_AES_128_CCM_...
-    private static bool IsTls13(TlsCipherSuite s) => !s.ToString().Contains("_WITH_", StringComparison.Ordinal);
+    internal static bool IsTls13(TlsCipherSuite s) => !s.ToString().Contains("_WITH_", StringComparison.Ordinal);
 
     /// <summary>Reads suite names as IANA spells them (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), case-insensitively.</summary>
     public static IReadOnlyList<TlsCipherSuite> Parse(IEnumerable<string> names, string parameter)
