@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Etcdserverpb;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace EtcdSecure.Engine.Health;
@@ -109,7 +110,7 @@ public static class ClusterHealth
             using var client = EtcdEndpointClient.Open(e, identity);
             try
             {
-                MemberListResponse r = await client.Client.MemberListAsync(new MemberListRequest(), deadline: DateTime.UtcNow + timeout, cancellationToken: done.Token).ConfigureAwait(false);
+                MemberListResponse r = await client.Cluster.MemberListAsync(new MemberListRequest(), deadline: DateTime.UtcNow + timeout, cancellationToken: done.Token).ResponseAsync.ConfigureAwait(false);
                 return (Endpoint: e, Members: (IReadOnlyList<ClusterMember>?)r.Members.Select(m => new ClusterMember(m.ID, m.Name, m.PeerURLs.ToList(), m.ClientURLs.ToList(), m.IsLearner)).ToList(), Error: (string?)null);
             }
             catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancel.IsCancellationRequested)
@@ -151,7 +152,7 @@ public static class ClusterHealth
         DateTime deadline = DateTime.UtcNow + query.Timeout;
         try
         {
-            StatusResponse status = await client.Client.StatusAsync(new StatusRequest(), deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+            StatusResponse status = await client.Maintenance.StatusAsync(new StatusRequest(), deadline: deadline, cancellationToken: bound.Token).ResponseAsync.ConfigureAwait(false);
             result.MemberId = status.Header.MemberId;
             result.Leader = status.Leader;
             result.IsLeader = status.Leader != 0 && status.Leader == status.Header.MemberId;
@@ -166,14 +167,14 @@ public static class ClusterHealth
             var watch = Stopwatch.StartNew();
             try
             {
-                await client.Client.GetAsync("health", deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+                await client.Kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("health") }, deadline: deadline, cancellationToken: bound.Token).ResponseAsync.ConfigureAwait(false);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.PermissionDenied)
             {
             }
 
             result.Latency = watch.Elapsed;
-            AlarmResponse alarms = await client.Client.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Get }, deadline: deadline, cancellationToken: bound.Token).ConfigureAwait(false);
+            AlarmResponse alarms = await client.Maintenance.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Get }, deadline: deadline, cancellationToken: bound.Token).ResponseAsync.ConfigureAwait(false);
             result.Alarms = alarms.Alarms.Select(a => $"{a.Alarm} on {ClusterMember.FormatId(a.MemberID)}").ToList();
             result.Healthy = result.Alarms.Count == 0;
             if (!result.Healthy) result.Error = "active alarm: " + string.Join(", ", result.Alarms);
