@@ -26,7 +26,7 @@ public sealed record EtcdProxyInfo
     /// <summary>
     /// Refused or failed connections by reason: NoClientCertificate, UntrustedClientCertificate, ClientNotAllowed,
     /// Revoked, PendingLimit, PendingPerAddressLimit, MaxConnections, PlainHttp, NotTls, HandshakeTimeout,
-    /// TlsHandshakeFailed, NoLiveMember, RoutedMemberDown, IdleTimeout.
+    /// TlsHandshakeFailed, CipherSuiteRefused, NoLiveMember, RoutedMemberDown, IdleTimeout.
     /// </summary>
     public OrderedDictionary Refused { get; init; } = new();
     public EtcdProxyMember[] Members { get; init; } = Array.Empty<EtcdProxyMember>();
