@@ -1,6 +1,7 @@
 using System;
 using System.Net.Http;
 using System.Net.Security;
+using System.Threading;
 using dotnet_etcd;
 using Etcdserverpb;
 using Grpc.Core;
@@ -19,6 +20,8 @@ public sealed class EtcdEndpointClient : IDisposable
     public const string RouteSuffix = ".member.etcdsecure.invalid";
 
     private readonly GrpcChannel _channel;
+    private readonly CallInvoker _invoker;
+    private EtcdClient? _client;
 
     private EtcdEndpointClient(Uri endpoint, string? route, TlsClientIdentity identity, GrpcChannel channel, CallInvoker invoker)
     {
@@ -26,7 +29,7 @@ public sealed class EtcdEndpointClient : IDisposable
         Endpoint = endpoint;
         Route = route;
         _channel = channel;
-        Client = new EtcdClient(invoker);
+        _invoker = invoker;
         Kv = new KV.KVClient(invoker);
         Maintenance = new Maintenance.MaintenanceClient(invoker);
         Cluster = new Cluster.ClusterClient(invoker);
@@ -37,7 +40,16 @@ public sealed class EtcdEndpointClient : IDisposable
     /// <summary>The member id this connection asks the proxy for, or null for a direct connection.</summary>
     public string? Route { get; }
 
-    public EtcdClient Client { get; }
+    /// <summary>dotnet-etcd's client on this connection, made when first asked for (the health check never does).</summary>
+    public EtcdClient Client => Volatile.Read(ref _client) ?? MakeClient();
+
+    private EtcdClient MakeClient()
+    {
+        var made = new EtcdClient(_invoker);
+        if (Interlocked.CompareExchange(ref _client, made, null) is not { } earlier) return made;
+        made.Dispose();
+        return earlier;
+    }
 
     // etcd's own gRPC clients on the same connection: a call through them is one awaited gRPC call, where EtcdClient
     // wraps each in async methods of its own, each JIT-compiled on first use (health checks on first use: about 80
@@ -86,7 +98,7 @@ public sealed class EtcdEndpointClient : IDisposable
 
     public void Dispose()
     {
-        Client.Dispose();
+        _client?.Dispose();
         _channel.Dispose();
     }
 }
