@@ -34,7 +34,6 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private readonly Reloading<ServerCredentials> _server;
     private readonly Reloading<ClientPolicy>? _clients;
     private readonly Reloading<TlsClientIdentity> _upstream;
-    private readonly CipherSuitesPolicy? _cipherSuites;
     private readonly SslProtocols _protocols;
     private readonly Admission _admission;
     private readonly Socket _listener;
@@ -54,13 +53,13 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         Options = options;
         Log = log;
         _countIdleFree = () => Interlocked.Increment(ref _idleFrees);
-        _cipherSuites = options.CipherSuites is { } suites ? TlsPolicy.Create(suites) : TlsPolicy.Default;
+        IReadOnlyList<TlsCipherSuite> suites = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
+        CipherSuitesPolicy? policy = TlsPolicy.Create(suites);
         _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
         _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
-        IReadOnlyList<TlsCipherSuite> offered = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
         _server = new Reloading<ServerCredentials>("serving certificate",
-            () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, offered, _protocols, ServerAlpn)), info,
+            () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, suites, policy, _protocols, ServerAlpn)), info,
             options.Server.CertificatePath, options.Server.KeyPath);
         if (options.ClientCAPath is { } caPath)
         {
@@ -69,7 +68,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         }
 
         _upstream = new Reloading<TlsClientIdentity>("upstream certificate",
-            () => new TlsClientIdentity(TrustedCAs.Load(options.UpstreamCAPath), ServerCredentials.LoadCurrent(options.Upstream.CertificatePath, options.Upstream.KeyPath), _cipherSuites, _protocols), info,
+            () => new TlsClientIdentity(TrustedCAs.Load(options.UpstreamCAPath), ServerCredentials.LoadCurrent(options.Upstream.CertificatePath, options.Upstream.KeyPath), policy, _protocols), info,
             options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
         _transports = TransportEngine.Create(Math.Clamp(Environment.ProcessorCount, 1, 16), m => log(ProxyLogLevel.Warning, m));
         Pool = new UpstreamPool(options, _upstream, log, _transports.ConnectAsync);
@@ -96,7 +95,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
             if (proxy.TlsBufferRelease.StartsWith("off: ", StringComparison.Ordinal)) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
             else if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections free OpenSSL's record buffers, {proxy.TlsBufferRelease[4..]}");
-            if (proxy.TlsServerContext != "shared") log(ProxyLogLevel.Verbose, $"each client handshake builds its own TLS context, {proxy.TlsServerContext}");
+            if (proxy._server.Value.Tls.SharedUnavailable is { } why) log(ProxyLogLevel.Verbose, $"each client handshake builds its own TLS context: {why}");
             log(ProxyLogLevel.Verbose, proxy._transports.Description);
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;

@@ -78,9 +78,9 @@ public sealed class ServerTls
     /// <summary>Whether a finished handshake got a suite on the list.</summary>
     public bool Permits(TlsCipherSuite suite) => Allowed is null || Allowed.Contains(suite);
 
-    public static ServerTls Prepare(SslStreamCertificateContext context, IReadOnlyList<TlsCipherSuite> suites, SslProtocols protocols, List<SslApplicationProtocol> alpn)
+    /// <param name="policy">The same suites as a policy (<see cref="TlsPolicy.Create"/>): null where the system chooses them.</param>
+    public static ServerTls Prepare(SslStreamCertificateContext context, IReadOnlyList<TlsCipherSuite> suites, CipherSuitesPolicy? policy, SslProtocols protocols, List<SslApplicationProtocol> alpn)
     {
-        CipherSuitesPolicy? policy = TlsPolicy.Create(suites);
         if (policy is null) return new ServerTls(null, null, "the system chooses the cipher suites (Windows)");
         if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_SHARED_CONTEXT") == "0") return new ServerTls(policy, suites, "ETCDSECURE_TLS_SHARED_CONTEXT=0");
         string? why;
