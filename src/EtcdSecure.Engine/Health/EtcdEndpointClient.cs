@@ -86,9 +86,13 @@ public sealed class EtcdEndpointClient : IDisposable
         }
 
         string address = route is null ? endpoint.GetLeftPart(UriPartial.Authority) : $"https://{route}:{port}";
+        // Given an HttpClient rather than the handler itself, the channel sends calls straight through it. Given a
+        // SocketsHttpHandler, it would run its client-side load balancer over it (subchannels, connectivity
+        // watching), which a channel to one endpoint has no use for: it cost about 80 methods compiled on first use. The
+        // client's own timeout is off, as the handler alone has none: each call carries its deadline.
         GrpcChannel channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            HttpClient = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan }, // deadlines are per call
             DisposeHttpClient = true,
             ThrowOperationCanceledOnCancellation = true,
         });
