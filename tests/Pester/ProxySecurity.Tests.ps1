@@ -232,6 +232,68 @@ Describe 'Start-EtcdProxy: only the clients it should let in' -Tag Integration, 
     }
 }
 
+Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unless it proves to be that member' -Tag Integration, Security {
+    BeforeAll {
+        # A member the proxies find and connect to, then stop: what listens on its port next is what they meet.
+        $memberCert = $c.CA | New-EtcdCertificate -Profile Server -CommonName raw-member -Hosts 127.0.0.1 -Name impostor-good
+        $raw = Start-RawEtcd -Server $memberCert -CA $c.CA -DataDir (Join-Path $TestDrive 'impostor-member')
+        $memberPort = ([uri]$raw.Url).Port
+        Wait-TcpListening $memberPort -Because 'the raw member to listen'
+        $proxies = @{ shared = Start-TestProxy impostor-shared @{ Endpoint = $raw.Url } }
+        # The same with SslStream's own context per member connection, as where the shared one cannot be set up.
+        $env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT = '0'
+        try { $proxies['per connection'] = Start-TestProxy impostor-per-connection @{ Endpoint = $raw.Url } } finally { Remove-Item Env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT }
+        Stop-TestProcess $raw.Process
+
+        $elsewhere = $c.CA | New-EtcdCertificate -Profile Server -CommonName elsewhere -Hosts 127.0.0.9 -Name impostor-elsewhere
+        $clientOnly = $c.CA | New-EtcdCertificate -Profile Client -CommonName not-a-server -Hosts 127.0.0.1 -Name impostor-client-only
+        function Invoke-ThroughImpostor($Proxy, $Cert, [string[]] $Options = @()) {
+            # openssl's server answers a GET with a page about the session: it shows only if the proxy relayed the GET.
+            $out = Join-Path $TestDrive "impostor-$(New-Guid).out"
+            $server = Start-Process openssl -ArgumentList (@('s_server', '-accept', $memberPort, '-cert', $Cert.Path, '-key', $Cert.KeyPath, '-www', '-quiet') + $Options) `
+                -RedirectStandardOutput $out -RedirectStandardError "$out.err" -PassThru
+            try {
+                Wait-TcpListening $memberPort -Because 'the impostor to listen'
+                $port = ([uri]$Proxy.Endpoint).Port
+                $answer = & bash -c 'printf "GET / HTTP/1.0\r\n\r\n" | timeout 20 openssl s_client "$@" 2>&1' -- `
+                    -connect "127.0.0.1:$port" -quiet -alpn http/1.1 -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
+                # The member as the proxy sees it now: once the impostor is gone, a probe finds nothing listening.
+                [pscustomobject]@{ Answer = ($answer | ForEach-Object { "$_" }) -join "`n"; Member = (Get-EtcdProxy $Proxy.Name).Members[0] }
+            }
+            finally { Stop-TestProcess $server }
+        }
+        $contexts = 'shared', 'per connection'
+    }
+
+    It 'connects to members on one shared TLS context, and says so; or says why each connection builds its own' {
+        (Get-EtcdProxy impostor-shared).TlsUpstreamContext | Should -Be 'shared'
+        (Get-EtcdProxy impostor-per-connection).TlsUpstreamContext | Should -Be 'per connection: ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0'
+    }
+
+    It 'relays to a server with a certificate of the cluster CA for the member''s address (the control), with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
+    ) {
+        (Invoke-ThroughImpostor $proxies[$Context] $memberCert).Answer | Should -Match 'HTTP/1.0 200 ok'
+    }
+
+    It 'sends nothing to a server with <Case>, with a <Context> context, and says why' -ForEach @(
+        foreach ($context in 'shared', 'per connection') {
+            @{ Context = $context; Case = 'a certificate of another CA'; Cert = 'serving'; Options = @(); Why = 'does not chain to the given CA' }
+            @{ Context = $context; Case = 'a certificate of the cluster CA for another address'; Cert = 'elsewhere'; Options = @(); Why = '(SAN mismatch)' }
+            @{ Context = $context; Case = 'a certificate of the cluster CA without server auth'; Cert = 'clientOnly'; Options = @(); Why = 'for server auth' }
+            @{ Context = $context; Case = 'TLS 1.2 without forward secrecy'; Cert = 'memberCert'; Options = @('-tls1_2', '-cipher', 'AES128-GCM-SHA256:AES256-GCM-SHA384'); Why = 'handshake failure' }
+        }
+    ) {
+        $name = $proxies[$Context].Name
+        $failures = (Get-EtcdProxy $name).Members[0].Failures
+        $r = Invoke-ThroughImpostor $proxies[$Context] (Get-Variable $Cert -ValueOnly) $Options
+        $r.Answer | Should -Not -Match 'HTTP/1.0 200 ok'
+        $r.Answer | Should -Not -Match 's_server'
+        $r.Member.Failures | Should -BeGreaterThan $failures
+        $r.Member.LastError | Should -Match ([regex]::Escape($Why))
+    }
+}
+
 Describe 'Start-EtcdProxy: TLS versions and cipher suites' -Tag Integration, Security {
     BeforeAll {
         $proxy = Start-TestProxy ciphers

@@ -181,8 +181,9 @@ Describe 'A detached proxy' -Tag Integration {
         $info.Endpoint | Should -Be $endpoint
         $info.TotalConnections | Should -BeGreaterOrEqual 1
         $info.Members.Alive | Should -Be $true
-        # Its own process, with the runtime settings of a service, sets up the shared TLS context too.
+        # Its own process, with the runtime settings of a service, sets up the shared TLS contexts too.
         $info.TlsServerContext | Should -Be 'shared'
+        $info.TlsUpstreamContext | Should -Be 'shared'
         Get-Content $info.LogPath -Raw | Should -Match 'listening on'
         (TabExpansion2 -inputScript 'Stop-EtcdProxy deta' -cursorColumn 19).CompletionMatches.CompletionText | Should -Contain 'detached'
         # Only this user may talk to it.

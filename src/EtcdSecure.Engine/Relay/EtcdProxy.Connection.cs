@@ -77,8 +77,8 @@ public sealed partial class EtcdProxy
         ReleaseBuffersWhenIdle(c.Upstream!, c.UpstreamStream!);
 
         c.Touch();
-        Task up = PumpAsync(c, c.Client!, c.Upstream!, c.UpstreamStream!, up: true);
-        Task down = PumpAsync(c, c.Upstream!, c.Client!, c.ClientStream, up: false);
+        Task up = PumpAsync(c, c.Client!, c.Upstream!, c.EndUpstream!, c.UpstreamStream!, up: true);
+        Task down = PumpAsync(c, c.Upstream!, c.Client!, c.Client!.ShutdownAsync, c.ClientStream, up: false);
         // When one side fails outright the other pump is stuck in a read; tearing the connection down ends it.
         Task first = await Task.WhenAny(up, down).ConfigureAwait(false);
         if (first.IsFaulted) c.Abort();

@@ -41,6 +41,8 @@ public sealed partial class EtcdProxy
         : "on";
 
     /// <summary>Whether client handshakes share one OpenSSL context that carries the proxy's cipher suites ("shared"), or why each builds its own.</summary>
+    public string TlsUpstreamContext => UpstreamContext().Why is { } why ? "per connection: " + why : "shared";
+
     public string TlsServerContext => _server.Value.Tls.SharedUnavailable is { } why ? "per connection: " + why : "shared";
 
     /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.IO;
 using System.Net.Security;
 using System.Threading;
 using System.Threading.Tasks;
@@ -10,14 +11,28 @@ public sealed partial class EtcdProxy
 {
     private const int BufferSize = 16 * 1024; // one TLS record's worth of plaintext
 
-    private void ReleaseBuffersWhenIdle(SslStream ssl, Transport transport)
+    private void ReleaseBuffersWhenIdle(Stream tls, Transport transport)
     {
         // Only where one thread drives the connection: .NET's socket engine may run a read and a write of one SslStream
-        // on two threads at once, and OpenSSL's buffer calls are not safe against that.
-        if (!transport.OneThreadDrives || !OpenSslBuffers.TryRelease(ssl)) return;
+        // on two threads at once, and OpenSSL's buffer calls are not safe against that. (The proxy's own upstream
+        // stream would be, under its lock; it follows the same rule, so the counters mean one thing.)
+        if (!transport.OneThreadDrives) return;
+        bool released = tls switch
+        {
+            SslStream ssl => OpenSslBuffers.TryRelease(ssl),
+            UpstreamTlsStream own => OpenSslBuffers.Unavailable is null && own.TryReleaseBuffers(),
+            _ => false,
+        };
+        if (!released) return;
         Interlocked.Increment(ref _buffersReleased);
         // Whatever the mode leaves behind is freed each time the connection falls idle.
-        if (OpenSslBuffers.FreeWhenIdle(ssl, _countIdleFree) is { } free) transport.RunWhenIdle(free);
+        Action? free = tls switch
+        {
+            SslStream ssl => OpenSslBuffers.FreeWhenIdle(ssl, _countIdleFree),
+            UpstreamTlsStream own when OpenSslBuffers.IdleFreeUnavailable is null => own.FreeWhenIdle(_countIdleFree),
+            _ => null,
+        };
+        if (free is not null) transport.RunWhenIdle(free);
     }
 
     /// <summary>
@@ -25,7 +40,7 @@ public sealed partial class EtcdProxy
     /// half-closes still gets the rest of the answer. The buffer is rented only while data is in flight: an idle
     /// connection waits in a zero-byte read and holds no buffer at all.
     /// </summary>
-    private async Task PumpAsync(RelayConnection c, SslStream from, SslStream to, Transport toTransport, bool up)
+    private async Task PumpAsync(RelayConnection c, Stream from, Stream to, Func<Task> endTo, Transport toTransport, bool up)
     {
         byte[]? buffer = null;
         try
@@ -43,7 +58,7 @@ public sealed partial class EtcdProxy
                 c.Touch();
             }
 
-            await to.ShutdownAsync().ConfigureAwait(false);
+            await endTo().ConfigureAwait(false);
             // FIN after everything written so far: a loop stream may still hold gathered bytes that Socket.Shutdown would overtake.
             await toTransport.ShutdownSendAsync().ConfigureAwait(false);
         }

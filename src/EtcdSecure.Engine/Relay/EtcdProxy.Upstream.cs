@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Threading;
 using System.Threading.Tasks;
 using EtcdSecure.Engine.Health;
+using EtcdSecure.Engine.Tls;
 
 namespace EtcdSecure.Engine.Relay;
 
@@ -48,7 +49,7 @@ public sealed partial class EtcdProxy
     private async Task<string?> TryConnectAsync(RelayConnection c, Upstream m, CancellationToken cancel)
     {
         Transport? transport = null;
-        SslStream? ssl = null;
+        Stream? tls = null;
         string? rejected = null;
         try
         {
@@ -56,20 +57,54 @@ public sealed partial class EtcdProxy
             transport = await c.ClientStream.ConnectBesideAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
             KeepAlive(transport.Socket);
 
-            ssl = new SslStream(transport, leaveInnerStreamOpen: false);
-            SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
-            await ssl.AuthenticateAsClientAsync(_upstream.Value.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
+            if (UpstreamContext().Tls is { } shared)
+            {
+                var own = new UpstreamTlsStream(shared, transport);
+                tls = own;
+                await own.AuthenticateAsync(m.Host, c.Protocol, r => rejected = r, cancel).ConfigureAwait(false);
+                c.EndUpstream = own.ShutdownAsync;
+            }
+            else
+            {
+                var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+                tls = ssl;
+                SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
+                await ssl.AuthenticateAsClientAsync(_upstream.Value.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
+                c.EndUpstream = ssl.ShutdownAsync;
+            }
+
             c.UpstreamStream = transport;
-            c.Upstream = ssl;
+            c.Upstream = tls;
             return null;
         }
         catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException or OperationCanceledException)
         {
-            if (ssl is not null) await ssl.DisposeAsync().ConfigureAwait(false);
+            if (tls is not null) await tls.DisposeAsync().ConfigureAwait(false);
             transport?.Dispose();
             return rejected ?? (ex is OperationCanceledException ? "no TLS answer in time" : ex.GetBaseException().Message);
         }
     }
+
+    /// <summary>
+    /// The shared client context for the upstream certificate in use, made again after it was reloaded. A context
+    /// that is replaced is freed once the last connection made on it closes (each SSL* holds a reference).
+    /// </summary>
+    private UpstreamContextState UpstreamContext()
+    {
+        TlsClientIdentity identity = _upstream.Value;
+        if (Volatile.Read(ref _upstreamContext) is { } current && ReferenceEquals(current.Identity, identity)) return current;
+        lock (_upstreamContextLock)
+        {
+            if (_upstreamContext is { } raced && ReferenceEquals(raced.Identity, identity)) return raced;
+            UpstreamTls? tls = UpstreamTls.Create(identity, _suites, _protocols, out string? why);
+            var made = new UpstreamContextState(identity, tls, why);
+            if (why is not null && _upstreamContext?.Why != why) Log(ProxyLogLevel.Verbose, $"each member connection builds its own TLS context: {why}");
+            Volatile.Write(ref _upstreamContext, made);
+            return made;
+        }
+    }
+
+    private sealed record UpstreamContextState(TlsClientIdentity Identity, UpstreamTls? Tls, string? Why);
 
     private static ulong? RouteOf(string? serverName) =>
         serverName is not null && serverName.EndsWith(EtcdEndpointClient.RouteSuffix, StringComparison.OrdinalIgnoreCase)

@@ -35,6 +35,9 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private readonly Reloading<ClientPolicy>? _clients;
     private readonly Reloading<TlsClientIdentity> _upstream;
     private readonly SslProtocols _protocols;
+    private readonly IReadOnlyList<TlsCipherSuite> _suites;
+    private readonly object _upstreamContextLock = new();
+    private UpstreamContextState? _upstreamContext;
     private readonly Admission _admission;
     private readonly Socket _listener;
     private readonly TransportEngine _transports;
@@ -53,7 +56,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         Options = options;
         Log = log;
         _countIdleFree = () => Interlocked.Increment(ref _idleFrees);
-        IReadOnlyList<TlsCipherSuite> suites = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
+        IReadOnlyList<TlsCipherSuite> suites = _suites = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
         CipherSuitesPolicy? policy = TlsPolicy.Create(suites);
         _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
         _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
@@ -96,6 +99,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             if (proxy.TlsBufferRelease.StartsWith("off: ", StringComparison.Ordinal)) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
             else if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections free OpenSSL's record buffers, {proxy.TlsBufferRelease[4..]}");
             if (proxy._server.Value.Tls.SharedUnavailable is { } why) log(ProxyLogLevel.Verbose, $"each client handshake builds its own TLS context: {why}");
+            proxy.UpstreamContext(); // logs why, when member connections cannot share one
             log(ProxyLogLevel.Verbose, proxy._transports.Description);
             log(ProxyLogLevel.Information, $"listening on {options.Listen.GetLeftPart(UriPartial.Authority)}; members: {string.Join(", ", proxy.Pool.Members.Select(m => $"{m} {(m.Alive ? "up" : "down")}"))}");
             return proxy;

@@ -22,6 +22,7 @@ public sealed record ProxyStats
     public long BufferedBytes { get; init; }
     public string? TlsBufferRelease { get; init; }
     public string? TlsServerContext { get; init; }
+    public string? TlsUpstreamContext { get; init; }
     public long TlsBuffersReleased { get; init; }
     public long TlsIdleFrees { get; init; }
     public int EventLoops { get; init; }
@@ -44,6 +45,7 @@ public sealed record ProxyStats
         BufferedBytes = p.BufferedBytes,
         TlsBufferRelease = p.TlsBufferRelease,
         TlsServerContext = p.TlsServerContext,
+        TlsUpstreamContext = p.TlsUpstreamContext,
         TlsBuffersReleased = p.TlsBuffersReleased,
         TlsIdleFrees = p.TlsIdleFrees,
         EventLoops = p.EventLoops,

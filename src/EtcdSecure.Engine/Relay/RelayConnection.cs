@@ -29,7 +29,12 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public string? ServerName { get; set; }
     public SslApplicationProtocol Protocol { get; set; }
     public Transport? UpstreamStream { get; set; }
-    public SslStream? Upstream { get; set; }
+
+    /// <summary>The member's bytes in the clear: an <see cref="UpstreamTlsStream"/>, or an SslStream where the shared context is unavailable.</summary>
+    public System.IO.Stream? Upstream { get; set; }
+
+    /// <summary>Sends close_notify to the member.</summary>
+    public System.Func<Task>? EndUpstream { get; set; }
     public Upstream? Member { get; set; }
 
     /// <summary>Counted against MaxConnections (it passed client authentication).</summary>
