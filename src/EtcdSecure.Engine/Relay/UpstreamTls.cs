@@ -241,6 +241,7 @@ internal sealed class OpenSsl
     public required Int1 DoHandshake { get; init; }
     public required Io Read { get; init; }
     public required Io Write { get; init; }
+    public required Io Peek { get; init; }
     public required IntIndex GetError { get; init; }
     public required Int1 Shutdown { get; init; }
     public required Int1 SslPending { get; init; }
@@ -250,6 +251,7 @@ internal sealed class OpenSsl
     public required Ptr1 PeerChain { get; init; }
     public required Ptr0 MemMethod { get; init; }
     public required Ptr1 BioNew { get; init; }
+    public required Int1 BioFree { get; init; }
     public required Io BioRead { get; init; }
     public required Io BioWrite { get; init; }
     public required Pending BioPending { get; init; }
@@ -290,6 +292,7 @@ internal sealed class OpenSsl
                 DoHandshake = Need<Int1>(lib, "SSL_do_handshake"),
                 Read = Need<Io>(lib, "SSL_read"),
                 Write = Need<Io>(lib, "SSL_write"),
+                Peek = Need<Io>(lib, "SSL_peek"),
                 GetError = Need<IntIndex>(lib, "SSL_get_error"),
                 Shutdown = Need<Int1>(lib, "SSL_shutdown"),
                 SslPending = Need<Int1>(lib, "SSL_pending"),
@@ -300,6 +303,7 @@ internal sealed class OpenSsl
                 // libcrypto's, found through libssl, which links the one the runtime uses.
                 MemMethod = Need<Ptr0>(lib, "BIO_s_mem"),
                 BioNew = Need<Ptr1>(lib, "BIO_new"),
+                BioFree = Need<Int1>(lib, "BIO_free"),
                 BioRead = Need<Io>(lib, "BIO_read"),
                 BioWrite = Need<Io>(lib, "BIO_write"),
                 BioPending = Need<Pending>(lib, "BIO_ctrl_pending"),

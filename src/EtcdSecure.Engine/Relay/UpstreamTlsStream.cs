@@ -42,7 +42,16 @@ internal sealed class UpstreamTlsStream : Stream
         _inner = inner;
         _ssl = tls.NewSsl();
         if (_ssl == IntPtr.Zero) throw new IOException($"OpenSSL could not start a TLS connection: {_f.Errors()}");
-        SetFreshBios();
+        try
+        {
+            SetFreshBios();
+        }
+        catch
+        {
+            _f.SslFree(_ssl);
+            throw;
+        }
+
         _f.SetConnectState(_ssl);
     }
 
@@ -167,15 +176,19 @@ internal sealed class UpstreamTlsStream : Stream
     {
         if (buffer.IsEmpty)
         {
-            // A wait for data that holds no buffer: answered at once when OpenSSL already has some.
-            lock (_lock)
+            // A wait for application data that holds no buffer while it waits, as the pump's idle wait must: records
+            // without any (a TLS 1.3 session ticket after the handshake) are taken in on the way, so that an idle
+            // connection waits on its socket, where the relay can free its buffers, and not inside OpenSSL.
+            while (true)
             {
-                Live();
-                if (_f.SslPending(_ssl) > 0 || _f.BioPending(_rbio) > 0) return 0;
+                (bool ready, bool wrote, string? reason) = PeekStep();
+                if (wrote) await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+                if (ready) return 0;
+                if (reason is not null) throw new IOException($"TLS from the member failed: {reason}");
+                await _inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                // At the end of the stream the next read says so.
+                if (!await FillAsync(cancellationToken).ConfigureAwait(false)) return 0;
             }
-
-            await _inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            return 0;
         }
 
         while (true)
@@ -199,6 +212,22 @@ internal sealed class UpstreamTlsStream : Stream
             if (error == OpenSsl.ErrorZeroReturn) return 0;
             if (reason is not null) throw new IOException($"TLS from the member failed: {reason}");
             if (!await FillAsync(cancellationToken).ConfigureAwait(false)) return 0;
+        }
+    }
+
+    /// <returns>Whether a read would return at once (data, or the end of the stream); whether OpenSSL has a record to send; why it failed.</returns>
+    private (bool Ready, bool Wrote, string? Reason) PeekStep()
+    {
+        Span<byte> one = stackalloc byte[1];
+        lock (_lock)
+        {
+            Live();
+            _f.ClearErrors();
+            int result = _f.Peek(_ssl, ref one[0], 1);
+            int error = result > 0 ? 0 : _f.GetError(_ssl, result);
+            bool wrote = _f.BioPending(_wbio) > 0;
+            if (result > 0 || error == OpenSsl.ErrorZeroReturn) return (true, wrote, null);
+            return (false, wrote, error == OpenSsl.ErrorWantRead ? null : _f.Errors());
         }
     }
 
@@ -275,6 +304,10 @@ internal sealed class UpstreamTlsStream : Stream
             SetFreshBios();
             freed();
         }
+        catch (IOException)
+        {
+            // No memory for new BIOs: the connection keeps the ones it has.
+        }
         finally
         {
             _f.ClearErrors();
@@ -316,7 +349,13 @@ internal sealed class UpstreamTlsStream : Stream
     {
         IntPtr r = _f.BioNew(_f.MemMethod());
         IntPtr w = _f.BioNew(_f.MemMethod());
-        if (r == IntPtr.Zero || w == IntPtr.Zero) throw new OutOfMemoryException("OpenSSL could not allocate a BIO");
+        if (r == IntPtr.Zero || w == IntPtr.Zero)
+        {
+            if (r != IntPtr.Zero) _f.BioFree(r);
+            if (w != IntPtr.Zero) _f.BioFree(w);
+            throw new IOException("OpenSSL could not allocate a BIO");
+        }
+
         _f.SetBio(_ssl, r, w);
         _rbio = r;
         _wbio = w;
