@@ -125,12 +125,7 @@ public sealed class ServerTls
                 IntPtr ctx = f.GetCtx(ssl);
                 var tls13 = new List<string>();
                 var tls12 = new List<string>();
-                foreach (TlsCipherSuite suite in suites)
-                {
-                    IntPtr cipher = f.Find(ssl, new[] { (byte)((int)suite >> 8), (byte)suite });
-                    if (cipher == IntPtr.Zero) { why = $"this OpenSSL does not know {suite}"; return false; }
-                    (TlsPolicy.IsTls13(suite) ? tls13 : tls12).Add(Marshal.PtrToStringUTF8(f.Name(cipher))!);
-                }
+                if (OpenSsl.SuiteNames(ssl, suites, f.Find.Invoke, f.Name.Invoke, tls13, tls12) is { } unknown) { why = unknown; return false; }
 
                 // An empty TLS 1.2 list is refused by OpenSSL; a policy per handshake turns TLS 1.2 off instead.
                 if (tls12.Count == 0) { why = "the suites given are all TLS 1.3 ones"; return false; }

@@ -101,12 +101,7 @@ internal sealed class UpstreamTls : IDisposable
         var names12 = new List<string>();
         try
         {
-            foreach (TlsCipherSuite suite in suites)
-            {
-                IntPtr cipher = f.CipherFind(probe, new[] { (byte)((int)suite >> 8), (byte)suite });
-                if (cipher == IntPtr.Zero) return $"this OpenSSL does not know {suite}";
-                (TlsPolicy.IsTls13(suite) ? names13 : names12).Add(Marshal.PtrToStringUTF8(f.CipherName(cipher))!);
-            }
+            if (OpenSsl.SuiteNames(probe, suites, f.CipherFind.Invoke, f.CipherName.Invoke, names13, names12) is { } unknown) return unknown;
         }
         finally
         {
@@ -361,6 +356,20 @@ internal sealed class OpenSsl
             pinCursor.Free();
             pinDer.Free();
         }
+    }
+
+    /// <summary>OpenSSL's own names for <paramref name="suites"/>, looked up by their IANA numbers, TLS 1.3 and 1.2 apart.</summary>
+    /// <returns>Null, or why not (a suite this OpenSSL does not know).</returns>
+    public static string? SuiteNames(IntPtr ssl, IReadOnlyList<TlsCipherSuite> suites, Func<IntPtr, byte[], IntPtr> find, Func<IntPtr, IntPtr> name, List<string> tls13, List<string> tls12)
+    {
+        foreach (TlsCipherSuite suite in suites)
+        {
+            IntPtr cipher = find(ssl, new[] { (byte)((int)suite >> 8), (byte)suite });
+            if (cipher == IntPtr.Zero) return $"this OpenSSL does not know {suite}";
+            (TlsPolicy.IsTls13(suite) ? tls13 : tls12).Add(Marshal.PtrToStringUTF8(name(cipher))!);
+        }
+
+        return null;
     }
 
     public static bool IsIpLiteral(string host) => IPAddress.TryParse(host, out _);
