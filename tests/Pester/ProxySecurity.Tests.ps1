@@ -240,9 +240,21 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         $memberPort = ([uri]$raw.Url).Port
         Wait-TcpListening $memberPort -Because 'the raw member to listen'
         $proxies = @{ shared = Start-TestProxy impostor-shared @{ Endpoint = $raw.Url } }
+        # Proxies whose upstream certificate is renewed while they run.
+        $renewed = @{}
+        foreach ($context in 'shared', 'per connection') {
+            $name = "renewed-upstream-$($context -replace ' ', '-')"
+            $renewed[$context] = $name
+            $renewed["$context cert"] = $c.CA | New-EtcdCertificate -Profile Client -CommonName "$name-before" -Name $name
+        }
+        $proxies['renewed shared'] = Start-TestProxy renewed-shared @{ Endpoint = $raw.Url; UpstreamCertificate = $renewed['shared cert'] }
         # The same with SslStream's own context per member connection, as where the shared one cannot be set up.
         $env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT = '0'
-        try { $proxies['per connection'] = Start-TestProxy impostor-per-connection @{ Endpoint = $raw.Url } } finally { Remove-Item Env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT }
+        try {
+            $proxies['per connection'] = Start-TestProxy impostor-per-connection @{ Endpoint = $raw.Url }
+            $proxies['renewed per connection'] = Start-TestProxy renewed-per-connection @{ Endpoint = $raw.Url; UpstreamCertificate = $renewed['per connection cert'] }
+        }
+        finally { Remove-Item Env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT }
         Stop-TestProcess $raw.Process
 
         $elsewhere = $c.CA | New-EtcdCertificate -Profile Server -CommonName elsewhere -Hosts 127.0.0.9 -Name impostor-elsewhere
@@ -274,6 +286,19 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
     ) {
         (Invoke-ThroughImpostor $proxies[$Context] $memberCert).Answer | Should -Match 'HTTP/1.0 200 ok'
+    }
+
+    It 'presents its renewed upstream certificate on new member connections, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
+    ) {
+        # With -verify openssl's server asks for a client certificate, and its page shows the one it got.
+        $proxy = $proxies["renewed $Context"]
+        (Invoke-ThroughImpostor $proxy $memberCert @('-verify', '1')).Answer | Should -Match "Subject: CN ?= ?$($renewed[$Context])-before"
+        $reloads = (Get-EtcdProxy $proxy.Name).CertificateReloads
+        $again = $c.CA | New-EtcdCertificate -Profile Client -CommonName "$($renewed[$Context])-after" -Name $renewed[$Context] -Force
+        $again.Path | Should -Be $renewed["$Context cert"].Path
+        Wait-Until -Because 'the proxy to reload its upstream certificate' { (Get-EtcdProxy $proxy.Name).CertificateReloads -gt $reloads }
+        (Invoke-ThroughImpostor $proxy $memberCert @('-verify', '1')).Answer | Should -Match "Subject: CN ?= ?$($renewed[$Context])-after"
     }
 
     It 'sends nothing to a server with <Case>, with a <Context> context, and says why' -ForEach @(

@@ -87,7 +87,8 @@ public sealed partial class EtcdProxy
 
     /// <summary>
     /// The shared client context for the upstream certificate in use, made again after it was reloaded. A context
-    /// that is replaced is freed once the last connection made on it closes (each SSL* holds a reference).
+    /// that is replaced is not freed under connections made on it: each of their SSL* holds a reference of its own,
+    /// and the proxy's reference goes when the garbage collector finalizes the old one.
     /// </summary>
     private UpstreamContextState UpstreamContext()
     {
