@@ -103,9 +103,11 @@ function Add-IdleTable($Idle) {
 }
 
 function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}) {
-    # In its own process, in the foreground (-Wait), as a service would run it.
+    # In its own process, in the foreground (-Wait), as a service would run it. Every bench client comes from
+    # 127.0.0.1: the cap on handshakes pending from one address (128, against one source crowding out the others)
+    # would drop the oldest of 256 clients that connect at once whenever handshakes queue up on the shared cores.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000"
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000 -MaxPendingPerAddress 20000"
     $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") $Environment
     Wait-Tls $Port "EtcdSecure proxy $Name"
     $p
