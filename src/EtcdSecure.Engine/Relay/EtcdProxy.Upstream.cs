@@ -51,6 +51,7 @@ public sealed partial class EtcdProxy
         Transport? transport = null;
         Stream? tls = null;
         string? rejected = null;
+        bool connected = false;
         try
         {
             // Beside the client's connection: on a loop, both sockets of a relayed pair are driven by one thread.
@@ -75,13 +76,22 @@ public sealed partial class EtcdProxy
 
             c.UpstreamStream = transport;
             c.Upstream = tls;
+            connected = true;
             return null;
         }
         catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException or OperationCanceledException)
         {
-            if (tls is not null) await tls.DisposeAsync().ConfigureAwait(false);
-            transport?.Dispose();
             return rejected ?? (ex is OperationCanceledException ? "no TLS answer in time" : ex.GetBaseException().Message);
+        }
+        finally
+        {
+            // Whatever ended the attempt (a stop disposes the transport under it, too): the proxy's own TLS
+            // connection holds an SSL* that nothing but Dispose frees.
+            if (!connected)
+            {
+                if (tls is not null) await tls.DisposeAsync().ConfigureAwait(false);
+                transport?.Dispose();
+            }
         }
     }
 
