@@ -104,10 +104,17 @@ internal sealed class UpstreamTlsStream : Stream
                 output = TakeOutput();
             }
 
-            // An alert goes out too: the member learns why.
-            await SendAsync(output, cancel).ConfigureAwait(false);
+            // No other operation runs yet, so this needs no turn at sending. An alert goes out too: the member learns
+            // why, if it still listens.
+            if (reason is not null)
+            {
+                try { await WriteOutAsync(output, cancel).ConfigureAwait(false); }
+                catch (IOException) { }
+                throw new AuthenticationException($"the TLS handshake with the member failed: {reason}");
+            }
+
+            await WriteOutAsync(output, cancel).ConfigureAwait(false);
             if (result == 1) break;
-            if (reason is not null) throw new AuthenticationException($"the TLS handshake with the member failed: {reason}");
             if (!await FillAsync(cancel).ConfigureAwait(false)) throw new IOException("the member closed the connection during the TLS handshake");
         }
 
@@ -402,9 +409,6 @@ internal sealed class UpstreamTlsStream : Stream
             _sending.Release();
         }
     }
-
-    /// <summary>For the handshake, when no other operation runs: sends without taking <see cref="_sending"/>.</summary>
-    private ValueTask SendAsync(Chunk output, CancellationToken cancel) => WriteOutAsync(output, cancel);
 
     private async ValueTask WriteOutAsync(Chunk output, CancellationToken cancel)
     {
