@@ -31,7 +31,8 @@ internal sealed class UpstreamTlsStream : Stream
     private readonly Transport _inner;
     private readonly object _lock = new();
     private readonly SemaphoreSlim _sending = new(1, 1);
-    private IntPtr _ssl;
+    private readonly SslOwner _owner;
+    private IntPtr _ssl; // the owner's handle, read under the lock; zero once disposed
     private IntPtr _rbio;
     private IntPtr _wbio;
 
@@ -42,13 +43,14 @@ internal sealed class UpstreamTlsStream : Stream
         _inner = inner;
         _ssl = tls.NewSsl();
         if (_ssl == IntPtr.Zero) throw new IOException($"OpenSSL could not start a TLS connection: {_f.Errors()}");
+        _owner = new SslOwner(_ssl, _f);
         try
         {
             SetFreshBios();
         }
         catch
         {
-            _f.SslFree(_ssl);
+            _owner.Dispose();
             throw;
         }
 
@@ -328,7 +330,7 @@ internal sealed class UpstreamTlsStream : Stream
         {
             if (_ssl != IntPtr.Zero)
             {
-                _f.SslFree(_ssl); // and both BIOs with it
+                _owner.Dispose(); // SSL_free, and both BIOs with it
                 _ssl = _rbio = _wbio = IntPtr.Zero;
             }
         }
@@ -436,4 +438,25 @@ internal sealed class UpstreamTlsStream : Stream
     }
 
     private readonly record struct Chunk(byte[]? Buffer, int Count);
+
+    /// <summary>Frees the SSL* on Dispose, or when the finalizer finds a connection nobody disposed.</summary>
+    private sealed class SslOwner : SafeHandle
+    {
+        private readonly OpenSsl _f;
+
+        public SslOwner(IntPtr ssl, OpenSsl f)
+            : base(IntPtr.Zero, ownsHandle: true)
+        {
+            _f = f;
+            SetHandle(ssl);
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        protected override bool ReleaseHandle()
+        {
+            _f.SslFree(handle);
+            return true;
+        }
+    }
 }
