@@ -25,6 +25,8 @@ namespace EtcdSecure.Engine.Relay;
 /// keeps them within bounds, EtcdProxy.Connection.cs walks one connection through, EtcdProxy.Handshake.cs
 /// authenticates the client, EtcdProxy.Upstream.cs picks and connects a member, EtcdProxy.Pump.cs copies the
 /// bytes, EtcdProxy.Counters.cs says what happened. <see cref="Transport"/> hides which socket engine runs it.
+/// TLS: <see cref="ServerTls"/> sets up the clients' shared server context; <see cref="UpstreamTls"/> and
+/// <see cref="UpstreamTlsStream"/> are the member side on one shared client context, through <see cref="OpenSsl"/>.
 /// </remarks>
 public sealed partial class EtcdProxy : IAsyncDisposable
 {

@@ -32,33 +32,6 @@ namespace EtcdSecure.Engine.Relay;
 /// </remarks>
 public sealed class ServerTls
 {
-    private const int SslCtrlSetSessCacheMode = 44;   // SSL_CTRL_SET_SESS_CACHE_MODE, the same in 1.1 and 3.x
-    private const ulong SslOpNoTicket = 1UL << 14;    // SSL_OP_NO_TICKET, the same in 1.1 and 3.x
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate IntPtr SslGetSslCtx(IntPtr ssl);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int SslCtxSetList(IntPtr ctx, [MarshalAs(UnmanagedType.LPUTF8Str)] string list);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate long SslCtxCtrl(IntPtr ctx, int cmd, long larg, IntPtr parg);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate ulong SslCtxSetOptions(IntPtr ctx, ulong options);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int SslCtxSetNumTickets(IntPtr ctx, nuint count);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate IntPtr SslCipherFind(IntPtr ssl, byte[] id);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate IntPtr SslCipherGetName(IntPtr cipher);
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate IntPtr SslGetCipherList(IntPtr ssl, int priority);
-
     private ServerTls(CipherSuitesPolicy? perHandshake, IReadOnlyList<TlsCipherSuite>? allowed, string? sharedUnavailable)
     {
         PerHandshake = perHandshake;
@@ -108,7 +81,7 @@ public sealed class ServerTls
             AllowRenegotiation = false,
         };
 
-        Functions? f = null;
+        OpenSsl? f = null;
         string? why = null;
         IntPtr shared = IntPtr.Zero;
         string[] expected = Array.Empty<string>();
@@ -117,7 +90,7 @@ public sealed class ServerTls
         HandshakeWithSelf(options, server =>
         {
             if (LibSsl.Bind() is not { } lib) { why = LibSsl.Why; return; }
-            f = Functions.From(lib);
+            f = OpenSsl.From(lib);
             if (f is null) { why = $"{lib.Path} lacks a function this needs (OpenSSL 1.1.1 and later have them all)"; return; }
             if (LibSsl.HandleOf(server) is not { } handle) { why = "SslStream's OpenSSL handle cannot be reached"; return; }
             LibSsl.Call(handle, f, (ssl, f) =>
@@ -125,18 +98,18 @@ public sealed class ServerTls
                 IntPtr ctx = f.GetCtx(ssl);
                 var tls13 = new List<string>();
                 var tls12 = new List<string>();
-                if (OpenSsl.SuiteNames(ssl, suites, f.Find.Invoke, f.Name.Invoke, tls13, tls12) is { } unknown) { why = unknown; return false; }
+                if (OpenSsl.SuiteNames(ssl, suites, f.CipherFind.Invoke, f.CipherName.Invoke, tls13, tls12) is { } unknown) { why = unknown; return false; }
 
                 // An empty TLS 1.2 list is refused by OpenSSL; a policy per handshake turns TLS 1.2 off instead.
                 if (tls12.Count == 0) { why = "the suites given are all TLS 1.3 ones"; return false; }
-                if (ctx == IntPtr.Zero || f.SetSuites(ctx, string.Join(':', tls13)) != 1 || f.SetList(ctx, string.Join(':', tls12)) != 1)
+                if (ctx == IntPtr.Zero || f.SetSuites(ctx, string.Join(':', tls13)) != 1 || f.SetCipherList(ctx, string.Join(':', tls12)) != 1)
                 {
                     why = "OpenSSL refused the suites on the shared context";
                     return false;
                 }
 
-                f.Ctrl(ctx, SslCtrlSetSessCacheMode, 0, IntPtr.Zero);
-                f.SetOptions(ctx, SslOpNoTicket);
+                f.CtxCtrl(ctx, OpenSsl.CtrlSetSessCacheMode, 0, IntPtr.Zero);
+                f.SetOptions(ctx, OpenSsl.OpNoTicket);
                 f.SetTickets(ctx, 0);
                 shared = ctx;
                 expected = tls13.Concat(tls12).ToArray();
@@ -156,7 +129,7 @@ public sealed class ServerTls
             {
                 if (f.GetCtx(ssl) != shared) { why = "SslStream did not reuse its server context"; return false; }
                 var offered = new List<string>();
-                for (int i = 0; f.List(ssl, i) is var p && p != IntPtr.Zero; i++) offered.Add(Marshal.PtrToStringUTF8(p)!);
+                for (int i = 0; f.CipherList(ssl, i) is var p && p != IntPtr.Zero; i++) offered.Add(Marshal.PtrToStringUTF8(p)!);
                 if (!offered.ToHashSet(StringComparer.Ordinal).SetEquals(expected))
                 {
                     why = $"the shared context offers {string.Join(':', offered)} instead of {string.Join(':', expected)}";
@@ -187,24 +160,6 @@ public sealed class ServerTls
         };
         Task.WaitAll(new[] { server.AuthenticateAsServerAsync(options, timeout.Token), client.AuthenticateAsClientAsync(clientOptions, timeout.Token) }, timeout.Token);
         look(server);
-    }
-
-    private sealed record Functions(
-        SslGetSslCtx GetCtx, SslCtxSetList SetList, SslCtxSetList SetSuites, SslCtxCtrl Ctrl, SslCtxSetOptions SetOptions,
-        SslCtxSetNumTickets SetTickets, SslCipherFind Find, SslCipherGetName Name, SslGetCipherList List)
-    {
-        public static Functions? From(LibSsl.Library lib) =>
-            lib.Export<SslGetSslCtx>("SSL_get_SSL_CTX") is { } getCtx
-            && lib.Export<SslCtxSetList>("SSL_CTX_set_cipher_list") is { } setList
-            && lib.Export<SslCtxSetList>("SSL_CTX_set_ciphersuites") is { } setSuites
-            && lib.Export<SslCtxCtrl>("SSL_CTX_ctrl") is { } ctrl
-            && lib.Export<SslCtxSetOptions>("SSL_CTX_set_options") is { } setOptions
-            && lib.Export<SslCtxSetNumTickets>("SSL_CTX_set_num_tickets") is { } setTickets
-            && lib.Export<SslCipherFind>("SSL_CIPHER_find") is { } find
-            && lib.Export<SslCipherGetName>("SSL_CIPHER_get_name") is { } name
-            && lib.Export<SslGetCipherList>("SSL_get_cipher_list") is { } list
-                ? new Functions(getCtx, setList, setSuites, ctrl, setOptions, setTickets, find, name, list)
-                : null;
     }
 
     /// <summary>One end of an in-memory connection: reads from one pipe, writes to the other.</summary>
