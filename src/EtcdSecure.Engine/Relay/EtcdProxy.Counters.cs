@@ -40,9 +40,10 @@ public sealed partial class EtcdProxy
         : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, without the idle free: " + noFree
         : "on";
 
-    /// <summary>Whether client handshakes share one OpenSSL context that carries the proxy's cipher suites ("shared"), or why each builds its own.</summary>
+    /// <summary>Whether member connections share one OpenSSL client context with the proxy's certificate ("shared"), or why each builds its own.</summary>
     public string TlsUpstreamContext => UpstreamContext().Why is { } why ? "per connection: " + why : "shared";
 
+    /// <summary>Whether client handshakes share one OpenSSL context that carries the proxy's cipher suites ("shared"), or why each builds its own.</summary>
     public string TlsServerContext => _server.Value.Tls.SharedUnavailable is { } why ? "per connection: " + why : "shared";
 
     /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>

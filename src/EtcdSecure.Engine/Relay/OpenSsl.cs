@@ -213,3 +213,24 @@ internal sealed class OpenSsl
 
     public static bool IsIpLiteral(string host) => IPAddress.TryParse(host, out _);
 }
+
+/// <summary>An OpenSSL object this process owns (an SSL_CTX*, an SSL*), freed by its free function on Dispose or by the finalizer.</summary>
+internal sealed class OpenSslPointer : SafeHandle
+{
+    private readonly OpenSsl.Void1 _free;
+
+    public OpenSslPointer(IntPtr pointer, OpenSsl.Void1 free)
+        : base(IntPtr.Zero, ownsHandle: true)
+    {
+        _free = free;
+        SetHandle(pointer);
+    }
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+
+    protected override bool ReleaseHandle()
+    {
+        _free(handle);
+        return true;
+    }
+}

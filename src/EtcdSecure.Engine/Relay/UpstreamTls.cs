@@ -30,24 +30,21 @@ namespace EtcdSecure.Engine.Relay;
 /// before; ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0 does that on purpose.
 /// </para>
 /// </remarks>
-internal sealed class UpstreamTls : IDisposable
+internal sealed class UpstreamTls
 {
-    private readonly SafeCtx _ctx;
+    // Freed by the finalizer once a reload replaced this context; each connection's SSL* holds a reference of its own.
+    private readonly OpenSslPointer _ctx;
 
-    private UpstreamTls(TlsClientIdentity identity, SafeCtx ctx, OpenSsl f, bool releaseBuffers)
+    private UpstreamTls(TlsClientIdentity identity, OpenSslPointer ctx, OpenSsl f)
     {
         Identity = identity;
         _ctx = ctx;
         F = f;
-        ReleaseBuffers = releaseBuffers;
     }
 
     public TlsClientIdentity Identity { get; }
 
     internal OpenSsl F { get; }
-
-    /// <summary>Whether connections free their record buffers when idle (off with ETCDSECURE_TLS_KEEP_BUFFERS=1 or an unsafe SSL_free_buffers).</summary>
-    public bool ReleaseBuffers { get; }
 
     public static UpstreamTls? Create(TlsClientIdentity identity, IReadOnlyList<TlsCipherSuite> suites, SslProtocols protocols, out string? why)
     {
@@ -57,19 +54,18 @@ internal sealed class UpstreamTls : IDisposable
         if (LibSsl.Bind() is not { } lib) { why = LibSsl.Why; return null; }
         if (OpenSsl.From(lib) is not { } f) { why = $"{lib.Path} lacks a function this needs (OpenSSL 1.1.1 and later have them all)"; return null; }
 
-        var ctx = new SafeCtx(f);
+        // Buffer release is no setting of the context: the relay turns it on per connection, where it is safe.
+        var ctx = new OpenSslPointer(f.CtxNew(f.ClientMethod()), f.CtxFree);
         try
         {
-            why = Configure(f, ctx.Handle, identity, suites, protocols);
+            why = Configure(f, ctx.DangerousGetHandle(), identity, suites, protocols);
             if (why is not null)
             {
                 ctx.Dispose();
                 return null;
             }
 
-            bool keep = Environment.GetEnvironmentVariable("ETCDSECURE_TLS_KEEP_BUFFERS") == "1" || !OpenSslBuffers.FreeBuffersIsSafe(lib.Version);
-            if (!keep) f.CtxCtrl(ctx.Handle, OpenSsl.CtrlMode, OpenSsl.ModeReleaseBuffers, IntPtr.Zero);
-            return new UpstreamTls(identity, ctx, f, !keep);
+            return new UpstreamTls(identity, ctx, f);
         }
         catch
         {
@@ -150,31 +146,6 @@ internal sealed class UpstreamTls : IDisposable
         finally
         {
             if (added) _ctx.DangerousRelease();
-        }
-    }
-
-    /// <summary>Drops this object's reference; connections still open keep the context alive through their own.</summary>
-    public void Dispose() => _ctx.Dispose();
-
-    private sealed class SafeCtx : SafeHandle
-    {
-        private readonly OpenSsl _f;
-
-        public SafeCtx(OpenSsl f)
-            : base(IntPtr.Zero, ownsHandle: true)
-        {
-            _f = f;
-            SetHandle(f.CtxNew(f.ClientMethod()));
-        }
-
-        public IntPtr Handle => handle;
-
-        public override bool IsInvalid => handle == IntPtr.Zero;
-
-        protected override bool ReleaseHandle()
-        {
-            _f.CtxFree(handle);
-            return true;
         }
     }
 }

@@ -31,7 +31,7 @@ internal sealed class UpstreamTlsStream : Stream
     private readonly Transport _inner;
     private readonly object _lock = new();
     private readonly SemaphoreSlim _sending = new(1, 1);
-    private readonly SslOwner _owner;
+    private readonly OpenSslPointer _owner; // frees the SSL* on Dispose, or in the finalizer should nobody dispose it
     private IntPtr _ssl; // the owner's handle, read under the lock; zero once disposed
     private IntPtr _rbio;
     private IntPtr _wbio;
@@ -43,7 +43,7 @@ internal sealed class UpstreamTlsStream : Stream
         _inner = inner;
         _ssl = tls.NewSsl();
         if (_ssl == IntPtr.Zero) throw new IOException($"OpenSSL could not start a TLS connection: {_f.Errors()}");
-        _owner = new SslOwner(_ssl, _f);
+        _owner = new OpenSslPointer(_ssl, _f.SslFree);
         try
         {
             SetFreshBios();
@@ -181,62 +181,42 @@ internal sealed class UpstreamTlsStream : Stream
         }
     }
 
+    /// <remarks>
+    /// A zero-byte read is the pump's wait for data, and holds no buffer while it waits: records without application
+    /// data (a TLS 1.3 session ticket after the handshake) are taken in on the way, so that an idle connection waits
+    /// on its socket, where the relay can free its buffers, and not inside OpenSSL.
+    /// </remarks>
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (buffer.IsEmpty)
-        {
-            // A wait for application data that holds no buffer while it waits, as the pump's idle wait must: records
-            // without any (a TLS 1.3 session ticket after the handshake) are taken in on the way, so that an idle
-            // connection waits on its socket, where the relay can free its buffers, and not inside OpenSSL.
-            while (true)
-            {
-                (bool ready, bool wrote, string? reason) = PeekStep();
-                if (wrote) await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
-                if (ready) return 0;
-                if (reason is not null) throw new IOException($"TLS from the member failed: {reason}");
-                await _inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-                // At the end of the stream the next read says so.
-                if (!await FillAsync(cancellationToken).ConfigureAwait(false)) return 0;
-            }
-        }
-
         while (true)
         {
-            int result, error;
-            bool wrote;
-            string? reason = null;
-            lock (_lock)
-            {
-                Live();
-                _f.ClearErrors();
-                result = _f.Read(_ssl, ref MemoryMarshal.GetReference(buffer.Span), buffer.Length);
-                error = result > 0 ? 0 : _f.GetError(_ssl, result);
-                if (result <= 0 && error is not OpenSsl.ErrorWantRead and not OpenSsl.ErrorZeroReturn) reason = _f.Errors();
-                wrote = _f.BioPending(_wbio) > 0;
-            }
-
+            (int result, bool end, bool wrote, string? reason) = Take(buffer);
             // Reading can make a record to send (an answer to a key update).
-            if (wrote) await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
-            if (result > 0) return result;
-            if (error == OpenSsl.ErrorZeroReturn) return 0;
+            if (wrote) await SendAsync(shutdown: false, cancellationToken).ConfigureAwait(false);
+            if (result > 0) return buffer.IsEmpty ? 0 : result;
+            if (end) return 0;
             if (reason is not null) throw new IOException($"TLS from the member failed: {reason}");
+            if (buffer.IsEmpty) await _inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            // At the end of the stream a zero-byte read returns, and the next read says so.
             if (!await FillAsync(cancellationToken).ConfigureAwait(false)) return 0;
         }
     }
 
-    /// <returns>Whether a read would return at once (data, or the end of the stream); whether OpenSSL has a record to send; why it failed.</returns>
-    private (bool Ready, bool Wrote, string? Reason) PeekStep()
+    /// <summary>
+    /// One SSL_read into <paramref name="buffer"/>, or for an empty one an SSL_peek of a byte: whether data came (or
+    /// would), whether the stream ended (close_notify), whether OpenSSL has a record to send, and why it failed.
+    /// </summary>
+    private (int Result, bool End, bool Wrote, string? Reason) Take(Memory<byte> buffer)
     {
         Span<byte> one = stackalloc byte[1];
         lock (_lock)
         {
             Live();
             _f.ClearErrors();
-            int result = _f.Peek(_ssl, ref one[0], 1);
+            int result = buffer.IsEmpty ? _f.Peek(_ssl, ref one[0], 1) : _f.Read(_ssl, ref MemoryMarshal.GetReference(buffer.Span), buffer.Length);
             int error = result > 0 ? 0 : _f.GetError(_ssl, result);
-            bool wrote = _f.BioPending(_wbio) > 0;
-            if (result > 0 || error == OpenSsl.ErrorZeroReturn) return (true, wrote, null);
-            return (false, wrote, error == OpenSsl.ErrorWantRead ? null : _f.Errors());
+            string? reason = result > 0 || error is OpenSsl.ErrorWantRead or OpenSsl.ErrorZeroReturn ? null : _f.Errors();
+            return (result, error == OpenSsl.ErrorZeroReturn, _f.BioPending(_wbio) > 0, reason);
         }
     }
 
@@ -266,28 +246,7 @@ internal sealed class UpstreamTlsStream : Stream
     }
 
     /// <summary>Sends close_notify: the member sees the end of the TLS stream before the FIN.</summary>
-    public async Task ShutdownAsync()
-    {
-        await _sending.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            Chunk output;
-            lock (_lock)
-            {
-                Live();
-                _f.ClearErrors();
-                _f.Shutdown(_ssl);
-                _f.ClearErrors();
-                output = TakeOutput();
-            }
-
-            await WriteOutAsync(output, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            _sending.Release();
-        }
-    }
+    public Task ShutdownAsync() => SendAsync(shutdown: true, CancellationToken.None).AsTask();
 
     /// <summary>Lets OpenSSL free its record buffers after each record (SSL_MODE_RELEASE_BUFFERS).</summary>
     public bool TryReleaseBuffers()
@@ -392,7 +351,8 @@ internal sealed class UpstreamTlsStream : Stream
         }
     }
 
-    private async ValueTask FlushOutputAsync(CancellationToken cancel)
+    /// <summary>Sends what OpenSSL has written, after close_notify when <paramref name="shutdown"/>, in its turn.</summary>
+    private async ValueTask SendAsync(bool shutdown, CancellationToken cancel)
     {
         await _sending.WaitAsync(cancel).ConfigureAwait(false);
         try
@@ -401,6 +361,13 @@ internal sealed class UpstreamTlsStream : Stream
             lock (_lock)
             {
                 Live();
+                if (shutdown)
+                {
+                    _f.ClearErrors();
+                    _f.Shutdown(_ssl);
+                    _f.ClearErrors();
+                }
+
                 output = TakeOutput();
             }
 
@@ -438,25 +405,4 @@ internal sealed class UpstreamTlsStream : Stream
     }
 
     private readonly record struct Chunk(byte[]? Buffer, int Count);
-
-    /// <summary>Frees the SSL* on Dispose, or when the finalizer finds a connection nobody disposed.</summary>
-    private sealed class SslOwner : SafeHandle
-    {
-        private readonly OpenSsl _f;
-
-        public SslOwner(IntPtr ssl, OpenSsl f)
-            : base(IntPtr.Zero, ownsHandle: true)
-        {
-            _f = f;
-            SetHandle(ssl);
-        }
-
-        public override bool IsInvalid => handle == IntPtr.Zero;
-
-        protected override bool ReleaseHandle()
-        {
-            _f.SslFree(handle);
-            return true;
-        }
-    }
 }
