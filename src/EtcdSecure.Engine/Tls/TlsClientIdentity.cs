@@ -55,10 +55,14 @@ public sealed class TlsClientIdentity
     {
         try
         {
-            using X509Certificate2 pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            X509Certificate2 pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            if (!OperatingSystem.IsWindows()) return pem;
             // A PEM-loaded key is ephemeral; Windows' TLS stack (SChannel) refuses it, and a PKCS#12 round trip makes
-            // it usable by every TLS stack.
-            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            // it usable there. OpenSSL takes it as it is (the round trip cost a first use about 40 ms).
+            using (pem)
+            {
+                return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
         }
         catch (System.Security.Cryptography.CryptographicException ex)
         {
