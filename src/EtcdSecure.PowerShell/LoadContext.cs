@@ -2,7 +2,9 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
+using System.Threading;
 
 namespace EtcdSecure.PowerShell;
 
@@ -40,9 +42,18 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
 
     private static readonly Lazy<EtcdSecureLoadContext> Context = new(() => new EtcdSecureLoadContext(DependencyDirectory));
 
-    public void OnImport() => AssemblyLoadContext.Default.Resolving += ResolveEngine;
+    public void OnImport()
+    {
+        AssemblyLoadContext.Default.Resolving += ResolveEngine;
+        // On a pool thread, so that loading the engine for it is not part of the import.
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => WarmUpTls(), null);
+    }
 
     public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveEngine;
+
+    // Its own method: the engine is loaded when this is compiled, on the thread that runs it.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WarmUpTls() => Engine.Tls.TlsWarmUp.Begin();
 
     // Only the engine is redirected: its own references are then resolved by EtcdSecureLoadContext.Load. When the
     // engine is missing from Dependencies/, that context hands the request back to the default one, which would

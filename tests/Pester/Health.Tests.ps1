@@ -55,6 +55,24 @@ Describe 'Test-EtcdClusterHealth against a real 3-member TLS cluster' -Tag Integ
         $env:ETCDCTL_ENDPOINTS | Should -BeNullOrEmpty
     }
 
+    It 'checks from a fresh pwsh whatever the system certificate store holds, with the TLS warm-up at import and without it' {
+        # The import starts building a certificate chain on another thread, which reads the system store; neither a
+        # broken store nor the warm-up turned off may change what a check sees (only the cluster's CA is trusted).
+        $junk = New-Item -ItemType Directory (Join-Path $TestDrive 'junk-certs') -Force
+        Set-Content (Join-Path $junk 'bundle.crt') "-----BEGIN CERTIFICATE-----`nbm90IGEgY2VydGlmaWNhdGU=`n-----END CERTIFICATE-----"
+        Set-Content (Join-Path $junk '00000000.0') 'not PEM at all'
+        $check = "Import-Module '$ModuleManifest'; (Test-EtcdClusterHealth '$($c.Endpoints[0])' -Cluster -CA '$($c.CA.Path)' -Certificate '$($c.Client.Path)' -Timeout 00:00:20).Healthy -join ','"
+        foreach ($environment in @(
+                @{},
+                @{ SSL_CERT_FILE = (Join-Path $junk 'bundle.crt'); SSL_CERT_DIR = "$junk" },
+                @{ SSL_CERT_DIR = (Join-Path $TestDrive 'no-such-dir'); SSL_CERT_FILE = (Join-Path $TestDrive 'no-such-file') },
+                @{ ETCDSECURE_TLS_WARM_UP = '0' })) {
+            $run = Invoke-WithEnvironment $environment { Invoke-CleanPwsh $check }
+            $run.ExitCode | Should -Be 0 -Because ($environment.Keys -join ',')
+            $run.Output[-1] | Should -Be 'True,True,True' -Because ($run.Output -join ' | ')
+        }
+    }
+
     It 'takes a member from Get-EtcdMember on the pipeline (its URLs, CA and peer certificate)' {
         $rows = Get-EtcdMember n1, n2, n3 | Test-EtcdClusterHealth
         $rows.Count | Should -Be 3
