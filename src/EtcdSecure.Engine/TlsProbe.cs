@@ -27,10 +27,17 @@ public static class TlsProbe
     /// As <see cref="DiagnoseAsync"/>, also saying whether the failure was only slowness (which a busy member shows
     /// too). <paramref name="connect"/> opens the TCP connection when given (the proxy's probes run on its own loops).
     /// </summary>
-    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null) =>
-        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel, connect);
+    /// <param name="handshake">
+    /// Makes the TLS client over the connection when given, with the identity's trust and certificate, reporting a
+    /// refused server certificate through its callback; null from it, or no <paramref name="handshake"/>, uses SslStream.
+    /// </param>
+    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null, ProbeHandshake? handshake = null) =>
+        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel, connect, handshake);
 
-    private static async Task<(string? Reason, bool TimedOut)> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null)
+    /// <summary>A TLS client handshake as <see cref="DiagnoseWithTimeoutAsync"/> takes it: the stream, or null to leave it to SslStream.</summary>
+    public delegate Task<Stream?> ProbeHandshake(Stream transport, string host, Action<string> onRejected, CancellationToken cancel);
+
+    private static async Task<(string? Reason, bool TimedOut)> ProbeAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, bool askVersion, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null, ProbeHandshake? handshake = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         cts.CancelAfter(timeout);
@@ -41,9 +48,9 @@ public static class TlsProbe
         {
             Stream transport = await connect(host, port, cts.Token).ConfigureAwait(false);
             stage = "handshake";
-            await using var ssl = new SslStream(transport, false);
-            var options = identity.ClientOptions(host, serverName, r => rejected = r, SslApplicationProtocol.Http11);
-            await ssl.AuthenticateAsClientAsync(options, cts.Token).ConfigureAwait(false);
+            Action<string> onRejected = r => rejected = r;
+            await using Stream ssl = (handshake is null ? null : await handshake(transport, host, onRejected, cts.Token).ConfigureAwait(false))
+                ?? await SslHandshakeAsync(transport, identity.ClientOptions(host, serverName, onRejected, SslApplicationProtocol.Http11), cts.Token).ConfigureAwait(false);
             if (!askVersion) return (null, false);
 
             stage = "request";
@@ -73,6 +80,22 @@ public static class TlsProbe
             }
 
             return ($"TLS handshake with {host}:{port} failed: {why} (is it a TLS port?)", false);
+        }
+    }
+
+    /// <summary>SslStream over <paramref name="transport"/>, which it owns from here on, failure or not.</summary>
+    private static async Task<Stream> SslHandshakeAsync(Stream transport, SslClientAuthenticationOptions options, CancellationToken cancel)
+    {
+        var ssl = new SslStream(transport, false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(options, cancel).ConfigureAwait(false);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 

@@ -317,6 +317,29 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         $r.Member.Failures | Should -BeGreaterThan $failures
         $r.Member.LastError | Should -Match ([regex]::Escape($Why))
     }
+
+    It 'takes <Case> out of rotation by its probes alone, with a <Context> context, and says why' -ForEach @(
+        foreach ($context in 'shared', 'per connection') {
+            @{ Context = $context; Case = 'a server with a certificate of another CA'; Cert = 'serving'; ClientsOfEdge = $false; Why = 'does not chain to the given CA' }
+            # The member's own certificate, but it trusts another CA for clients: under TLS 1.3 it says so only after the
+            # handshake, which is why a probe makes a request.
+            @{ Context = $context; Case = 'a server that refuses the proxy''s certificate'; Cert = 'memberCert'; ClientsOfEdge = $true; Why = 'did not accept the client certificate' }
+        }
+    ) {
+        $name = $proxies[$Context].Name
+        $cert = Get-Variable $Cert -ValueOnly
+        $options = if ($ClientsOfEdge) { @('-Verify', '1', '-verify_return_error', '-CAfile', $edge.Path) } else { @() }
+        # No client connects here: first the probes find the port empty, so the reason below can only be theirs.
+        Wait-Until -Timeout '00:00:05' -Because 'a probe to find nothing listening' { (Get-EtcdProxy $name).Members[0].LastError -match 'refused' }
+        $out = Join-Path $TestDrive "probed-$(New-Guid).out"
+        $server = Start-Process openssl -ArgumentList (@('s_server', '-accept', $memberPort, '-cert', $cert.Path, '-key', $cert.KeyPath, '-www', '-quiet') + $options) `
+            -RedirectStandardOutput $out -RedirectStandardError "$out.err" -PassThru
+        try {
+            Wait-Until -Timeout '00:00:05' -Because "a probe to meet $Case" { (Get-EtcdProxy $name).Members[0].LastError -match [regex]::Escape($Why) }
+            (Get-EtcdProxy $name).Members[0].Alive | Should -BeFalse
+        }
+        finally { Stop-TestProcess $server }
+    }
 }
 
 Describe 'Start-EtcdProxy: TLS versions and cipher suites' -Tag Integration, Security {

@@ -96,6 +96,30 @@ public sealed partial class EtcdProxy
     }
 
     /// <summary>
+    /// The members' probes take the TLS path member connections take: a member is in rotation because a handshake
+    /// like the one each client's connection will make has just worked, with the same suites and the same judgment
+    /// of its certificate. Null (no shared context) leaves the probe to SslStream, as member connections are then.
+    /// </summary>
+    private async Task<Stream?> ProbeHandshakeAsync(Stream transport, string host, Action<string> onRejected, CancellationToken cancel)
+    {
+        if (UpstreamContext().Tls is not { } shared || transport is not Transport t) return null;
+        UpstreamTlsStream? own = null;
+        try
+        {
+            own = new UpstreamTlsStream(shared, t);
+            await own.AuthenticateAsync(host, SslApplicationProtocol.Http11, onRejected, cancel).ConfigureAwait(false);
+            return own;
+        }
+        catch
+        {
+            // The stream owns the connection once made; until then it is closed here.
+            if (own is not null) await own.DisposeAsync().ConfigureAwait(false);
+            else t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The shared client context for the upstream certificate in use, made again after it was reloaded. A context
     /// that is replaced is not freed under connections made on it: each of their SSL* holds a reference of its own,
     /// and the proxy's reference goes when the garbage collector finalizes the old one.

@@ -76,7 +76,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             () => new TlsClientIdentity(TrustedCAs.Load(options.UpstreamCAPath), ServerCredentials.LoadCurrent(options.Upstream.CertificatePath, options.Upstream.KeyPath), policy, _protocols), info,
             options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
         _transports = TransportEngine.Create(Math.Clamp(Environment.ProcessorCount, 1, 16), m => log(ProxyLogLevel.Warning, m));
-        Pool = new UpstreamPool(options, _upstream, log, _transports.ConnectAsync);
+        Pool = new UpstreamPool(options, _upstream, log, _transports.ConnectAsync, ProbeHandshakeAsync);
         _listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
     }
 

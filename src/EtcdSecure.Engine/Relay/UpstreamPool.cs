@@ -64,16 +64,19 @@ public sealed class UpstreamPool
     private readonly Reloading<TlsClientIdentity> _identity;
     private readonly Action<ProxyLogLevel, string> _log;
     private readonly Func<string, int, CancellationToken, Task<Stream>>? _connect;
+    private readonly TlsProbe.ProbeHandshake? _handshake;
     private volatile Upstream[] _members = Array.Empty<Upstream>();
     private int _roundRobin;
 
     /// <param name="connect">Opens the probes' TCP connections; null uses .NET's sockets.</param>
-    public UpstreamPool(ProxyOptions options, Reloading<TlsClientIdentity> identity, Action<ProxyLogLevel, string> log, Func<string, int, CancellationToken, Task<Stream>>? connect = null)
+    /// <param name="handshake">Makes the probes' TLS clients; null uses SslStream.</param>
+    public UpstreamPool(ProxyOptions options, Reloading<TlsClientIdentity> identity, Action<ProxyLogLevel, string> log, Func<string, int, CancellationToken, Task<Stream>>? connect = null, TlsProbe.ProbeHandshake? handshake = null)
     {
         _options = options;
         _identity = identity;
         _log = log;
         _connect = connect;
+        _handshake = handshake;
     }
 
     public IReadOnlyList<Upstream> Members => _members;
@@ -191,7 +194,7 @@ public sealed class UpstreamPool
         await Task.WhenAll(_members.Select(async m =>
         {
             // A request, not just a handshake: under TLS 1.3 a member that refuses the proxy's certificate says so only after it.
-            var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(m.Host, m.Port, identity, timeout, cancel, _connect).ConfigureAwait(false);
+            var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(m.Host, m.Port, identity, timeout, cancel, _connect, _handshake).ConfigureAwait(false);
             // A refusal is certain; one slow answer is what a busy member looks like too. Two in a row take it out.
             int slow = timedOut ? Interlocked.Increment(ref m.SlowProbes) : 0;
             if (!timedOut) Volatile.Write(ref m.SlowProbes, 0);
