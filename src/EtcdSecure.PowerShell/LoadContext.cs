@@ -46,7 +46,22 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
     {
         AssemblyLoadContext.Default.Resolving += ResolveEngine;
         // On a pool thread, so that loading the engine for it is not part of the import.
-        ThreadPool.UnsafeQueueUserWorkItem(static _ => WarmUpTls(), null);
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => TryWarmUpTls(), null);
+    }
+
+    private static void TryWarmUpTls()
+    {
+        try
+        {
+            WarmUpTls();
+        }
+#pragma warning disable CA1031 // an exception on a pool thread ends the whole pwsh process
+        catch (Exception)
+        {
+            // An engine that cannot be loaded (a broken install) is reported by the first cmdlet that needs it, as a
+            // load error; here it would take the session down.
+        }
+#pragma warning restore CA1031
     }
 
     public void OnRemove(PSModuleInfo psModuleInfo) => AssemblyLoadContext.Default.Resolving -= ResolveEngine;
