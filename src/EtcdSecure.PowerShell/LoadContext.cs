@@ -45,7 +45,7 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
     public void OnImport()
     {
         AssemblyLoadContext.Default.Resolving += ResolveEngine;
-        // On a pool thread, so that loading the engine for it is not part of the import.
+        // On a pool thread: neither loading the engine for it nor the work itself is part of the import.
         ThreadPool.UnsafeQueueUserWorkItem(static _ => TryWarmUpTls(), null);
     }
 
@@ -68,7 +68,7 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
 
     // Its own method: the engine is loaded when this is compiled, on the thread that runs it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void WarmUpTls() => Engine.Tls.TlsWarmUp.Begin();
+    private static void WarmUpTls() => Engine.Tls.TlsWarmUp.RunOnce();
 
     // Only the engine is redirected: its own references are then resolved by EtcdSecureLoadContext.Load. When the
     // engine is missing from Dependencies/, that context hands the request back to the default one, which would

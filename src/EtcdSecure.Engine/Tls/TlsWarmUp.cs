@@ -20,15 +20,10 @@ public static class TlsWarmUp
 {
     private static int _started;
 
-    /// <summary>Starts the warm-up on the thread pool, once per process; returns at once.</summary>
-    public static void Begin()
+    /// <summary>Does the warm-up, once per process, on the caller's thread (the import runs it on a pool thread).</summary>
+    public static void RunOnce()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("ETCDSECURE_TLS_WARM_UP") == "0" || Interlocked.Exchange(ref _started, 1) != 0) return;
-        ThreadPool.UnsafeQueueUserWorkItem(static _ => Run(), null);
-    }
-
-    private static void Run()
-    {
         try
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -37,7 +32,7 @@ public static class TlsWarmUp
             using var chain = new X509Chain { ChainPolicy = new TrustedCAs(new[] { self }).ChainPolicy(TrustedCAs.ServerAuth) };
             chain.Build(self);
         }
-#pragma warning disable CA1031 // an exception on a pool thread would end the user's pwsh; this is only a head start
+#pragma warning disable CA1031 // only a head start; its caller is a pool thread, where an exception ends the user's pwsh
         catch (Exception)
         {
             // The first real handshake does the same work itself, and reports what goes wrong there.
