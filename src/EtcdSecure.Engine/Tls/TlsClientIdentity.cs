@@ -56,9 +56,10 @@ public sealed class TlsClientIdentity
         try
         {
             X509Certificate2 pem = X509Certificate2.CreateFromPemFile(certPath, keyPath);
-            if (!OperatingSystem.IsWindows()) return pem;
-            // A PEM-loaded key is ephemeral; Windows' TLS stack (SChannel) refuses it, and a PKCS#12 round trip makes
-            // it usable there. OpenSSL takes it as it is (the round trip cost a first use about 40 ms).
+            // OpenSSL takes a PEM-loaded key as it is (the round trip below cost a first use about 40 ms here).
+            if (OperatingSystem.IsLinux()) return pem;
+            // Elsewhere an ephemeral key is refused by Windows' TLS stack (SChannel), and may be by macOS's; a PKCS#12
+            // round trip makes it usable by every TLS stack.
             using (pem)
             {
                 return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
