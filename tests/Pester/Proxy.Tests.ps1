@@ -175,6 +175,36 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         finally { $conn.Tcp.Dispose() }
     }
 
+    It 'keeps a busy connection''s buffers from one request to the next, and gives them back once it idles' {
+        # Requests one after another on one connection: no side waits long enough (half a second to a second) for the
+        # loop to free its buffers, so OpenSSL does not allocate them again for every record.
+        function Read-Version($Conn) {
+            $buf = [byte[]]::new(4096); $text = ''
+            while ($text -notmatch '"etcdcluster":"[^"]*"\}') {
+                $n = $Conn.Ssl.Read($buf, 0, $buf.Length)
+                if ($n -le 0) { throw "the connection ended after: $text" }
+                $text += [Text.Encoding]::ASCII.GetString($buf, 0, $n)
+            }
+            $text
+        }
+        $request = "GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n"
+        $before = (Get-EtcdProxy $proxy.Name).TlsIdleFrees
+        $conn = Connect-Tls $port
+        try {
+            Send-Text $conn $request
+            Read-Version $conn | Should -Match '"etcdserver"'
+            Wait-Until { (Get-EtcdProxy $proxy.Name).TlsIdleFrees -ge $before + 2 } -Timeout '00:00:10' -Because 'both TLS sides to give their buffers back once idle'
+            $idle = (Get-EtcdProxy $proxy.Name).TlsIdleFrees
+            1..20 | ForEach-Object {
+                Send-Text $conn $request
+                Read-Version $conn | Should -Match '"etcdserver"'
+            }
+            (Get-EtcdProxy $proxy.Name).TlsIdleFrees | Should -Be $idle -Because 'a connection in use keeps its buffers'
+            Wait-Until { (Get-EtcdProxy $proxy.Name).TlsIdleFrees -ge $idle + 2 } -Timeout '00:00:10' -Because 'both sides to give them back once idle again'
+        }
+        finally { $conn.Tcp.Dispose() }
+    }
+
     It 'keeps the buffers, and still relays, when ETCDSECURE_TLS_KEEP_BUFFERS=1 turns that off' {
         $r = Invoke-SwitchedProxy ETCDSECURE_TLS_KEEP_BUFFERS 1 @('get via-proxy --print-value-only')
         $r.ExitCode | Should -Be 0

@@ -34,10 +34,10 @@ public sealed partial class EtcdProxy
     /// <summary>Why changed certificate or CRL files are not in use (the previous ones still are); null when all loaded.</summary>
     public string? ReloadError => string.Join("; ", new IReloading?[] { _server, _clients, _upstream }.Where(r => r?.LastError is not null).Select(r => $"{r!.What}: {r.LastError}")) is { Length: > 0 } e ? e : null;
 
-    /// <summary>Whether idle connections give OpenSSL's buffers back, or why not.</summary>
+    /// <summary>Whether idle connections give OpenSSL's buffers back ("on": within a second of falling idle), or why not.</summary>
     public string TlsBufferRelease => _transports.EventLoops == 0 ? "off: only on the relay's own event loops, where one thread drives each TLS connection"
         : OpenSslBuffers.Unavailable is { } why ? "off: " + why
-        : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, without the idle free: " + noFree
+        : OpenSslBuffers.IdleFreeUnavailable is { } noFree ? "on, after every record (no idle free: " + noFree + ")"
         : "on";
 
     /// <summary>Whether member connections share one OpenSSL client context with the proxy's certificate ("shared"), or why each builds its own.</summary>

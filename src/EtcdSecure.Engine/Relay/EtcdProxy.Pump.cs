@@ -17,22 +17,31 @@ public sealed partial class EtcdProxy
         // on two threads at once, and OpenSSL's buffer calls are not safe against that. (The proxy's own upstream
         // stream would be, under its lock; it follows the same rule, so the counters mean one thing.)
         if (!transport.OneThreadDrives) return;
-        bool released = tls switch
-        {
-            SslStream ssl => OpenSslBuffers.TryRelease(ssl),
-            UpstreamTlsStream own => OpenSslBuffers.Unavailable is null && own.TryReleaseBuffers(),
-            _ => false,
-        };
-        if (!released) return;
-        Interlocked.Increment(ref _buffersReleased);
-        // Whatever the mode leaves behind is freed each time the connection falls idle.
+        // The buffers go back once the connection has been idle for a moment (SSL_free_buffers; see
+        // EventLoop.WatchIdle), not after every record: a busy connection keeps them, as allocating them again for
+        // each request cost more than the memory they hold while it is busy.
         Action? free = tls switch
         {
             SslStream ssl => OpenSslBuffers.FreeWhenIdle(ssl, _countIdleFree),
             UpstreamTlsStream own when OpenSslBuffers.IdleFreeUnavailable is null => own.FreeWhenIdle(_countIdleFree),
             _ => null,
         };
-        if (free is not null) transport.RunWhenIdle(free);
+        if (free is not null)
+        {
+            transport.RunWhenIdle(free);
+            Interlocked.Increment(ref _buffersReleased);
+            return;
+        }
+
+        // Without SSL_free_buffers (an OpenSSL older than the fix for CVE-2024-4741): OpenSSL's own mode, which frees
+        // them after each record.
+        bool released = tls switch
+        {
+            SslStream ssl => OpenSslBuffers.TryRelease(ssl),
+            UpstreamTlsStream own => OpenSslBuffers.Unavailable is null && own.TryReleaseBuffers(),
+            _ => false,
+        };
+        if (released) Interlocked.Increment(ref _buffersReleased);
     }
 
     /// <summary>

@@ -86,10 +86,25 @@ internal sealed class LoopStream : Transport
     }
 
     /// <summary>
-    /// Run on the loop's thread whenever a read has to wait: the moment the TLS layer above has nothing to work on
-    /// and waits for the peer (the proxy frees OpenSSL's buffers there).
+    /// Run on the loop's thread once a read has waited for the peer for a while (see <see cref="EventLoop.WatchIdle"/>):
+    /// the TLS layer above has nothing to work on, and the proxy frees OpenSSL's buffers there.
     /// </summary>
     internal Action? WhenIdle { get; set; }
+
+    // The loop's own bookkeeping for WhenIdle, touched only on its thread: the sweep during which the read now
+    // pending began to wait, whether WhenIdle already ran for that wait, and whether the loop is watching this stream.
+    internal int IdleSince;
+    internal bool IdleDone;
+    internal bool IdleWatched;
+
+    /// <summary>Whether a read is waiting for the peer, and the stream is still open.</summary>
+    internal bool ReadWaiting
+    {
+        get
+        {
+            lock (_gate) return !_closed && _read.Pending;
+        }
+    }
 
     /// <summary>Connects without .NET's socket engine, trying each address of <paramref name="host"/> in turn.</summary>
     public static async Task<Transport> ConnectAsync(EventLoop loop, string host, int port, CancellationToken cancel)
@@ -188,11 +203,10 @@ internal sealed class LoopStream : Transport
         }
 
         if (defer) _loop.Defer(this);
-        // Only on the loop's thread, where nothing else can be inside this connection's TLS at the same time; the
-        // read just armed cannot finish before this returns to the loop. Any read that has to wait, not only the
-        // pump's zero-byte one: when the socket still looked readable, the zero-byte read returned at once and it is
-        // the next read that waits. SslStream hands OpenSSL whole records only, so no record is part-read in OpenSSL.
-        else if (WhenIdle is { } idle && _loop.OnLoopThread) idle();
+        // Any read that has to wait, not only the pump's zero-byte one: when the socket still looked readable, the
+        // zero-byte read returned at once and it is the next read that waits. The loop runs WhenIdle if this wait
+        // lasts (SslStream hands OpenSSL whole records only, so no record is then part-read in OpenSSL).
+        else if (WhenIdle is not null && _loop.OnLoopThread) _loop.WatchIdle(this);
         return new ValueTask<int>(_read, token);
     }
 

@@ -7,9 +7,10 @@ namespace EtcdSecure.Engine.Relay;
 
 /// <summary>
 /// Lets OpenSSL free a TLS connection's record buffers (about 34 KiB: one record in, one out) while the connection
-/// has nothing in flight, as nginx and HAProxy do (SSL_MODE_RELEASE_BUFFERS). A relay holds two TLS sides per
-/// connection and most etcd client connections sit idle, so this is the largest single part of its memory per
-/// connection (measured by the idle benchmark and a native heap profile).
+/// is idle: SSL_free_buffers once it has waited a moment (<see cref="FreeWhenIdle"/>), or, where that call is not safe,
+/// SSL_MODE_RELEASE_BUFFERS after every record (<see cref="TryRelease"/>). A relay holds two TLS sides per connection
+/// and most etcd client connections sit idle, so this is the largest single part of its memory per connection
+/// (measured by the idle benchmark and a native heap profile).
 /// </summary>
 /// <remarks>
 /// SslStream does not expose its OpenSSL handle; <see cref="LibSsl"/> reaches it, checked once. If this runtime is
@@ -46,10 +47,10 @@ public static class OpenSslBuffers
     /// <summary>Why the buffers cannot be released on this runtime, or null when they can.</summary>
     public static string? Unavailable => Binding.Why;
 
-    /// <summary>Why idle connections cannot give back the buffer the mode misses (SSL_free_buffers), or null when they can.</summary>
+    /// <summary>Why idle connections cannot have their buffers freed by SSL_free_buffers, or null when they can.</summary>
     public static string? IdleFreeUnavailable => Binding.IdleFreeOff;
 
-    /// <summary>Switches the mode on for one connection whose handshake is done and which nothing else is using.</summary>
+    /// <summary>Switches SSL_MODE_RELEASE_BUFFERS on for one connection whose handshake is done and which nothing else is using (the fallback without <see cref="FreeWhenIdle"/>).</summary>
     public static bool TryRelease(SslStream stream)
     {
         (SslCtrl? ctrl, _, _, _) = Binding;
@@ -58,12 +59,10 @@ public static class OpenSslBuffers
     }
 
     /// <summary>
-    /// What frees this connection's record buffers while it waits for data, or null where that cannot be done. For
-    /// the one case the mode misses: OpenSSL frees its read buffer only after a record with application data. A
-    /// record without any, such as a TLS 1.3 session ticket, leaves the next read waiting with a 16 KiB buffer it
-    /// keeps for as long as the connection stays idle (heaptrack: nearly every member connection in the idle
-    /// benchmark, a fifth of the relay's memory per connection). SSL_free_buffers gives it back, and refuses while
-    /// a record is part-read.
+    /// What frees this connection's record buffers while it waits for data, or null where that cannot be done.
+    /// SSL_free_buffers frees both, whatever the last record was (the mode alone keeps the 16 KiB read buffer after a
+    /// record with no application data, such as a TLS 1.3 session ticket: heaptrack found one on nearly every member
+    /// connection in the idle benchmark), and refuses while a record is part-read or waits to go out.
     /// </summary>
     /// <remarks>
     /// Call the returned action only from the one thread that drives this connection's TLS, between calls into it.

@@ -248,7 +248,7 @@ internal sealed class UpstreamTlsStream : Stream
     /// <summary>Sends close_notify: the member sees the end of the TLS stream before the FIN.</summary>
     public Task ShutdownAsync() => SendAsync(shutdown: true, CancellationToken.None).AsTask();
 
-    /// <summary>Lets OpenSSL free its record buffers after each record (SSL_MODE_RELEASE_BUFFERS).</summary>
+    /// <summary>Lets OpenSSL free its record buffers after each record (SSL_MODE_RELEASE_BUFFERS; the fallback without SSL_free_buffers).</summary>
     public bool TryReleaseBuffers()
     {
         lock (_lock)
@@ -259,8 +259,8 @@ internal sealed class UpstreamTlsStream : Stream
 
     /// <summary>
     /// What gives back everything this connection holds in native memory while it waits: OpenSSL's record buffers
-    /// (the mode misses a record with no data, such as a TLS 1.3 session ticket) and the two BIOs, whose buffers keep
-    /// the size of the largest chunk they ever held. Nothing is freed while a record is part-read or waits to go out.
+    /// and the two BIOs, whose buffers keep the size of the largest chunk they ever held. Nothing is freed while a
+    /// record is part-read or waits to go out.
     /// </summary>
     public Action FreeWhenIdle(Action freed) => () =>
     {
