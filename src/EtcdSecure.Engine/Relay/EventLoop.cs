@@ -185,7 +185,6 @@ internal sealed class EventLoop : IDisposable
     internal void WatchIdle(LoopStream stream)
     {
         stream.IdleSince = _sweeps;
-        stream.IdleDone = false;
         if (stream.IdleWatched) return;
         stream.IdleWatched = true;
         if (_idleWatch.Count == 0) _nextSweep = Environment.TickCount64 + IdleSweepMs;
@@ -203,17 +202,13 @@ internal sealed class EventLoop : IDisposable
         {
             LoopStream s = _idleWatch[i];
             bool waiting = s.ReadWaiting;
-            if (waiting && s.IdleSince < sweep && !s.IdleDone && s.WhenIdle is { } idle)
-            {
-                s.IdleDone = true;
-                Run(idle);
-            }
+            bool due = waiting && s.IdleSince < sweep;
+            if (due && s.WhenIdle is { } idle) Run(idle);
 
-            // Kept while busy: its next wait starts the count again. A stream that closed, or gave its buffers back
-            // for this wait, is watched again when a read next has to wait.
-            if (!waiting || s.IdleDone)
+            // Kept while waiting its turn, or busy (its next wait starts the count again). One that gave its buffers
+            // back for this wait, or closed, is watched again when a read next has to wait.
+            if (due || (!waiting && !_streams.ContainsKey(s.Key)))
             {
-                if (!waiting && _streams.ContainsKey(s.Key)) continue;
                 s.IdleWatched = false;
                 _idleWatch[i] = _idleWatch[^1];
                 _idleWatch.RemoveAt(_idleWatch.Count - 1);

@@ -92,9 +92,8 @@ internal sealed class LoopStream : Transport
     internal Action? WhenIdle { get; set; }
 
     // The loop's own bookkeeping for WhenIdle, touched only on its thread: the sweep during which the read now
-    // pending began to wait, whether WhenIdle already ran for that wait, and whether the loop is watching this stream.
+    // pending began to wait, and whether the loop is watching this stream (it stops once WhenIdle ran for a wait).
     internal int IdleSince;
-    internal bool IdleDone;
     internal bool IdleWatched;
 
     /// <summary>Whether a read is waiting for the peer, and the stream is still open.</summary>
