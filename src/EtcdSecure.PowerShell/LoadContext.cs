@@ -58,8 +58,8 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
 #pragma warning disable CA1031 // an exception on a pool thread ends the whole pwsh process
         catch (Exception)
         {
-            // An engine that cannot be loaded (a broken install) is reported by the first cmdlet that needs it, as a
-            // load error; here it would take the session down.
+            // Only a head start, whatever failed: the work itself, or loading the engine for it (a broken install,
+            // which the first cmdlet that needs the engine reports as a load error). Here it would end the session.
         }
 #pragma warning restore CA1031
     }

@@ -20,23 +20,18 @@ public static class TlsWarmUp
 {
     private static int _started;
 
-    /// <summary>Does the warm-up, once per process, on the caller's thread (the import runs it on a pool thread).</summary>
+    /// <summary>
+    /// Does the warm-up, once per process, on the caller's thread. What goes wrong here is the caller's to swallow
+    /// (the import runs this on a pool thread and catches everything there, a failed engine load included): it is only
+    /// a head start, and the first real handshake does the same work and reports its failures.
+    /// </summary>
     public static void RunOnce()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("ETCDSECURE_TLS_WARM_UP") == "0" || Interlocked.Exchange(ref _started, 1) != 0) return;
-        try
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            DateTimeOffset now = DateTimeOffset.UtcNow;
-            using X509Certificate2 self = new CertificateRequest("CN=etcdsecure-warm-up", key, HashAlgorithmName.SHA256).CreateSelfSigned(now.AddMinutes(-5), now.AddMinutes(5));
-            using var chain = new X509Chain { ChainPolicy = new TrustedCAs(new[] { self }).ChainPolicy(TrustedCAs.ServerAuth) };
-            chain.Build(self);
-        }
-#pragma warning disable CA1031 // only a head start; its caller is a pool thread, where an exception ends the user's pwsh
-        catch (Exception)
-        {
-            // The first real handshake does the same work itself, and reports what goes wrong there.
-        }
-#pragma warning restore CA1031
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 self = new CertificateRequest("CN=etcdsecure-warm-up", key, HashAlgorithmName.SHA256).CreateSelfSigned(now.AddMinutes(-5), now.AddMinutes(5));
+        using var chain = new X509Chain { ChainPolicy = new TrustedCAs(new[] { self }).ChainPolicy(TrustedCAs.ServerAuth) };
+        chain.Build(self);
     }
 }
