@@ -27,6 +27,11 @@ try {
     $freshInside = "`$s = [Diagnostics.Stopwatch]::StartNew(); $fresh; `$s.Elapsed.TotalMilliseconds"
 
     $startup = Measure-Median { $null = & $exe @prefix -NoProfile -NonInteractive -Command 'exit' }
+    # First use is mostly JIT compiling, PowerShell's own methods among them; the released PowerShell packages ship
+    # them precompiled, the dotnet tool does not. So first use is measured in both.
+    $released = Get-ReadyToRunPwsh -CacheRoot (Join-Path $PSScriptRoot '../out/bench')
+    $releasedArgs = $released.Arguments
+    $releasedStartup = if ($released.Path) { Measure-Median { $null = & $released.Path @releasedArgs -NoProfile -NonInteractive -Command 'exit' } }
     $rows = foreach ($state in 'all members up', 'one member down') {
         if ($state -eq 'one member down') { Stop-EtcdMember benchhealth-3 }
         $null = Test-EtcdClusterHealth $cluster.Endpoints[0] @auth -Cluster
@@ -34,32 +39,37 @@ try {
         $theirs = Measure-Median { $null = & etcdctl @etcdctl 2>&1 }
         $oursFresh = Measure-Median { $null = & $exe @prefix -NoProfile -NonInteractive -Command $fresh }
         # First use with the import's TLS warm-up and without it (ETCDSECURE_TLS_WARM_UP=0), taking turns.
-        $firstUse = @{ On = [Collections.Generic.List[double]]::new(); Off = [Collections.Generic.List[double]]::new() }
+        # And in the ReadyToRun PowerShell, in the same turns.
+        $firstUse = @{ On = [Collections.Generic.List[double]]::new(); Off = [Collections.Generic.List[double]]::new(); Released = [Collections.Generic.List[double]]::new() }
         foreach ($i in 1..$Runs) {
             $firstUse.On.Add([double](& $exe @prefix -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1))
+            if ($released.Path) { $firstUse.Released.Add([double](& $released.Path @releasedArgs -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1)) }
             $env:ETCDSECURE_TLS_WARM_UP = '0'
             try { $firstUse.Off.Add([double](& $exe @prefix -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1)) }
             finally { Remove-Item Env:ETCDSECURE_TLS_WARM_UP }
         }
         $oursFirstUse = Get-Median $firstUse.On
         $oursFirstUseCold = Get-Median $firstUse.Off
+        $oursFirstUseReleased = if ($firstUse.Released.Count) { Get-Median $firstUse.Released }
         $reported = @(Test-EtcdClusterHealth $cluster.Endpoints[0] @auth -Cluster | Where-Object Healthy).Count
-        [pscustomobject]@{ State = $state; Ours = $ours; Theirs = $theirs; OursFresh = $oursFresh; FirstUse = $oursFirstUse; FirstUseCold = $oursFirstUseCold; Healthy = $reported }
+        [pscustomobject]@{ State = $state; Ours = $ours; Theirs = $theirs; OursFresh = $oursFresh; FirstUse = $oursFirstUse; FirstUseCold = $oursFirstUseCold; FirstUseReleased = $oursFirstUseReleased; Healthy = $reported }
     }
 
     $lines.Add('## Health check of a 3-member TLS cluster (wall time)')
     $lines.Add('')
     $lines.Add("Median of $Runs runs, ms. Test-EtcdClusterHealth -Cluster (MemberList, then Status, a read of 'health' and AlarmList on every member in parallel) against ``etcdctl endpoint health --cluster`` (etcd $((Get-EtcdBinary | Where-Object Name -EQ etcdctl).Version)).")
     $lines.Add('')
-    $lines.Add("'fresh pwsh' is a new process, start to exit; 'first use' is Import-Module plus the check, timed inside a fresh process (its start, $([Math]::Round($startup)) ms here, left out); 'no warm-up' is the same with ETCDSECURE_TLS_WARM_UP=0, the two taking turns.")
+    $lines.Add("'fresh pwsh' is a new process, start to exit; 'first use' is Import-Module plus the check, timed inside a fresh process (its start, $([Math]::Round($startup)) ms here, left out); 'no warm-up' is the same with ETCDSECURE_TLS_WARM_UP=0; 'ReadyToRun PowerShell' is the same again in $(if ($released.Path) { "$($released.Note) (start $([Math]::Round($releasedStartup)) ms), as the released packages ship PowerShell: the dotnet tool package that runs this benchmark is IL only" } else { "no ReadyToRun PowerShell: $($released.Note)" }); all three taking turns.")
     $lines.Add('')
-    $lines.Add('| cluster | Test-EtcdClusterHealth (session) | etcdctl | ratio (etcdctl / ours) | Test-EtcdClusterHealth (fresh pwsh) | first use in a fresh pwsh | first use, no warm-up | healthy members reported |')
-    $lines.Add('|---|---:|---:|---:|---:|---:|---:|---:|')
-    foreach ($r in $rows) { $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N2} | {4:N0} | {5:N0} | {6:N0} | {7} |' -f $r.State, $r.Ours, $r.Theirs, ($r.Theirs / $r.Ours), $r.OursFresh, $r.FirstUse, $r.FirstUseCold, $r.Healthy)) }
+    $lines.Add('| cluster | Test-EtcdClusterHealth (session) | etcdctl | ratio (etcdctl / ours) | Test-EtcdClusterHealth (fresh pwsh) | first use in a fresh pwsh | first use, no warm-up | first use, ReadyToRun PowerShell | healthy members reported |')
+    $lines.Add('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    foreach ($r in $rows) { $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N2} | {4:N0} | {5:N0} | {6:N0} | {7} | {8} |' -f $r.State, $r.Ours, $r.Theirs, ($r.Theirs / $r.Ours), $r.OursFresh, $r.FirstUse, $r.FirstUseCold, $(if ($null -ne $r.FirstUseReleased) { '{0:N0}' -f $r.FirstUseReleased }), $r.Healthy)) }
     $lines.Add('')
-    $up = $rows[0].FirstUse
-    $lines.Add(('First use with all members up: {0:N0} ms (target: within 500 ms: {1})' -f $up, $(if ($up -le 500) { 'met' } else { 'NOT met' })))
-    $lines.Add('')
+    foreach ($where in @(@{ Name = 'in this PowerShell'; Value = $rows[0].FirstUse }, @{ Name = 'in the ReadyToRun PowerShell'; Value = $rows[0].FirstUseReleased })) {
+        if ($null -eq $where.Value) { continue }
+        $lines.Add(('First use with all members up, {0}: {1:N0} ms (target: within 500 ms: {2})' -f $where.Name, $where.Value, $(if ($where.Value -le 500) { 'met' } else { 'NOT met' })))
+        $lines.Add('')
+    }
 }
 finally {
     try { Remove-EtcdCluster benchhealth -Confirm:$false } catch { $null = $_ }

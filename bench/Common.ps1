@@ -6,3 +6,58 @@ function Get-Median([double[]] $Values) {
     $mid = [math]::Floor($sorted.Count / 2)
     if ($sorted.Count % 2) { $sorted[$mid] } else { ($sorted[$mid - 1] + $sorted[$mid]) / 2 }
 }
+
+function Get-ReadyToRunPwsh([Parameter(Mandatory)] [string] $CacheRoot) {
+    <#
+    This PowerShell with its own assemblies compiled ReadyToRun, as the released packages (deb, rpm, tar.gz, MSI)
+    ship them: the dotnet tool package, which CI installs, carries IL only, so every PowerShell method that runs is
+    JIT-compiled first. Returns Path and Arguments as Get-PwshCommand does, plus Note; Path is $null when no such copy
+    can be made here (Note says why), and this same PowerShell when it is ReadyToRun already.
+    #>
+    function Test-IlOnly([string] $File) {
+        try {
+            $reader = [Reflection.PortableExecutable.PEReader]::new([IO.File]::OpenRead($File))
+            try { $reader.HasMetadata -and $reader.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size -eq 0 }
+            finally { $reader.Dispose() }
+        }
+        catch { $false }
+    }
+    $self = Get-PwshCommand
+    $sma = Join-Path $PSHOME 'System.Management.Automation.dll'
+    if (-not (Test-IlOnly $sma)) { return [pscustomobject]@{ Path = $self.Path; Arguments = $self.Arguments; Note = 'this PowerShell is ReadyToRun already' } }
+
+    $rid = [Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $runtime = [Environment]::Version
+    # The crossgen2 package of this runtime, which the module's ReadyToRun build restores; another patch of the same
+    # major version compiles the same way.
+    $crossgen = Get-ChildItem (Join-Path $packages "microsoft.netcore.app.crossgen2.$rid") -Directory -ErrorAction Ignore |
+        Where-Object { $_.Name -like "$($runtime.Major).*" } | Sort-Object { [version]($_.Name -replace '-.*') } -Descending |
+        ForEach-Object { Join-Path $_.FullName 'tools/crossgen2' } | Where-Object { Test-Path $_ } | Select-Object -First 1
+    if (-not $crossgen) { return [pscustomobject]@{ Path = $null; Arguments = @(); Note = "no crossgen2 for $rid and .NET $($runtime.Major) under $packages (build.ps1 build restores it)" } }
+
+    $target = Join-Path $CacheRoot "pwsh-r2r-$($PSVersionTable.PSVersion)-$runtime"
+    $done = Join-Path $target '.compiled'
+    if (-not (Test-Path $done)) {
+        Remove-Item $target -Recurse -Force -ErrorAction Ignore
+        Copy-Item $PSHOME $target -Recurse
+        $os = if ($IsWindows) { 'windows' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+        $arch = "$([Runtime.InteropServices.RuntimeInformation]::OSArchitecture)".ToLowerInvariant()
+        $framework = [Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
+        $compiled = Join-Path $target '.r2r'
+        $null = New-Item $compiled -ItemType Directory
+        # One token each: PowerShell expands a wildcard in a native command's argument into many.
+        $references = @("--reference:$(Join-Path $framework '*.dll')", "--reference:$(Join-Path $PSHOME '*.dll')")
+        foreach ($file in Get-ChildItem $target -Filter *.dll | Where-Object { Test-IlOnly $_.FullName }) {
+            # An assembly crossgen2 cannot compile (one for Windows only, say) stays IL, as it would in a release.
+            & $crossgen @references --targetos $os --targetarch $arch -O $file.FullName -o (Join-Path $compiled $file.Name) *> $null
+            if ($LASTEXITCODE -eq 0) { Move-Item (Join-Path $compiled $file.Name) $file.FullName -Force }
+        }
+        Remove-Item $compiled -Recurse -Force
+        $null = New-Item $done -ItemType File
+    }
+    $exe = [Environment]::ProcessPath
+    [string[]] $arguments = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $target 'pwsh.dll') } else { @() }
+    if (-not $arguments) { return [pscustomobject]@{ Path = $null; Arguments = @(); Note = 'this PowerShell does not run as dotnet pwsh.dll' } }
+    [pscustomobject]@{ Path = $exe; Arguments = $arguments; Note = "a copy of this PowerShell ($PSHOME) with its assemblies compiled ReadyToRun by $crossgen" }
+}
