@@ -390,18 +390,22 @@ try {
         $coldSeconds = $ColdSeconds
         $lines.Add('## Proxy: a cold proxy under load')
         $lines.Add('')
-        $lines.Add("A proxy started for this measurement, then at once Range from 16 clients (as above) for $coldSeconds s: relay CPU µs per request in each second of load. Steady state is the median of the last 5 seconds; 'steady from' is the first second from which the mean of every 3 seconds in a row stays within 15% of it (single seconds vary by more than that on these shared cores). The first second also carries the 16 clients' TLS handshakes.")
+        $lines.Add("A proxy started for this measurement, then at once Range from 16 clients (as above) for $coldSeconds s: relay CPU µs per request in each second of load. Steady state is the median of the last 5 seconds; 'steady from' is the first second from which the mean of every 3 seconds in a row stays within 15% of it (single seconds vary by more than that on these shared cores). The first second also carries the 16 clients' TLS handshakes. 'Listening after' is the time from starting the proxy's pwsh (Import-Module, then Start-EtcdProxy -Wait) to its first TLS handshake, and 'CPU to listen' that process's CPU by then.")
         $lines.Add('')
-        $lines.Add('| proxy | ' + ((1..$coldSeconds | ForEach-Object { "s$_" }) -join ' | ') + ' | steady µs | steady from |')
-        $lines.Add('|---|' + ((1..$coldSeconds | ForEach-Object { '---:' }) -join '|') + '|---:|---:|')
+        $lines.Add('| proxy | ' + ((1..$coldSeconds | ForEach-Object { "s$_" }) -join ' | ') + ' | steady µs | steady from | listening after | CPU to listen |')
+        $lines.Add('|---|' + ((1..$coldSeconds | ForEach-Object { '---:' }) -join '|') + '|---:|---:|---:|---:|')
         $coldVariants = @(
             @{ Name = 'EtcdSecure'; Env = @{} }
             @{ Name = 'EtcdSecure, DOTNET_TieredPGO=0'; Env = @{ DOTNET_TieredPGO = '0' } }
             @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0'; Env = @{ DOTNET_TieredCompilation = '0' } }
-            @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0'; Env = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' } })
+            @{ Name = 'EtcdSecure, DOTNET_TieredCompilation=0 DOTNET_ReadyToRun=0'; Env = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' } }
+            @{ Name = 'EtcdSecure, DOTNET_TieredPGO=0 DOTNET_ReadyToRun=0'; Env = @{ DOTNET_TieredPGO = '0'; DOTNET_ReadyToRun = '0' } })
         foreach ($variant in $coldVariants) {
             $coldPort = Get-Port
+            $startClock = [Diagnostics.Stopwatch]::StartNew()
             $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA -Environment $variant.Env
+            $startSeconds = $startClock.Elapsed.TotalSeconds
+            $startCpu = Get-CpuSeconds @($cold.Id)
             Write-Host "bench: cold $($variant.Name)"
             $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
             foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$coldPort", '--connections', 16, '--concurrency', 1, '--seconds', $coldSeconds, '--timeline', 1) + $script:auth) { $psi.ArgumentList.Add($a) }
@@ -427,7 +431,7 @@ try {
                 if ([math]::Abs($window - $steady) -gt 0.15 * $steady) { break }
                 $from = $i + 1
             }
-            $lines.Add("| $($variant.Name) | " + (($perRequest | ForEach-Object { '{0:N0}' -f $_ }) -join ' | ') + (' | {0:N0} | {1} s |' -f $steady, $from))
+            $lines.Add("| $($variant.Name) | " + (($perRequest | ForEach-Object { '{0:N0}' -f $_ }) -join ' | ') + (' | {0:N0} | {1} s | {2:N1} s | {3:N1} s |' -f $steady, $from, $startSeconds, $startCpu))
         }
         $lines.Add('')
         $lines.Add('CPU is sampled from /proc every second, in 10 ms ticks: a second of 2,000 requests at 50 µs carries about ±5 µs of sampling error.')

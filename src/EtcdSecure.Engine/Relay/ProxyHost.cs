@@ -30,8 +30,9 @@ public static class ProxyHost
     /// is compiled once, fully optimized, when first called, instead of starting from precompiled or quickly compiled
     /// code and being recompiled as it gets hot. Measured (docs/benchmarks.md, a cold proxy under Range load): relay
     /// CPU per request is near its steady state from the first second of load instead of after 10 to 25 seconds, and
-    /// that steady state is no higher; the price is about 4 s more before the proxy listens. A proxy hosted as a job
-    /// in a session runs with that session's settings.
+    /// that steady state is no higher; the price is about 4 s more before the proxy listens, and 7 to 10 s more CPU,
+    /// as pwsh's own start-up is compiled that way too. A proxy hosted as a job in a session runs with that session's
+    /// settings.
     /// </summary>
     public static readonly IReadOnlyList<(string Name, string Value)> ServiceRuntime = new[]
     {

@@ -212,8 +212,8 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     /// reach it from any session of this user, through a control socket only this user can open. Its log is
     /// LogPath in Get-EtcdProxy. That process compiles every method fully optimized on first use
     /// (DOTNET_TieredCompilation=0, DOTNET_ReadyToRun=0, unless this session's environment sets them): it costs
-    /// about 4 s more before the proxy listens, and its CPU per request is near steady state from the first second of
-    /// load. Export-EtcdServiceUnit writes the same settings into the unit.
+    /// about 4 s more before the proxy listens and 7 to 10 s more CPU to get there, and its CPU per request is near
+    /// steady state from the first second of load. Export-EtcdServiceUnit writes the same settings into the unit.
     /// </summary>
     [Parameter]
     public SwitchParameter Detached { get; set; }
