@@ -71,15 +71,11 @@ internal static class LibSsl
     }
 
     /// <summary>
-    /// .NET 9 and later keep the OpenSSL SSL* handle itself (SafeSslHandle) in SslStream._securityContext; .NET 8
-    /// wraps it in a SafeDeleteSslContext whose _sslContext field holds it.
+    /// SslStream._securityContext holds the OpenSSL SSL* itself (a SafeSslHandle) on the .NET this module requires;
+    /// anything else there is a layout this code does not know, and the caller keeps .NET's own behaviour.
     /// </summary>
-    private static SafeHandle? SslHandle(object? context) => context switch
-    {
-        SafeHandle h when h.GetType().Name == "SafeSslHandle" => h,
-        SafeHandle h => h.GetType().GetField("_sslContext", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(h) is SafeHandle inner && inner.GetType().Name == "SafeSslHandle" ? inner : null,
-        _ => null,
-    };
+    private static SafeHandle? SslHandle(object? context) =>
+        context is SafeHandle h && h.GetType().Name == "SafeSslHandle" ? h : null;
 
     private static (Library? Lib, string? Why, bool Final) Find()
     {
