@@ -179,3 +179,28 @@ function Get-ServedCertificate {
     finally { $tcp.Dispose() }
     $seen[0]
 }
+
+function Connect-TlsClient {
+    <#
+    A raw TLS client on loopback with a client certificate, speaking HTTP/1.1 (ALPN), that trusts only the given CA:
+    returns Tcp and Ssl, for a test to write and read as it likes (or to stay silent).
+    #>
+    param(
+        [Parameter(Mandatory)] [int] $Port,
+        [Parameter(Mandatory)] [Security.Cryptography.X509Certificates.X509Certificate2] $Certificate,
+        [Parameter(Mandatory)] [string] $CAPath
+    )
+    $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
+    $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
+    $o = [Net.Security.SslClientAuthenticationOptions]::new()
+    $o.TargetHost = 'localhost'
+    $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($Certificate))
+    $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
+    $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
+    $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
+    $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
+    $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $CAPath -Raw)))
+    $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
+    $ssl.ReadTimeout = 10000
+    [pscustomobject]@{ Tcp = $tcp; Ssl = $ssl }
+}

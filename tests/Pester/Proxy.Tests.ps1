@@ -41,22 +41,8 @@ Stop-EtcdProxy `$p.Name
 "@
     }
     $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
-    function Connect-Tls([int] $Port) {
-        # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
-        $tcp = [Net.Sockets.TcpClient]::new('127.0.0.1', $Port)
-        $ssl = [Net.Security.SslStream]::new($tcp.GetStream(), $false)
-        $o = [Net.Security.SslClientAuthenticationOptions]::new()
-        $o.TargetHost = 'localhost'
-        $o.ClientCertificates = [Security.Cryptography.X509Certificates.X509CertificateCollection]::new(@($userCert))
-        $o.ApplicationProtocols = [Collections.Generic.List[Net.Security.SslApplicationProtocol]]@([Net.Security.SslApplicationProtocol]::Http11)
-        $o.CertificateChainPolicy = [Security.Cryptography.X509Certificates.X509ChainPolicy]::new()
-        $o.CertificateChainPolicy.TrustMode = 'CustomRootTrust'
-        $o.CertificateChainPolicy.RevocationMode = 'NoCheck'
-        $null = $o.CertificateChainPolicy.CustomTrustStore.Add([Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPem((Get-Content $edge.Path -Raw)))
-        $null = $ssl.AuthenticateAsClientAsync($o).GetAwaiter().GetResult()
-        $ssl.ReadTimeout = 10000
-        [pscustomobject]@{ Tcp = $tcp; Ssl = $ssl }
-    }
+    # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
+    function Connect-Tls([int] $Port) { Connect-TlsClient $Port $userCert $edge.Path }
     function Send-Text($Conn, [string] $Text) { $b = [Text.Encoding]::ASCII.GetBytes($Text); $Conn.Ssl.Write($b, 0, $b.Length); $Conn.Ssl.Flush() }
     function Read-ToEnd($Stream) {
         $buf = [byte[]]::new(65536); $ms = [IO.MemoryStream]::new()

@@ -197,6 +197,27 @@ Describe 'A detached proxy' -Tag Integration {
         Get-EtcdProxy detached -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
+    It 'gives its very first connection''s TLS buffers back once it idles, on both sides' {
+        # A fresh process compiles as it goes (fully optimized, in a detached proxy), so the thread that finished the
+        # first handshakes is slow to reach its hop to the relay loop. The pumps must still start on the loop, where
+        # a silent connection's waiting reads are watched and its buffers freed; started where the handshake
+        # finished, they were never watched, and this connection kept its buffers for as long as it stayed silent.
+        $out = Invoke-OtherSession ("`$p = Start-EtcdProxy -Detached -Name first-idle -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
+            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
+        $proxyPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
+        try {
+            $client = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($cluster.ClientCertificatePath, $cluster.ClientKeyPath)
+            $conn = Connect-TlsClient $port $client $cluster.CAPath
+            try {
+                (Get-EtcdProxy first-idle).TotalConnections | Should -Be 1
+                Wait-Until -Timeout '00:00:10' -Because 'both TLS sides of the silent first connection give their buffers back' { (Get-EtcdProxy first-idle).TlsIdleFrees -ge 2 }
+            }
+            finally { $conn.Tcp.Dispose() }
+        }
+        finally { Stop-EtcdProxy first-idle -ErrorAction SilentlyContinue }
+        Test-ProcessRunning $proxyPid | Should -BeFalse
+    }
+
     It 'refuses -Wait together with -Detached' {
         $e = Get-ThrownError { Start-EtcdProxy -Detached -Wait -Listen $endpoint -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
         $e.FullyQualifiedErrorId | Should -BeLike 'InvalidParameterCombination,*'

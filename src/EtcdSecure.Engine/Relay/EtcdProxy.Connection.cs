@@ -70,7 +70,7 @@ public sealed partial class EtcdProxy
         // handshakes may have finished on a thread-pool thread (the client's always runs there, and the member's
         // goes on there when its answer was already waiting), so the pumps move to the loop first: their reads must
         // wait on the loop's thread for the idle free to run.
-        await c.ClientStream.BeginRelayAsync().ConfigureAwait(false);
+        await c.ClientStream.BeginRelay();
 
         // Both handshakes are done and no pump runs yet: the one moment nothing else touches either SSL*.
         ReleaseBuffersWhenIdle(c.Client!, c.ClientStream);

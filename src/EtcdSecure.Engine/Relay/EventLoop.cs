@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -162,15 +163,33 @@ internal sealed class EventLoop : IDisposable
     /// Continues the awaiting code on this loop's thread: code that must run there (a connection's pumps, which free
     /// OpenSSL's buffers only on that thread) awaits this after work that may have finished on another thread.
     /// </summary>
-    public Task SwitchToAsync()
+    /// <remarks>
+    /// The loop itself runs the continuation. A task that the loop completed would not do: when the loop completed it
+    /// before the caller reached its await (the caller's thread descheduled in between, as under load or while the
+    /// first call compiles), the caller went on on its own thread, started the pumps there, and their reads, armed
+    /// off the loop, were never watched for idleness.
+    /// </remarks>
+    public LoopHop SwitchTo() => new(this);
+
+    /// <summary>Runs <paramref name="continuation"/> once, on this loop's thread, or off it if the loop has stopped.</summary>
+    internal void Hop(Action continuation)
     {
-        if (OnLoopThread) return Task.CompletedTask;
-        // Not RunContinuationsAsynchronously: the continuation must run inline, on the loop's thread that completes it.
-        var arrived = new TaskCompletionSource();
-        _posted.Enqueue(() => arrived.TrySetResult());
+        var once = new Once(continuation);
+        _posted.Enqueue(once.Run);
         Wake();
-        if (_stopping) arrived.TrySetException(new ObjectDisposedException(nameof(EventLoop)));
-        return arrived.Task;
+        // A loop that is stopping may have drained its queue already: whichever comes first runs it, and off the
+        // loop the awaiting code finds out (LoopHop.GetResult throws).
+        if (_stopping) ThreadPool.UnsafeQueueUserWorkItem(static o => o.Run(), once, preferLocal: false);
+    }
+
+    private sealed class Once(Action action)
+    {
+        private int _ran;
+
+        public void Run()
+        {
+            if (Interlocked.Exchange(ref _ran, 1) == 0) action();
+        }
     }
 
     /// <summary>
@@ -376,3 +395,29 @@ internal static class Epoll
     public static extern int close(int fd);
 #pragma warning restore SA1300, IDE1006
 }
+
+/// <summary>Awaited to go on on an event loop's thread (<see cref="EventLoop.SwitchTo"/>); with no loop, where it is.</summary>
+public readonly struct LoopHop : ICriticalNotifyCompletion
+{
+    private readonly EventLoop? _loop;
+
+    internal LoopHop(EventLoop? loop) => _loop = loop;
+
+    public LoopHop GetAwaiter() => this;
+
+    public bool IsCompleted => _loop is null || _loop.OnLoopThread;
+
+    public void GetResult()
+    {
+        if (!IsCompleted) throw new ObjectDisposedException(nameof(EventLoop), "The relay loop stopped before this connection could move to it.");
+    }
+
+    public void OnCompleted(Action continuation)
+    {
+        ExecutionContext? context = ExecutionContext.Capture();
+        UnsafeOnCompleted(context is null ? continuation : () => ExecutionContext.Run(context, static c => ((Action)c!)(), continuation));
+    }
+
+    public void UnsafeOnCompleted(Action continuation) => _loop!.Hop(continuation);
+}
+

@@ -474,11 +474,11 @@ internal sealed class LoopStream : Transport
     public override Task<Transport> ConnectBesideAsync(string host, int port, CancellationToken cancel) => ConnectAsync(_loop, host, port, cancel);
 
     /// <summary>Turns <see cref="Inline"/> on and moves the caller to the loop's thread, which drives this connection from now on.</summary>
-    public override Task BeginRelayAsync()
+    public override LoopHop BeginRelay()
     {
         // No read or write is pending here (the handshakes are over, the pumps not started), so Inline may change.
         Inline = true;
-        return _loop.SwitchToAsync();
+        return _loop.SwitchTo();
     }
 
     public override bool OneThreadDrives => true;

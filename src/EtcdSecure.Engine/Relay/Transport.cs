@@ -31,7 +31,7 @@ internal abstract class Transport : Stream
     /// The client is authenticated: from here on the code awaiting this connection (and the member connection opened
     /// beside it) may run where the engine completes its I/O. Continues the caller there.
     /// </summary>
-    public virtual Task BeginRelayAsync() => Task.CompletedTask;
+    public virtual LoopHop BeginRelay() => default;
 
     /// <summary>
     /// Whether one thread alone runs every read and write of this connection, so that OpenSSL's buffer calls
@@ -155,7 +155,7 @@ internal sealed class TransportEngine : IDisposable
     public string Description => _loops is { } loops ? $"relaying on {loops.Count} event loop thread(s)" : $"relaying on .NET's socket engine: {EventLoopUnavailable}";
 
     /// <summary>
-    /// Takes an accepted client. Until it is authenticated (<see cref="Transport.BeginRelayAsync"/>) the code awaiting
+    /// Takes an accepted client. Until it is authenticated (<see cref="Transport.BeginRelay"/>) the code awaiting
     /// it runs off the loop: its handshake builds a certificate chain and checks CRLs, and no unauthenticated client may
     /// hold up the thread that relays everyone else's traffic.
     /// </summary>
