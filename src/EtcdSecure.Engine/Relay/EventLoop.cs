@@ -420,4 +420,3 @@ public readonly struct LoopHop : ICriticalNotifyCompletion
 
     public void UnsafeOnCompleted(Action continuation) => _loop!.Hop(continuation);
 }
-
