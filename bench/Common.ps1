@@ -59,5 +59,5 @@ function Get-ReadyToRunPwsh([Parameter(Mandatory)] [string] $CacheRoot) {
     $exe = [Environment]::ProcessPath
     [string[]] $arguments = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $target 'pwsh.dll') } else { @() }
     if (-not $arguments) { return [pscustomobject]@{ Path = $null; Arguments = @(); Note = 'this PowerShell does not run as dotnet pwsh.dll' } }
-    [pscustomobject]@{ Path = $exe; Arguments = $arguments; Note = "a copy of this PowerShell ($PSHOME) with its assemblies compiled ReadyToRun by $crossgen" }
+    [pscustomobject]@{ Path = $exe; Arguments = $arguments; Note = "a copy of this PowerShell with its assemblies compiled ReadyToRun by crossgen2 $(Split-Path (Split-Path (Split-Path $crossgen)) -Leaf)" }
 }
