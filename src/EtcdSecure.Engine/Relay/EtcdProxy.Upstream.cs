@@ -60,9 +60,8 @@ public sealed partial class EtcdProxy
 
             if (UpstreamContext().Tls is { } shared)
             {
-                var own = new UpstreamTlsStream(shared, transport);
+                UpstreamTlsStream own = await UpstreamTlsStream.OpenAsync(shared, transport, m.Host, c.Protocol, r => rejected = r, cancel).ConfigureAwait(false);
                 tls = own;
-                await own.AuthenticateAsync(m.Host, c.Protocol, r => rejected = r, cancel).ConfigureAwait(false);
                 c.EndUpstream = own.ShutdownAsync;
             }
             else
@@ -100,24 +99,10 @@ public sealed partial class EtcdProxy
     /// like the one each client's connection will make has just worked, with the same suites and the same judgment
     /// of its certificate. Null (no shared context) leaves the probe to SslStream, as member connections are then.
     /// </summary>
-    private async Task<Stream?> ProbeHandshakeAsync(Stream transport, string host, Action<string> onRejected, CancellationToken cancel)
-    {
-        if (UpstreamContext().Tls is not { } shared || transport is not Transport t) return null;
-        UpstreamTlsStream? own = null;
-        try
-        {
-            own = new UpstreamTlsStream(shared, t);
-            await own.AuthenticateAsync(host, SslApplicationProtocol.Http11, onRejected, cancel).ConfigureAwait(false);
-            return own;
-        }
-        catch
-        {
-            // The stream owns the connection once made; until then it is closed here.
-            if (own is not null) await own.DisposeAsync().ConfigureAwait(false);
-            else t.Dispose();
-            throw;
-        }
-    }
+    private async Task<Stream?> ProbeHandshakeAsync(Stream transport, string host, Action<string> onRejected, CancellationToken cancel) =>
+        UpstreamContext().Tls is { } shared && transport is Transport t
+            ? await UpstreamTlsStream.OpenAsync(shared, t, host, SslApplicationProtocol.Http11, onRejected, cancel).ConfigureAwait(false)
+            : null;
 
     /// <summary>
     /// The shared client context for the upstream certificate in use, made again after it was reloaded. A context

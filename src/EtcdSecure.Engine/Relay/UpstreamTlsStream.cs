@@ -57,6 +57,27 @@ internal sealed class UpstreamTlsStream : Stream
         _f.SetConnectState(_ssl);
     }
 
+    /// <summary>
+    /// A member connection over <paramref name="inner"/> with its handshake done (<see cref="AuthenticateAsync"/>).
+    /// The stream owns <paramref name="inner"/>: when anything fails, both are closed before the exception goes on.
+    /// </summary>
+    public static async Task<UpstreamTlsStream> OpenAsync(UpstreamTls tls, Transport inner, string host, SslApplicationProtocol protocol, Action<string>? onRejected, CancellationToken cancel)
+    {
+        UpstreamTlsStream? own = null;
+        try
+        {
+            own = new UpstreamTlsStream(tls, inner);
+            await own.AuthenticateAsync(host, protocol, onRejected, cancel).ConfigureAwait(false);
+            return own;
+        }
+        catch
+        {
+            if (own is not null) await own.DisposeAsync().ConfigureAwait(false);
+            else inner.Dispose();
+            throw;
+        }
+    }
+
     public SslApplicationProtocol NegotiatedApplicationProtocol { get; private set; }
 
     public override bool CanRead => true;
