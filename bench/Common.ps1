@@ -25,6 +25,8 @@ function Get-ReadyToRunPwsh([Parameter(Mandatory)] [string] $CacheRoot) {
     $self = Get-PwshCommand
     $sma = Join-Path $PSHOME 'System.Management.Automation.dll'
     if (-not (Test-IlOnly $sma)) { return [pscustomobject]@{ Path = $self.Path; Arguments = $self.Arguments; Note = 'this PowerShell is ReadyToRun already' } }
+    # A copy can only be started as "dotnet <copy>/pwsh.dll": a PowerShell that is its own executable has no such copy.
+    if (-not $self.Arguments) { return [pscustomobject]@{ Path = $null; Arguments = @(); Note = 'this PowerShell does not run as dotnet pwsh.dll' } }
 
     $rid = [Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
     $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
@@ -56,8 +58,5 @@ function Get-ReadyToRunPwsh([Parameter(Mandatory)] [string] $CacheRoot) {
         Remove-Item $compiled -Recurse -Force
         $null = New-Item $done -ItemType File
     }
-    $exe = [Environment]::ProcessPath
-    [string[]] $arguments = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @(Join-Path $target 'pwsh.dll') } else { @() }
-    if (-not $arguments) { return [pscustomobject]@{ Path = $null; Arguments = @(); Note = 'this PowerShell does not run as dotnet pwsh.dll' } }
-    [pscustomobject]@{ Path = $exe; Arguments = $arguments; Note = "a copy of this PowerShell with its assemblies compiled ReadyToRun by crossgen2 $(Split-Path (Split-Path (Split-Path $crossgen)) -Leaf)" }
+    [pscustomobject]@{ Path = $self.Path; Arguments = @(Join-Path $target 'pwsh.dll'); Note = "a copy of this PowerShell with its assemblies compiled ReadyToRun by crossgen2 $(Split-Path (Split-Path (Split-Path $crossgen)) -Leaf)" }
 }
