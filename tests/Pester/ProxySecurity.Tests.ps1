@@ -259,11 +259,15 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
 
         $elsewhere = $c.CA | New-EtcdCertificate -Profile Server -CommonName elsewhere -Hosts 127.0.0.9 -Name impostor-elsewhere
         $clientOnly = $c.CA | New-EtcdCertificate -Profile Client -CommonName not-a-server -Hosts 127.0.0.1 -Name impostor-client-only
-        function Invoke-ThroughImpostor($Proxy, $Cert, [string[]] $Options = @()) {
-            # openssl's server answers a GET with a page about the session: it shows only if the proxy relayed the GET.
+        function Start-Impostor($Cert, [string[]] $Options = @()) {
+            # openssl's server on the member's port; with -www it answers a GET with a page about the session.
             $out = Join-Path $TestDrive "impostor-$(New-Guid).out"
-            $server = Start-Process openssl -ArgumentList (@('s_server', '-accept', $memberPort, '-cert', $Cert.Path, '-key', $Cert.KeyPath, '-www', '-quiet') + $Options) `
+            Start-Process openssl -ArgumentList (@('s_server', '-accept', $memberPort, '-cert', $Cert.Path, '-key', $Cert.KeyPath, '-www', '-quiet') + $Options) `
                 -RedirectStandardOutput $out -RedirectStandardError "$out.err" -PassThru
+        }
+        function Invoke-ThroughImpostor($Proxy, $Cert, [string[]] $Options = @()) {
+            # The session page shows only if the proxy relayed the GET.
+            $server = Start-Impostor $Cert $Options
             try {
                 Wait-TcpListening $memberPort -Because 'the impostor to listen'
                 $port = ([uri]$Proxy.Endpoint).Port
@@ -331,9 +335,7 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         $options = if ($ClientsOfEdge) { @('-Verify', '1', '-verify_return_error', '-CAfile', $edge.Path) } else { @() }
         # No client connects here: first the probes find the port empty, so the reason below can only be theirs.
         Wait-Until -Timeout '00:00:05' -Because 'a probe to find nothing listening' { (Get-EtcdProxy $name).Members[0].LastError -match 'refused' }
-        $out = Join-Path $TestDrive "probed-$(New-Guid).out"
-        $server = Start-Process openssl -ArgumentList (@('s_server', '-accept', $memberPort, '-cert', $cert.Path, '-key', $cert.KeyPath, '-www', '-quiet') + $options) `
-            -RedirectStandardOutput $out -RedirectStandardError "$out.err" -PassThru
+        $server = Start-Impostor $cert $options
         try {
             Wait-Until -Timeout '00:00:05' -Because "a probe to meet $Case" { (Get-EtcdProxy $name).Members[0].LastError -match [regex]::Escape($Why) }
             (Get-EtcdProxy $name).Members[0].Alive | Should -BeFalse
