@@ -303,6 +303,8 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         $again.Path | Should -Be $renewed["$Context cert"].Path
         Wait-Until -Because 'the proxy to reload its upstream certificate' { (Get-EtcdProxy $proxy.Name).CertificateReloads -gt $reloads }
         (Invoke-ThroughImpostor $proxy $memberCert @('-verify', '1')).Answer | Should -Match "Subject: CN ?= ?$($renewed[$Context])-after"
+        # Set only while the proxy started: the reload keeps the way it connects to members.
+        (Get-EtcdProxy $proxy.Name).TlsUpstreamContext | Should -Be $(if ($Context -eq 'shared') { 'shared' } else { 'per connection: ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0' })
     }
 
     It 'sends nothing to a server with <Case>, with a <Context> context, and says why' -ForEach @(

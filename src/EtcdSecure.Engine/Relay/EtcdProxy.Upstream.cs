@@ -116,7 +116,8 @@ public sealed partial class EtcdProxy
         lock (_upstreamContextLock)
         {
             if (_upstreamContext is { } raced && ReferenceEquals(raced.Identity, identity)) return raced;
-            UpstreamTls? tls = UpstreamTls.Create(identity, _suites, _protocols, out string? why);
+            string? why = _upstreamUnshared;
+            UpstreamTls? tls = why is null ? UpstreamTls.Create(identity, _suites, _protocols, out why) : null;
             var made = new UpstreamContextState(identity, tls, why);
             if (why is not null && _upstreamContext?.Why != why) Log(ProxyLogLevel.Verbose, $"each member connection builds its own TLS context: {why}");
             Volatile.Write(ref _upstreamContext, made);

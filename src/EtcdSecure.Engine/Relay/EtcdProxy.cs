@@ -40,6 +40,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private readonly IReadOnlyList<TlsCipherSuite> _suites;
     private readonly object _upstreamContextLock = new();
     private UpstreamContextState? _upstreamContext;
+    private readonly string? _upstreamUnshared; // why member connections never share a context, when a setting says so
     private readonly Admission _admission;
     private readonly Socket _listener;
     private readonly TransportEngine _transports;
@@ -63,8 +64,11 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
         _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
+        // Read once, at the start: a reload must not change how the proxy runs because the session's environment changed since.
+        string? serverUnshared = Environment.GetEnvironmentVariable("ETCDSECURE_TLS_SHARED_CONTEXT") == "0" ? "ETCDSECURE_TLS_SHARED_CONTEXT=0" : null;
+        _upstreamUnshared = Environment.GetEnvironmentVariable("ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT") == "0" ? "ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0" : null;
         _server = new Reloading<ServerCredentials>("serving certificate",
-            () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, suites, policy, _protocols, ServerAlpn)), info,
+            () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, suites, policy, _protocols, ServerAlpn, serverUnshared)), info,
             options.Server.CertificatePath, options.Server.KeyPath);
         if (options.ClientCAPath is { } caPath)
         {

@@ -52,10 +52,11 @@ public sealed class ServerTls
     public bool Permits(TlsCipherSuite suite) => Allowed is null || Allowed.Contains(suite);
 
     /// <param name="policy">The same suites as a policy (<see cref="TlsPolicy.Create"/>): null where the system chooses them.</param>
-    public static ServerTls Prepare(SslStreamCertificateContext context, IReadOnlyList<TlsCipherSuite> suites, CipherSuitesPolicy? policy, SslProtocols protocols, List<SslApplicationProtocol> alpn)
+    /// <param name="turnedOff">Why a setting keeps handshakes from sharing a context, or null.</param>
+    public static ServerTls Prepare(SslStreamCertificateContext context, IReadOnlyList<TlsCipherSuite> suites, CipherSuitesPolicy? policy, SslProtocols protocols, List<SslApplicationProtocol> alpn, string? turnedOff)
     {
         if (policy is null) return new ServerTls(null, null, "the system chooses the cipher suites (Windows)");
-        if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_SHARED_CONTEXT") == "0") return new ServerTls(policy, suites, "ETCDSECURE_TLS_SHARED_CONTEXT=0");
+        if (turnedOff is not null) return new ServerTls(policy, suites, turnedOff);
         string? why;
         try
         {

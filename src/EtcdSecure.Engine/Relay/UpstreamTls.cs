@@ -27,7 +27,7 @@ namespace EtcdSecure.Engine.Relay;
 /// certificate during the handshake (as SslStream lets it), and <see cref="UpstreamTlsStream.AuthenticateAsync"/>
 /// refuses the connection afterwards unless the chain ends at the upstream CA for server auth and names the member.
 /// If anything here cannot be set up, <see cref="Create"/> says why and each member connection uses SslStream as
-/// before; ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0 does that on purpose.
+/// before; ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0 when the proxy starts does that on purpose (the proxy checks it).
 /// </para>
 /// </remarks>
 internal sealed class UpstreamTls
@@ -49,7 +49,6 @@ internal sealed class UpstreamTls
     public static UpstreamTls? Create(TlsClientIdentity identity, IReadOnlyList<TlsCipherSuite> suites, SslProtocols protocols, out string? why)
     {
         why = null;
-        if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT") == "0") { why = "ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0"; return null; }
         if (!OperatingSystem.IsLinux()) { why = "only on Linux, where SslStream runs on OpenSSL"; return null; }
         if (LibSsl.Bind() is not { } lib) { why = LibSsl.Why; return null; }
         if (OpenSsl.From(lib) is not { } f) { why = $"{lib.Path} lacks a function this needs (OpenSSL 1.1.1 and later have them all)"; return null; }
