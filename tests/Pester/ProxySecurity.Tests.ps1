@@ -344,6 +344,47 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         }
         finally { Stop-TestProcess $server }
     }
+    It 'takes a member out of rotation once its certificate expires, though that very certificate passed before, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
+    ) {
+        # The shared context remembers chains it found good; what it remembers must end when the certificate does.
+        $short = $c.CA | New-EtcdCertificate -Profile Server -CommonName short-lived -Hosts 127.0.0.1 -Name "impostor-short-$($Context -replace ' ', '-')" -Validity '00:00:10'
+        $name = $proxies[$Context].Name
+        $server = Start-Impostor $short
+        try {
+            Wait-Until -Timeout '00:00:08' -Because 'the probes to accept the certificate while it is valid' { (Get-EtcdProxy $name).Members[0].Alive }
+            (Get-Date).ToUniversalTime() | Should -BeLessThan (Get-EtcdCertificate $short.Path).NotAfter.ToUniversalTime()
+            Wait-Until -Timeout '00:00:20' -Because 'the probes to find the certificate expired' { (Get-EtcdProxy $name).Members[0].LastError -match 'expired' }
+            (Get-EtcdProxy $name).Members[0].Alive | Should -BeFalse
+        }
+        finally { Stop-TestProcess $server }
+    }
+
+    It 'refuses a member it accepted before once its CA leaves the upstream CA file, with a <Context> context' -ForEach @(
+        foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
+    ) {
+        # A proxy that trusts the client CA for members too, until that CA leaves its upstream CA file.
+        $name = "narrowed-$($Context -replace ' ', '-')"
+        $bundle = Join-Path $TestDrive "$name.pem"
+        Set-Content $bundle ((Get-Content -Raw $c.CA.Path), (Get-Content -Raw $edge.Path)) -NoNewline
+        $server = Start-Impostor $serving
+        try {
+            Wait-TcpListening $memberPort -Because 'the impostor to listen'
+            if ($Context -eq 'per connection') { $env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT = '0' }
+            try { $null = Start-TestProxy $name @{ Endpoint = "https://127.0.0.1:$memberPort"; UpstreamCA = $bundle } }
+            finally { Remove-Item Env:ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT -ErrorAction Ignore }
+            (Get-EtcdProxy $name).Members[0].Alive | Should -BeTrue -Because 'the bundle trusts the client CA, which issued the member''s certificate'
+            $reloads = (Get-EtcdProxy $name).CertificateReloads
+            Copy-Item $c.CA.Path $bundle -Force
+            Wait-Until -Because 'the proxy to reload its upstream CA file' { (Get-EtcdProxy $name).CertificateReloads -gt $reloads }
+            Wait-Until -Timeout '00:00:05' -Because 'the probes to refuse the same certificate now' { (Get-EtcdProxy $name).Members[0].LastError -match 'does not chain to the given CA' }
+            (Get-EtcdProxy $name).Members[0].Alive | Should -BeFalse
+        }
+        finally {
+            Stop-EtcdProxy $name -ErrorAction Ignore
+            Stop-TestProcess $server
+        }
+    }
 }
 
 Describe 'Start-EtcdProxy: TLS versions and cipher suites' -Tag Integration, Security {

@@ -44,6 +44,9 @@ internal sealed class UpstreamTls
 
     public TlsClientIdentity Identity { get; }
 
+    /// <summary>Member chains found good under this context's trust; a reload makes a new context, and with it a new set.</summary>
+    internal JudgedChains Judged { get; } = new();
+
     internal OpenSsl F { get; }
 
     public static UpstreamTls? Create(TlsClientIdentity identity, IReadOnlyList<TlsCipherSuite> suites, SslProtocols protocols, out string? why)

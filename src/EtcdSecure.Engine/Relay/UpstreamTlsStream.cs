@@ -175,6 +175,7 @@ internal sealed class UpstreamTlsStream : Stream
         }
 
         if (sent.Count == 0 || sent[0].Length == 0) return "the server sent no certificate";
+        if (_tls.Judged.IsKnownGood(host, sent, DateTime.UtcNow)) return null;
         var certificates = new List<X509Certificate2>();
         try
         {
@@ -185,6 +186,12 @@ internal sealed class UpstreamTlsStream : Stream
             try
             {
                 TlsClientIdentity.ValidateServer(certificates[0], chain, built ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors, out string? reason, dialledHost: host);
+                if (reason is null && built)
+                {
+                    (DateTime from, DateTime until) = Validity(chain);
+                    _tls.Judged.RememberGood(host, sent, from, until);
+                }
+
                 return reason;
             }
             finally
@@ -200,6 +207,20 @@ internal sealed class UpstreamTlsStream : Stream
         {
             foreach (X509Certificate2 c in certificates) c.Dispose();
         }
+    }
+
+    /// <summary>When every certificate of the chain that was built is valid: the latest NotBefore to the earliest NotAfter, in UTC.</summary>
+    private static (DateTime From, DateTime Until) Validity(X509Chain chain)
+    {
+        DateTime from = DateTime.MinValue, until = DateTime.MaxValue;
+        foreach (X509ChainElement e in chain.ChainElements)
+        {
+            DateTime notBefore = e.Certificate.NotBefore.ToUniversalTime(), notAfter = e.Certificate.NotAfter.ToUniversalTime();
+            if (notBefore > from) from = notBefore;
+            if (notAfter < until) until = notAfter;
+        }
+
+        return (from, until);
     }
 
     /// <remarks>
