@@ -3,7 +3,7 @@
 .SYNOPSIS
     The proxy against its peers, all in this run on loopback with mutual TLS on both sides:
     bulk throughput (EtcdSecure, HAProxy tcp mode, nginx stream, direct), etcd request rate and latency
-    (EtcdSecure, HAProxy, etcd grpc-proxy, direct), and memory per idle connection.
+    (EtcdSecure, HAProxy, etcd grpc-proxy, direct), memory per idle connection, and CPU at rest and per new client.
 .DESCRIPTION
     Every relay runs in its own process, so the machine's two cores are shared the same way for each: the client
     (LoadTool), the relay, and the backend (LoadTool serve for bytes, a 3-member etcd cluster for requests).
@@ -22,8 +22,11 @@ param(
     [int] $IdleConnections = 9000,
     # Seconds of load on a freshly started proxy, reported second by second.
     [int] $ColdSeconds = 15,
+    # Clients that each connect, make one Range and leave, per relay and round; and seconds per window at rest.
+    [int] $ChurnClients = 2000,
+    [int] $RestSeconds = 10,
     # Which measurements to run (all by default); a subset is handy while working on the relay.
-    [ValidateSet('Bulk', 'Idle', 'Etcd', 'Cold')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd', 'Cold')
+    [ValidateSet('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn')
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
@@ -293,7 +296,7 @@ try {
     foreach ($p in @($ours, $oursKeep, $oursInline, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
 
     # --- etcd request rate ----------------------------------------------------------------------------
-    if ($Part -contains 'Etcd' -or $Part -contains 'Cold') {
+    if ($Part -contains 'Etcd' -or $Part -contains 'Cold' -or $Part -contains 'Churn') {
     Write-Host 'bench: 3-member etcd cluster'
     $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
     $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
@@ -435,6 +438,45 @@ try {
         }
         $lines.Add('')
         $lines.Add('CPU is sampled from /proc every second, in 10 ms ticks: a second of 2,000 requests at 50 µs carries about ±5 µs of sampling error.')
+        $lines.Add('')
+    }
+
+    if ($Part -contains 'Churn') {
+        # What a relay costs while nothing is relayed (its checks of the members), and per client that connects, makes
+        # one request and leaves: both TLS handshakes, the request, the close.
+        $churn = 'EtcdSecure', 'HAProxy', 'etcd grpc-proxy'
+        $rest = @{}; $perClient = @{}
+        foreach ($n in $churn) { $rest[$n] = [Collections.Generic.List[double]]::new(); $perClient[$n] = [Collections.Generic.List[double]]::new() }
+        # The hold file exists already, so each LoadTool run closes its clients as soon as all are open.
+        $now = Join-Path $root 'hold-none'; Set-Content $now 'now'
+        foreach ($r in 0..$Runs) {
+            foreach ($n in $churn) {
+                Write-Host "bench: $ChurnClients new clients through $n$(if ($r -eq 0) { ' (warm-up)' })"
+                $before = Get-CpuSeconds @($etcdRelay[$n].Id)
+                $out = & dotnet $LoadTool etcd-idle --target "127.0.0.1:$($etcdPorts[$n])" --count $ChurnClients --hold-file $now $script:auth
+                if ($LASTEXITCODE -or -not ($out -match "READY $ChurnClients")) { throw "LoadTool etcd-idle through $n failed ($LASTEXITCODE): $out" }
+                if ($r -gt 0) { $perClient[$n].Add(((Get-CpuSeconds @($etcdRelay[$n].Id)) - $before) * 1000 / $ChurnClients) }
+            }
+        }
+        # At rest once every relay has served clients, so that a freshly started one is not measured compiling its code;
+        # the first window, right after the last clients left, is not counted.
+        Write-Host "bench: CPU at rest, $Runs windows of $RestSeconds s after one more"
+        foreach ($r in 0..$Runs) {
+            $before = @{}; foreach ($n in $churn) { $before[$n] = Get-CpuSeconds @($etcdRelay[$n].Id) }
+            Start-Sleep -Seconds $RestSeconds
+            if ($r -gt 0) { foreach ($n in $churn) { $rest[$n].Add(((Get-CpuSeconds @($etcdRelay[$n].Id)) - $before[$n]) * 1000 / $RestSeconds) } }
+        }
+
+        $lines.Add('## Proxy: CPU at rest and per new client')
+        $lines.Add('')
+        $lines.Add("The relays of the etcd section, in front of the same 3-member cluster. At rest: no client, only each relay's own checks of the members (EtcdSecure: a TLS handshake and GET /version to every member every 500 ms; HAProxy: a TLS handshake every 500 ms; etcd grpc-proxy: its own), relay CPU per second over $Runs windows of $RestSeconds s after the clients below (and one more window not counted), all relays in the same windows. Per new client: $ChurnClients dotnet gRPC clients (bench/LoadTool etcd-idle), 64 connecting at a time, each with its own HTTP/2 connection, making one Range and closing once all are open; relay CPU divided by the clients, which includes the few seconds at rest the run takes; $Runs rounds after one to warm up, relays taking turns. Medians.")
+        $lines.Add('')
+        $lines.Add('| relay | CPU at rest ms/s | CPU per new client ms | per new client / HAProxy |')
+        $lines.Add('|---|---:|---:|---:|')
+        $haClient = Get-Median $perClient.HAProxy
+        foreach ($n in $churn) { $lines.Add(('| {0} | {1:N1} | {2:N2} | {3:N2} |' -f $n, (Get-Median $rest[$n]), (Get-Median $perClient[$n]), ((Get-Median $perClient[$n]) / $haClient))) }
+        $lines.Add('')
+        $lines.Add(('EtcdSecure at rest {0:N1} ms a second, HAProxy {1:N1}; per new client {2:N2} ms, HAProxy {3:N2} ({4:N2} times). No target is set for these.' -f (Get-Median $rest.EtcdSecure), (Get-Median $rest.HAProxy), (Get-Median $perClient.EtcdSecure), $haClient, ((Get-Median $perClient.EtcdSecure) / $haClient)))
         $lines.Add('')
     }
 
