@@ -6,8 +6,8 @@ namespace EtcdSecure.Engine.Relay;
 
 /// <summary>
 /// The member certificate chains one upstream context has found good, so that a probe every half second and each new
-/// member connection need not decode the same certificates and build the same chain again: that was about a third of
-/// an idle proxy's CPU.
+/// member connection need not decode the same certificates and build the same chain again: that was a quarter to a
+/// third of an idle proxy's CPU.
 /// </summary>
 /// <remarks>
 /// The verdict on a chain depends on nothing but the bytes the member sent, the host dialled, the trust of the context
