@@ -28,7 +28,7 @@ internal sealed class JudgedChains
     {
         lock (_good)
         {
-            int i = _good.FindIndex(g => string.Equals(g.Host, host, StringComparison.OrdinalIgnoreCase) && SameChain(g.Sent, sent));
+            int i = IndexOf(host, sent);
             if (i < 0) return false;
             if (now >= _good[i].ValidFrom && now < _good[i].ValidUntil) return true;
             _good.RemoveAt(i);
@@ -42,11 +42,15 @@ internal sealed class JudgedChains
     {
         lock (_good)
         {
-            if (_good.Exists(g => string.Equals(g.Host, host, StringComparison.OrdinalIgnoreCase) && SameChain(g.Sent, sent))) return;
+            if (IndexOf(host, sent) >= 0) return;
             if (_good.Count >= Capacity) _good.RemoveAt(0);
             _good.Add(new Good(host, sent.ToArray(), validFrom, validUntil));
         }
     }
+
+    /// <summary>Where the chain <paramref name="sent"/> for <paramref name="host"/> is kept, or -1; call under the lock.</summary>
+    private int IndexOf(string host, IReadOnlyList<byte[]> sent) =>
+        _good.FindIndex(g => string.Equals(g.Host, host, StringComparison.OrdinalIgnoreCase) && SameChain(g.Sent, sent));
 
     private static bool SameChain(byte[][] known, IReadOnlyList<byte[]> sent)
     {
