@@ -65,8 +65,8 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
         // Read once, at the start: a reload must not change how the proxy runs because the session's environment changed since.
-        string? serverUnshared = Environment.GetEnvironmentVariable("ETCDSECURE_TLS_SHARED_CONTEXT") == "0" ? "ETCDSECURE_TLS_SHARED_CONTEXT=0" : null;
-        _upstreamUnshared = Environment.GetEnvironmentVariable("ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT") == "0" ? "ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT=0" : null;
+        string? serverUnshared = EnvironmentSwitch.Set("ETCDSECURE_TLS_SHARED_CONTEXT", "0");
+        _upstreamUnshared = EnvironmentSwitch.Set("ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT", "0");
         _server = new Reloading<ServerCredentials>("serving certificate",
             () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, suites, policy, _protocols, ServerAlpn, serverUnshared)), info,
             options.Server.CertificatePath, options.Server.KeyPath);

@@ -53,7 +53,7 @@ internal sealed class EventLoopGroup : IDisposable
     private static string? Unsupported()
     {
         if (!OperatingSystem.IsLinux()) return "the relay's own event loop needs Linux (epoll)";
-        if (Environment.GetEnvironmentVariable("ETCDSECURE_PROXY_EVENT_LOOP") == "0") return "ETCDSECURE_PROXY_EVENT_LOOP=0";
+        if (EnvironmentSwitch.Set("ETCDSECURE_PROXY_EVENT_LOOP", "0") is { } off) return off;
         if (Epoll.EventSize == 0) return $"no epoll_event layout known for {RuntimeInformation.ProcessArchitecture}";
         return null;
     }

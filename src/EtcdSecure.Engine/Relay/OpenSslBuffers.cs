@@ -80,7 +80,7 @@ public static class OpenSslBuffers
 
     private static (Bound Result, bool Final) Bind()
     {
-        if (Environment.GetEnvironmentVariable("ETCDSECURE_TLS_KEEP_BUFFERS") == "1") return (Off("ETCDSECURE_TLS_KEEP_BUFFERS=1"), true);
+        if (EnvironmentSwitch.Set("ETCDSECURE_TLS_KEEP_BUFFERS", "1") is { } keep) return (Off(keep), true);
         if (LibSsl.Bind() is not { } lib) return (Off(LibSsl.Why!), LibSsl.Settled);
         SslCtrl? ctrl = lib.Export<SslCtrl>("SSL_ctrl");
         if (ctrl is null) return (Off($"SSL_ctrl not found in {lib.Path}"), true);
