@@ -25,6 +25,7 @@ try {
     $fresh = "Import-Module '$ModulePath'; `$null = Test-EtcdClusterHealth $($cluster.Endpoints[0]) -CA '$($cluster.CAPath)' -Certificate '$($cluster.ClientCertificatePath)' -Cluster"
     # The same in a fresh process, timed inside it: what the module costs on first use, apart from starting pwsh.
     $freshInside = "`$s = [Diagnostics.Stopwatch]::StartNew(); $fresh; `$s.Elapsed.TotalMilliseconds"
+    function Measure-FirstUse([string] $Path, [string[]] $Arguments) { [double](& $Path @Arguments -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1) }
 
     $startup = Measure-Median { $null = & $exe @prefix -NoProfile -NonInteractive -Command 'exit' }
     # First use is mostly JIT compiling, PowerShell's own methods among them; the released PowerShell packages ship
@@ -42,10 +43,10 @@ try {
         # And in the ReadyToRun PowerShell, in the same turns.
         $firstUse = @{ On = [Collections.Generic.List[double]]::new(); Off = [Collections.Generic.List[double]]::new(); Released = [Collections.Generic.List[double]]::new() }
         foreach ($i in 1..$Runs) {
-            $firstUse.On.Add([double](& $exe @prefix -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1))
-            if ($released.Path) { $firstUse.Released.Add([double](& $released.Path @releasedArgs -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1)) }
+            $firstUse.On.Add((Measure-FirstUse $exe $prefix))
+            if ($released.Path) { $firstUse.Released.Add((Measure-FirstUse $released.Path $releasedArgs)) }
             $env:ETCDSECURE_TLS_WARM_UP = '0'
-            try { $firstUse.Off.Add([double](& $exe @prefix -NoProfile -NonInteractive -Command $freshInside | Select-Object -Last 1)) }
+            try { $firstUse.Off.Add((Measure-FirstUse $exe $prefix)) }
             finally { Remove-Item Env:ETCDSECURE_TLS_WARM_UP }
         }
         $oursFirstUse = Get-Median $firstUse.On
