@@ -344,6 +344,7 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         }
         finally { Stop-TestProcess $server }
     }
+
     It 'takes a member out of rotation once its certificate expires, though that very certificate passed before, with a <Context> context' -ForEach @(
         foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
     ) {
