@@ -176,7 +176,9 @@ function Invoke-Bench {
     if ($missing) { Install-DebianPackage $missing }
     $loadTool = Join-Path $Root 'out/bench/LoadTool'
     Invoke-Native dotnet build (Join-Path $Root 'bench/LoadTool/LoadTool.csproj') -c Release -o $loadTool --nologo --verbosity quiet
-    & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $StagedManifest -OutFile (Join-Path $Root 'docs/benchmarks.md') -LoadTool (Join-Path $loadTool 'LoadTool.dll')
+    $bareRelay = Join-Path $Root 'out/bench/BareRelay'
+    Invoke-Native dotnet build (Join-Path $Root 'bench/BareRelay/BareRelay.csproj') -c Release -o $bareRelay --nologo --verbosity quiet
+    & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $StagedManifest -OutFile (Join-Path $Root 'docs/benchmarks.md') -LoadTool (Join-Path $loadTool 'LoadTool.dll') -BareRelay (Join-Path $bareRelay 'BareRelay.dll')
 }
 
 function Invoke-Package {

@@ -11,6 +11,8 @@
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $LoadTool,
+    # bench/BareRelay.dll: when given, the least a relay written in C# costs is measured beside the proxy (Bulk, Etcd).
+    [string] $BareRelay,
     [long] $BulkBytes = 512MB,
     [int] $Runs = 3,
     [double] $EtcdSeconds = 5,
@@ -124,6 +126,22 @@ function Start-OurInlineProxy([int] $Port, [string[]] $Endpoints, [string] $Name
         ETCDSECURE_PROXY_EVENT_LOOP = '0'; DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS = '1'; DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT = [Environment]::ProcessorCount }
 }
 
+# Not a product: a relay with nothing but OpenSSL and one epoll loop per core, every record moved on the loop thread
+# straight from one SSL* to the other (memory BIOs, the relay's own recv and send), no tasks, streams or SslStream.
+# What the relay's design could cost at least in C#, beside what the proxy costs.
+$FloorName = 'C# floor (bench/BareRelay)'
+if ($BareRelay -and -not ($IsLinux -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64')) {
+    Write-Host 'bench: no C# floor: bench/BareRelay runs on Linux x64 only'
+    $BareRelay = $null
+}
+$FloorDescription = "'$FloorName' is not a product and not a peer: a relay of about 300 lines with OpenSSL and one epoll loop per core and nothing else, each record moved on the loop thread from one SSL* straight to the other (memory BIOs, its own recv and send), no tasks, streams or SslStream, JIT-compiled fully optimized (tiered compilation off). It checks client certificates against the CA and the member's certificate and address, and has none of the proxy's caps, probes, reloads or half-close. It shows what a relay of the proxy's design costs at least in C# on this machine."
+function Start-BareRelay([int] $Port, [string[]] $Members, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamKey = $client.KeyPath, [string] $UpstreamCA = $ca.Path) {
+    $p = Start-Bg dotnet @($BareRelay, '--listen', $Port, '--members', ($Members -join ','), '--cert', $relay.Path, '--key', $relay.KeyPath, '--ca', $ca.Path,
+        '--upstream-cert', $UpstreamCertificate, '--upstream-key', $UpstreamKey, '--upstream-ca', $UpstreamCA, '--bio', 'mem') (Join-Path $root $Name)
+    Wait-Tls $Port "BareRelay $Name"
+    $p
+}
+
 function Start-HAProxy([int] $Port, [int[]] $Backends, [string] $Name, [switch] $H2, [int] $MaxConn = 9500, [string] $ServerCA = $ca.Path, [string] $ServerPem = $clientPem) {
     # TCP mode, TLS on both sides, client certificates required from clients and presented to the servers.
     $alpn = if ($H2) { ' alpn h2,http/1.1' } else { '' }
@@ -212,6 +230,10 @@ try {
     $ports = [ordered]@{ direct = $backendPort; EtcdSecure = (Get-Port); $InlineName = (Get-Port); HAProxy = (Get-Port); 'nginx stream' = (Get-Port) }
     $ours = Start-OurProxy $ports.EtcdSecure @("https://127.0.0.1:$backendPort") 'bulk'
     $oursInline = Start-OurInlineProxy $ports.$InlineName @("https://127.0.0.1:$backendPort") 'bulk-inline'
+    if ($BareRelay -and $Part -contains 'Bulk') {
+        $ports.Insert(3, $FloorName, (Get-Port))
+        $floor = Start-BareRelay $ports.$FloorName @("127.0.0.1:$backendPort") 'bulk-floor'
+    }
     if ($Part -contains 'Idle') {
         # The same proxy with OpenSSL's buffers kept, to show what releasing them saves (idle memory only).
         $keepPort = Get-Port
@@ -225,7 +247,7 @@ try {
     $bulk = [ordered]@{}
     $cpu = [ordered]@{}
     $relayPids = @{}
-    foreach ($name in $ports.Keys) { $relayPids[$name] = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } $InlineName { @($oursInline.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } } }
+    foreach ($name in $ports.Keys) { $relayPids[$name] = switch ($name) { 'direct' { @() } 'EtcdSecure' { @($ours.Id) } $InlineName { @($oursInline.Id) } $FloorName { @($floor.Id) } 'HAProxy' { @($ha.Id) } default { Get-NginxPids $ng } } }
     foreach ($streams in 1, 4) {
         $samples = @{}
         foreach ($name in $ports.Keys) {
@@ -255,6 +277,7 @@ try {
     $lines.Add('')
     $lines.Add('The CPU columns are the relay process''s own user + system time per MiB relayed (all its processes), over the same runs: what the relay costs, apart from the client and the backend it shares the cores with.')
     $lines.Add('')
+    if ($ports.Contains($FloorName)) { $lines.Add($FloorDescription); $lines.Add('') }
     $lines.Add('| relay | 1 stream | 4 streams | relay CPU ms/MiB, 1 stream | relay CPU ms/MiB, 4 streams |')
     $lines.Add('|---|---:|---:|---:|---:|')
     foreach ($name in $ports.Keys) {
@@ -267,7 +290,8 @@ try {
         $ratio = $cpu["EtcdSecure/$streams"] / $best
         $inline = $cpu["$InlineName/$streams"] / $cpu["EtcdSecure/$streams"]
         $lines.Add('')
-        $lines.Add(('{0} stream(s): relay CPU per MiB, EtcdSecure / best of HAProxy and nginx = {1:N2} (target <= 0.9: {2}); .NET sockets inline / event loops = {3:N2}' -f $streams, $ratio, $(if ($ratio -le 0.9) { 'met' } else { 'NOT met' }), $inline))
+        $floorText = if ($cpu.Contains("$FloorName/$streams")) { '; C# floor / best of HAProxy and nginx = {0:N2}' -f ($cpu["$FloorName/$streams"] / $best) } else { '' }
+        $lines.Add(('{0} stream(s): relay CPU per MiB, EtcdSecure / best of HAProxy and nginx = {1:N2} (target <= 0.9: {2}); .NET sockets inline / event loops = {3:N2}{4}' -f $streams, $ratio, $(if ($ratio -le 0.9) { 'met' } else { 'NOT met' }), $inline, $floorText))
     }
     $lines.Add('')
 
@@ -293,7 +317,7 @@ try {
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection, HAProxy {1:N1} (target: no more than HAProxy: {2})' -f $perConn, $haConn, $(if ($perConn -le $haConn) { 'met' } else { 'NOT met' })))
     $lines.Add('')
     }
-    foreach ($p in @($ours, $oursKeep, $oursInline, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
+    foreach ($p in @($ours, $oursKeep, $oursInline, $floor, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
 
     # --- etcd request rate ----------------------------------------------------------------------------
     if ($Part -contains 'Etcd' -or $Part -contains 'Cold' -or $Part -contains 'Churn') {
@@ -307,6 +331,10 @@ try {
     $etcdRelay = [ordered]@{}
     $etcdRelay.EtcdSecure = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $etcdRelay.$InlineName = Start-OurInlineProxy $etcdPorts.$InlineName $cluster.Endpoints 'etcd-inline' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
+    if ($BareRelay -and $Part -contains 'Etcd') {
+        $etcdPorts.Insert(3, $FloorName, (Get-Port))
+        $etcdRelay.$FloorName = Start-BareRelay $etcdPorts.$FloorName ($cluster.Endpoints -replace '^https://') 'etcd-floor' $cluster.ClientCertificatePath $cluster.ClientKeyPath $clusterCA
+    }
     $clusterClientPem = Join-Path $root 'cluster-client.pem'; Set-Content $clusterClientPem ((Get-Content $cluster.ClientCertificatePath -Raw) + (Get-Content $cluster.ClientKeyPath -Raw))
     # HAProxy verifies the members against the cluster CA and presents the cluster's client certificate.
     $etcdRelay.HAProxy = Start-HAProxy $etcdPorts.HAProxy $memberPorts 'etcd-haproxy' -H2 -MaxConn 9500 -ServerCA $clusterCA -ServerPem $clusterClientPem
@@ -339,6 +367,7 @@ try {
     $lines.Add('')
     $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried. Added p99 is the path''s p99 minus the direct path''s in the same load.')
     $lines.Add('')
+    if ($etcdPorts.Contains($FloorName)) { $lines.Add($FloorDescription); $lines.Add('') }
     $lines.Add('| load | path | ops/s | p50 ms | p99 ms | added p99 ms | relay CPU µs per request | CPU / HAProxy''s |')
     $lines.Add('|---|---|---:|---:|---:|---:|---:|---:|')
     $verdicts = [Collections.Generic.List[string]]::new()
@@ -380,7 +409,8 @@ try {
         $rateOk = $rate.EtcdSecure.opsPerSecond -ge $rate.HAProxy.opsPerSecond
         $p99Ok = $rate.EtcdSecure.p99 -le $rate.HAProxy.p99
         $met = $cpuRatio -le 0.8 -and $rateOk -and $p99Ok
-        $verdicts.Add(('{0}: relay CPU per request EtcdSecure / HAProxy = {1:N2} (<= 0.8), rate {2:N0} against {3:N0} ops/s, p99 {4:N2} against {5:N2} ms: target {6}; .NET sockets inline / event loops CPU per request = {7:N2}' -f $label, $cpuRatio, $rate.EtcdSecure.opsPerSecond, $rate.HAProxy.opsPerSecond, $rate.EtcdSecure.p99, $rate.HAProxy.p99, $(if ($met) { 'met' } else { 'NOT met' }), ($rate.$InlineName.CpuPerRequest / $rate.EtcdSecure.CpuPerRequest)))
+        $floorText = if ($rate.Contains($FloorName)) { '; C# floor / HAProxy = {0:N2}' -f ($rate.$FloorName.CpuPerRequest / $rate.HAProxy.CpuPerRequest) } else { '' }
+        $verdicts.Add(('{0}: relay CPU per request EtcdSecure / HAProxy = {1:N2} (<= 0.8), rate {2:N0} against {3:N0} ops/s, p99 {4:N2} against {5:N2} ms: target {6}; .NET sockets inline / event loops CPU per request = {7:N2}{8}' -f $label, $cpuRatio, $rate.EtcdSecure.opsPerSecond, $rate.HAProxy.opsPerSecond, $rate.EtcdSecure.p99, $rate.HAProxy.p99, $(if ($met) { 'met' } else { 'NOT met' }), ($rate.$InlineName.CpuPerRequest / $rate.EtcdSecure.CpuPerRequest), $floorText))
     }
     $lines.Add('')
     foreach ($v in $verdicts) { $lines.Add("- $v") }

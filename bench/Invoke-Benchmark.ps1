@@ -13,6 +13,8 @@ param(
     [ValidateRange(3, 50)] [int] $ImportRuns = 9,
     # bench/LoadTool, built by build.ps1 bench: the load generator and TLS backend of the proxy benchmarks.
     [string] $LoadTool,
+    # bench/BareRelay, built by build.ps1 bench: the least a relay in C# costs, measured beside the proxy.
+    [string] $BareRelay,
     # Run only the Bench.*.ps1 sections whose names match (e.g. Proxy), and skip the import measurement.
     [string] $Only
 )
@@ -65,6 +67,7 @@ foreach ($s in $sections) {
     Write-Host "bench: $($s.BaseName)"
     $sectionArgs = @{ ModulePath = $ModulePath }
     if ((Get-Command $s.FullName).Parameters.ContainsKey('LoadTool')) { $sectionArgs.LoadTool = $LoadTool }
+    if ($BareRelay -and (Get-Command $s.FullName).Parameters.ContainsKey('BareRelay')) { $sectionArgs.BareRelay = $BareRelay }
     foreach ($line in (& $s.FullName @sectionArgs)) { $report.Add($line) }
 }
 
