@@ -523,6 +523,14 @@ try {
     }
     }
 }
+catch {
+    # The logs go with the temporary directory: show what the processes said before it goes.
+    foreach ($log in $script:logs.Values) {
+        $tail = Get-Content "$log.err", "$log.out" -ErrorAction Ignore | Where-Object { $_ } | Select-Object -Last 5
+        if ($tail) { Write-Host "bench: $(Split-Path $log -Leaf): $($tail -join ' | ')" }
+    }
+    throw
+}
 finally {
     foreach ($p in $started) { if (-not $p.HasExited) { $p.Kill($true); $null = $p.WaitForExit(10000) } }
     try { Remove-EtcdCluster bench -Confirm:$false } catch { $null = $_ } # not made when an earlier step failed
