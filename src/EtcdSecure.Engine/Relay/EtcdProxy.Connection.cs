@@ -77,6 +77,19 @@ public sealed partial class EtcdProxy
         ReleaseBuffersWhenIdle(c.Upstream!, c.UpstreamStream!);
 
         c.Touch();
+        if (c.Records is { } records)
+        {
+            if (DirectRelay.TryStart(this, c, out string? why) is { } relayed)
+            {
+                Interlocked.Increment(ref _directRelays);
+                await relayed.ConfigureAwait(false);
+                return;
+            }
+
+            Volatile.Write(ref _lastNotDirect, why);
+            records.Bounded = false;
+        }
+
         Task up = PumpAsync(c, c.Client!, c.Upstream!, c.EndUpstream!, c.UpstreamStream!, up: true);
         Task down = PumpAsync(c, c.Upstream!, c.Client!, c.Client!.ShutdownAsync, c.ClientStream, up: false);
         // When one side fails outright the other pump is stuck in a read; tearing the connection down ends it.

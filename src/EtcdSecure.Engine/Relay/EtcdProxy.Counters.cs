@@ -46,6 +46,15 @@ public sealed partial class EtcdProxy
     /// <summary>Whether client handshakes share one OpenSSL context that carries the proxy's cipher suites ("shared"), or why each builds its own.</summary>
     public string TlsServerContext => _server.Value.Tls.SharedUnavailable is { } why ? "per connection: " + why : "shared";
 
+    /// <summary>Connections relayed record by record straight between the two OpenSSL handles, on their event loop.</summary>
+    public long DirectRelays => Interlocked.Read(ref _directRelays);
+
+    /// <summary>"on", or why connections go through the streams and pumps instead (the last reason seen).</summary>
+    public string RelayDirect => _directOff is { } off ? "off: " + off
+        : _transports.EventLoops == 0 ? "off: only on the relay's own event loops"
+        : Volatile.Read(ref _lastNotDirect) is { } why ? "on, but not for some connections: " + why
+        : "on";
+
     /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>
     public int? RevokedCertificates => _clients?.Value.Revoked?.Revoked;
 }

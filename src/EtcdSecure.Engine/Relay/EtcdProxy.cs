@@ -41,6 +41,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private readonly object _upstreamContextLock = new();
     private UpstreamContextState? _upstreamContext;
     private readonly string? _upstreamUnshared; // why member connections never share a context, when a setting says so
+    private readonly string? _directOff;        // why no connection is relayed directly, when a setting says so
     private readonly Admission _admission;
     private readonly Socket _listener;
     private readonly TransportEngine _transports;
@@ -52,6 +53,8 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private long _bytesDown;
     private long _buffersReleased;
     private long _idleFrees;
+    private long _directRelays;
+    private string? _lastNotDirect;
     private readonly Action _countIdleFree; // one delegate for every connection
 
     private EtcdProxy(ProxyOptions options, Action<ProxyLogLevel, string> log)
@@ -67,6 +70,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         // Read once, at the start: a reload must not change how the proxy runs because the session's environment changed since.
         string? serverUnshared = EnvironmentSwitch.Set("ETCDSECURE_TLS_SHARED_CONTEXT", "0");
         _upstreamUnshared = EnvironmentSwitch.Set("ETCDSECURE_TLS_UPSTREAM_SHARED_CONTEXT", "0");
+        _directOff = EnvironmentSwitch.Set("ETCDSECURE_RELAY_DIRECT", "0");
         _server = new Reloading<ServerCredentials>("serving certificate",
             () => ServerCredentials.Load(options.Server.CertificatePath, options.Server.KeyPath, context => ServerTls.Prepare(context, suites, policy, _protocols, ServerAlpn, serverUnshared)), info,
             options.Server.CertificatePath, options.Server.KeyPath);

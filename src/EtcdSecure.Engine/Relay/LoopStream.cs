@@ -68,6 +68,8 @@ internal sealed class LoopStream : Transport
 
     internal ulong Key { get; }
 
+    internal EventLoop Loop => _loop;
+
     /// <summary>
     /// Whether the code awaiting this stream runs on the loop's thread when the socket becomes ready (the relay's
     /// fast path), or on a thread-pool thread. A connection whose client has not authenticated yet runs off the
@@ -101,7 +103,73 @@ internal sealed class LoopStream : Transport
     {
         get
         {
-            lock (_gate) return !_closed && _read.Pending;
+            lock (_gate) return !_closed && (_direct is not null ? !_readable : _read.Pending);
+        }
+    }
+
+    private IDirectReady? _direct;
+
+    /// <summary>
+    /// From here on the socket's events go to <paramref name="handler"/>, which reads and writes with
+    /// <see cref="ReceiveDirect"/> and <see cref="SendDirect"/> on the loop's thread, instead of completing awaited reads
+    /// and writes. Only with none pending.
+    /// </summary>
+    internal void BeginDirect(IDirectReady handler)
+    {
+        lock (_gate)
+        {
+            if (_read.Pending || _write.Pending) throw new InvalidOperationException("A read or write is pending on this connection.");
+            _direct = handler;
+        }
+    }
+
+    /// <summary>Reads what the socket has, without waiting: the count, 0 at its end (or <paramref name="error"/>), -1 when it has nothing now.</summary>
+    /// <remarks>At -1 the next event says when there is more, and the read counts as waiting for the idle sweep.</remarks>
+    internal int ReceiveDirect(Span<byte> buffer, out SocketError error)
+    {
+        lock (_gate)
+        {
+            error = _closed ? SocketError.OperationAborted : SocketError.Success;
+            if (_closed) return 0;
+            if (_readable)
+            {
+                error = TryReceive(buffer, SocketFlags.None, out int n);
+                if (error == SocketError.Success) return n;
+                if (error != SocketError.WouldBlock) return 0;
+                error = SocketError.Success;
+            }
+        }
+
+        if (WhenIdle is not null) _loop.WatchIdle(this);
+        return -1;
+    }
+
+    /// <summary>
+    /// Gathers <paramref name="data"/> to send after the current event, or sends it now. False when it does not fit
+    /// (nothing of it taken: the stream has its limit's worth waiting, and an event says when there is room) or the
+    /// connection failed (<paramref name="error"/>).
+    /// </summary>
+    internal bool SendDirect(ReadOnlySpan<byte> data, out SocketError error)
+    {
+        lock (_gate)
+        {
+            error = _closed ? SocketError.OperationAborted : _sendError;
+            if (error != SocketError.Success) return false;
+            if (Gather(data)) return true;
+            FlushLocked();
+            error = _sendError;
+            return error == SocketError.Success && Gather(data);
+        }
+    }
+
+    /// <summary>The FIN, once everything gathered so far is out.</summary>
+    internal void ShutdownSendDirect()
+    {
+        lock (_gate)
+        {
+            if (_closed) return;
+            _finAfterFlush = true;
+            FlushLocked();
         }
     }
 
@@ -371,13 +439,18 @@ internal sealed class LoopStream : Transport
         Op? read = null, write = null;
         int received = 0;
         Exception? readError = null, writeError = null;
+        IDirectReady? direct;
         lock (_gate)
         {
             if (_closed) return;
             if ((events & (Epoll.In | Epoll.RdHup | Epoll.Hup | Epoll.Err)) != 0) _readable = true;
             if ((events & (Epoll.Out | Epoll.Hup | Epoll.Err)) != 0) _writable = true;
-
-            if (_read.Pending && _readable)
+            direct = _direct;
+            if (direct is not null)
+            {
+                if (_writable) FlushLocked();
+            }
+            else if (_read.Pending && _readable)
             {
                 SocketError error = _read.WaitOnly ? SocketError.Success : TryReceive(_read.Buffer.Span, _read.Flags, out received);
                 if (error != SocketError.WouldBlock)
@@ -387,7 +460,7 @@ internal sealed class LoopStream : Transport
                 }
             }
 
-            if (_writable)
+            if (_writable && direct is null)
             {
                 FlushLocked();
                 if (_write.Pending)
@@ -407,6 +480,7 @@ internal sealed class LoopStream : Transport
         }
 
         // Outside the lock: these run the awaiting code, which may well come straight back to this stream.
+        direct?.OnReady();
         read?.Finish(received, readError);
         write?.Finish(0, writeError);
     }
@@ -512,6 +586,7 @@ internal sealed class LoopStream : Transport
         Exception error = Closed(abortive);
         read?.Finish(0, error);
         write?.Finish(0, error);
+        _direct?.OnClosed();
     }
 
     private static Exception Closed(bool abortive) =>

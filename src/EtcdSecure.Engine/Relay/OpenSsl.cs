@@ -26,11 +26,13 @@ internal sealed class OpenSsl
     public const ulong OpNoRenegotiation = 1UL << 30;
     public const int ErrorWantRead = 2;             // SSL_ERROR_WANT_READ
     public const int ErrorZeroReturn = 6;           // SSL_ERROR_ZERO_RETURN
+    public const int BioTypeMem = 0x0401;           // BIO_TYPE_MEM: (1 | BIO_TYPE_SOURCE_SINK)
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate IntPtr Ptr0();
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate IntPtr Ptr1(IntPtr a);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate void Void1(IntPtr a);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate int Int1(IntPtr a);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate void VoidInt(IntPtr a, int i);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate int Int2(IntPtr a, IntPtr b);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate int IntIndex(IntPtr a, int i);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate IntPtr PtrIndex(IntPtr a, int i);
@@ -86,6 +88,11 @@ internal sealed class OpenSsl
     public required Io BioRead { get; init; }
     public required Io BioWrite { get; init; }
     public required Pending BioPending { get; init; }
+    public required Ptr1 GetRbio { get; init; }
+    public required Ptr1 GetWbio { get; init; }
+    public required Int1 BioMethodType { get; init; }
+    public required VoidInt SetQuietShutdown { get; init; }
+    public required SetOpts SslSetOptions { get; init; }
     public required Int1 StackCount { get; init; }
     public required PtrIndex StackValue { get; init; }
     public required Der ToDer { get; init; }
@@ -141,6 +148,11 @@ internal sealed class OpenSsl
                 BioRead = Need<Io>(lib, "BIO_read"),
                 BioWrite = Need<Io>(lib, "BIO_write"),
                 BioPending = Need<Pending>(lib, "BIO_ctrl_pending"),
+                GetRbio = Need<Ptr1>(lib, "SSL_get_rbio"),
+                GetWbio = Need<Ptr1>(lib, "SSL_get_wbio"),
+                BioMethodType = Need<Int1>(lib, "BIO_method_type"),
+                SetQuietShutdown = Need<VoidInt>(lib, "SSL_set_quiet_shutdown"),
+                SslSetOptions = Need<SetOpts>(lib, "SSL_set_options"),
                 StackCount = Need<Int1>(lib, "OPENSSL_sk_num"),
                 StackValue = Need<PtrIndex>(lib, "OPENSSL_sk_value"),
                 ToDer = Need<Der>(lib, "i2d_X509"),

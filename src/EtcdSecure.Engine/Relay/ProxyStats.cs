@@ -25,6 +25,8 @@ public sealed record ProxyStats
     public string? TlsUpstreamContext { get; init; }
     public long TlsBuffersReleased { get; init; }
     public long TlsIdleFrees { get; init; }
+    public string? RelayDirect { get; init; }
+    public long DirectRelays { get; init; }
     public int EventLoops { get; init; }
     public string? ClientCAPath { get; init; }
     public DateTime StartTime { get; init; }
@@ -48,6 +50,8 @@ public sealed record ProxyStats
         TlsUpstreamContext = p.TlsUpstreamContext,
         TlsBuffersReleased = p.TlsBuffersReleased,
         TlsIdleFrees = p.TlsIdleFrees,
+        RelayDirect = p.RelayDirect,
+        DirectRelays = p.DirectRelays,
         EventLoops = p.EventLoops,
         ClientCAPath = p.Options.ClientCAPath,
         StartTime = p.StartTime,

@@ -26,6 +26,9 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     /// <summary>The scope of the per-address pending cap this connection counts in.</summary>
     public string Source { get; }
     public SslStream? Client { get; set; }
+
+    /// <summary>What the client's SslStream reads its handshake through, when the connection may be relayed directly.</summary>
+    public WholeRecords? Records { get; set; }
     public string? ServerName { get; set; }
     public SslApplicationProtocol Protocol { get; set; }
     public Transport? UpstreamStream { get; set; }

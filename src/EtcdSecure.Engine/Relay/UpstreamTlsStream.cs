@@ -80,6 +80,11 @@ internal sealed class UpstreamTlsStream : Stream
 
     public SslApplicationProtocol NegotiatedApplicationProtocol { get; private set; }
 
+    /// <summary>The SSL*, for the direct relay, which drives it on the loop's thread once the handshake is done; zero once disposed.</summary>
+    internal IntPtr Ssl => _ssl;
+
+    internal OpenSsl Functions => _f;
+
     public override bool CanRead => true;
     public override bool CanWrite => true;
     public override bool CanSeek => false;

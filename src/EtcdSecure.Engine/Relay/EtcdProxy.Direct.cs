@@ -1,0 +1,251 @@
+using System;
+using System.IO;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace EtcdSecure.Engine.Relay;
+
+/// <summary>Raised by a <see cref="LoopStream"/> in direct mode, on its loop's thread (<see cref="OnClosed"/> on any).</summary>
+internal interface IDirectReady
+{
+    void OnReady();
+
+    void OnClosed();
+}
+
+public sealed partial class EtcdProxy
+{
+    /// <summary>
+    /// An authenticated connection relayed record by record on its loop's thread, straight from one OpenSSL SSL* to
+    /// the other: the client's (SslStream's own, which it no longer uses once the handshake is done) and the member's
+    /// (<see cref="UpstreamTlsStream"/>'s). No tasks, no streams, no awaits per record: ciphertext from a socket into the
+    /// SSL*'s memory BIO, SSL_read, SSL_write into the other SSL*, its ciphertext out to the other socket.
+    /// </summary>
+    /// <remarks>
+    /// Everything here runs on the loop's thread, one event at a time, so nothing here needs a lock. A stream that
+    /// closes from another thread (an abort, the proxy stopping) only asks the loop to finish the relay; the SSL*s are
+    /// freed after that, by the connection's disposal, never while the loop may still use them.
+    /// </remarks>
+    private sealed class DirectRelay : IDirectReady
+    {
+        private const int RecordsPerTurn = 32; // then the loop's other connections get a turn, as a loop stream's reads do
+
+        [ThreadStatic] private static byte[]? t_plain;
+        [ThreadStatic] private static byte[]? t_wire;
+
+        private readonly EtcdProxy _proxy;
+        private readonly RelayConnection _c;
+        private readonly OpenSsl _f;
+        private readonly EventLoop _loop;
+        private readonly Side _client;
+        private readonly Side _member;
+        private readonly SafeHandle _clientHandle; // referenced while the relay runs, so that SslStream cannot free it under us
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _finished;
+        private int _finishQueued;
+
+        private DirectRelay(EtcdProxy proxy, RelayConnection c, OpenSsl f, EventLoop loop, Side client, Side member, SafeHandle clientHandle)
+        {
+            _proxy = proxy;
+            _c = c;
+            _f = f;
+            _loop = loop;
+            _client = client;
+            _member = member;
+            _clientHandle = clientHandle;
+        }
+
+        private sealed class Side(LoopStream transport, IntPtr ssl, bool up)
+        {
+            public readonly LoopStream T = transport;
+            public readonly IntPtr Ssl = ssl;
+            public readonly bool Up = up;     // reading this side carries bytes up, to the member
+            public byte[]? Unsent;            // ciphertext for this side's socket that did not fit yet, in order
+            public int UnsentCount;
+            public bool InputEnded;           // nothing more comes from this side (close_notify or end of stream)
+            public bool FinAfterUnsent;       // the other side ended: close_notify is in Unsent, then the FIN
+        }
+
+        /// <summary>
+        /// Takes the connection over when both its sides allow it; then the returned task ends with the relay, as the
+        /// pumps' would. Null, and <paramref name="why"/>, when it cannot: the pumps relay it as before.
+        /// </summary>
+        public static Task? TryStart(EtcdProxy proxy, RelayConnection c, out string? why)
+        {
+            why = null;
+            if (c.ClientStream is not LoopStream client || c.UpstreamStream is not LoopStream member) { why = "not on the event loops"; return null; }
+            if (c.Upstream is not UpstreamTlsStream own || own.Ssl == IntPtr.Zero) { why = "member connections are not on the shared client context"; return null; }
+            if (c.Records is not { AtRecordEnd: true }) { why = "the client's handshake was not read record by record"; return null; }
+            if (c.Client is not { } ssl || LibSsl.HandleOf(ssl) is not { } handle) { why = "SslStream's OpenSSL handle cannot be reached"; return null; }
+            OpenSsl f = own.Functions;
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                IntPtr s = handle.DangerousGetHandle();
+                // What SslStream leaves behind must be nothing but the SSL* itself: memory BIOs with nothing in them, no
+                // record half-read. Anything else is a runtime this code does not know.
+                IntPtr r = f.GetRbio(s), w = f.GetWbio(s);
+                if (r == IntPtr.Zero || w == IntPtr.Zero || f.BioMethodType(r) != OpenSsl.BioTypeMem || f.BioMethodType(w) != OpenSsl.BioTypeMem)
+                {
+                    why = "SslStream's OpenSSL handle does not use memory BIOs";
+                }
+                else if (f.BioPending(r) != 0 || f.BioPending(w) != 0 || f.SslPending(s) != 0)
+                {
+                    why = "SslStream left bytes in its OpenSSL handle";
+                }
+                // SslStream refuses a renegotiation itself, when it sees one; OpenSSL alone would go along with a
+                // client's new ClientHello (and a new client certificate nobody judged). It must ignore them.
+                else if ((f.SslSetOptions(s, OpenSsl.OpNoRenegotiation) & OpenSsl.OpNoRenegotiation) == 0)
+                {
+                    why = "OpenSSL would not turn renegotiation off on SslStream's handle";
+                }
+
+                if (why is not null) return null;
+                var relay = new DirectRelay(proxy, c, f, client.Loop, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
+                added = false; // the relay releases it
+                client.BeginDirect(relay);
+                member.BeginDirect(relay);
+                // Whatever arrived during the handshakes (the client's first bytes, the member's settings) is there now.
+                relay.OnReady();
+                return relay._done.Task;
+            }
+            catch (ObjectDisposedException)
+            {
+                why = "the connection closed";
+                return null;
+            }
+            finally
+            {
+                if (added) handle.DangerousRelease();
+            }
+        }
+
+        public void OnReady()
+        {
+            if (_finished) return;
+            // SSL_get_error reads this thread's error queue: whatever another connection's failure left there must go.
+            _f.ClearErrors();
+            if (Pump(_client, _member) && !_finished) Pump(_member, _client);
+        }
+
+        public void OnClosed()
+        {
+            if (Interlocked.Exchange(ref _finishQueued, 1) != 0) return;
+            if (_loop.OnLoopThread) Finish(new IOException("The connection was closed."));
+            else _loop.Hop(() => Finish(new IOException("The connection was closed.")));
+        }
+
+        /// <returns>False once the relay has finished.</returns>
+        private bool Pump(Side from, Side to)
+        {
+            byte[] plain = t_plain ??= new byte[16 * 1024];
+            byte[] wire = t_wire ??= new byte[16 * 1024 + 512];
+            for (int turn = 0; turn < RecordsPerTurn; turn++)
+            {
+                if (to.Unsent is not null && !SendUnsent(to)) return !_finished;
+                if (from.InputEnded) return true;
+                int n = _f.Read(from.Ssl, ref plain[0], plain.Length);
+                if (n > 0)
+                {
+                    if (_f.Write(to.Ssl, ref plain[0], n) != n) return Fail($"TLS to the {(from.Up ? "member" : "client")} failed: {_f.Errors()}");
+                    if (!SendOutput(to)) return false;
+                    Interlocked.Add(ref from.Up ? ref _proxy._bytesUp : ref _proxy._bytesDown, n);
+                    _c.Touch();
+                    continue;
+                }
+
+                int error = _f.GetError(from.Ssl, n);
+                if (error == OpenSsl.ErrorZeroReturn) return End(from, to);
+                if (error != OpenSsl.ErrorWantRead) return Fail($"TLS from the {(from.Up ? "client" : "member")} failed: {_f.Errors()}");
+                // Reading can make a record of its own to send back (an answer to a key update).
+                if (!SendOutput(from)) return false;
+                int got = from.T.ReceiveDirect(wire, out SocketError socketError);
+                if (got < 0) return true; // the next event goes on
+                if (got == 0) return socketError == SocketError.Success ? End(from, to) : Fail($"the {(from.Up ? "client" : "member")} connection failed: {socketError}");
+                if (_f.BioWrite(_f.GetRbio(from.Ssl), ref wire[0], got) != got) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
+            }
+
+            // More may be waiting: the loop's other connections first.
+            _loop.Defer(from.T);
+            return true;
+        }
+
+        /// <summary>Nothing more comes from <paramref name="from"/>: close_notify and the FIN go on to <paramref name="to"/>, whose own direction goes on.</summary>
+        private bool End(Side from, Side to)
+        {
+            from.InputEnded = true;
+            // SslStream keeps its handle quiet (no close_notify when it is freed) and lifts that for its own shutdown.
+            _f.SetQuietShutdown(to.Ssl, 0);
+            _f.Shutdown(to.Ssl);
+            _f.ClearErrors();
+            if (!SendOutput(to)) return false;
+            if (to.Unsent is null) to.T.ShutdownSendDirect();
+            else to.FinAfterUnsent = true;
+            if (_client.InputEnded && _member.InputEnded) Finish(null);
+            return !_finished;
+        }
+
+        /// <summary>Everything OpenSSL wrote for <paramref name="side"/>, behind what waits already, out to its socket as far as it takes it.</summary>
+        private bool SendOutput(Side side)
+        {
+            IntPtr wbio = _f.GetWbio(side.Ssl);
+            byte[] wire = t_wire!;
+            for (int pending = (int)_f.BioPending(wbio); pending > 0; pending = (int)_f.BioPending(wbio))
+            {
+                int n = _f.BioRead(wbio, ref wire[0], Math.Min(pending, wire.Length));
+                if (n <= 0) return Fail($"OpenSSL's output could not be read: {_f.Errors()}");
+                if (side.Unsent is null)
+                {
+                    if (side.T.SendDirect(wire.AsSpan(0, n), out SocketError error)) continue;
+                    if (error != SocketError.Success) return Fail($"the {(side.Up ? "client" : "member")} connection failed: {error}");
+                }
+
+                // Its socket is full: keep it, in order, and stop reading the other side until it is out.
+                byte[] unsent = side.Unsent ?? Array.Empty<byte>();
+                if (side.UnsentCount + n > unsent.Length) Array.Resize(ref unsent, Math.Max(unsent.Length * 2, side.UnsentCount + n));
+                wire.AsSpan(0, n).CopyTo(unsent.AsSpan(side.UnsentCount));
+                side.Unsent = unsent;
+                side.UnsentCount += n;
+            }
+
+            return true;
+        }
+
+        /// <returns>True once nothing waits for <paramref name="side"/>'s socket.</returns>
+        private bool SendUnsent(Side side)
+        {
+            if (!side.T.SendDirect(side.Unsent.AsSpan(0, side.UnsentCount), out SocketError error))
+            {
+                if (error != SocketError.Success) Fail($"the {(side.Up ? "client" : "member")} connection failed: {error}");
+                return false;
+            }
+
+            side.Unsent = null;
+            side.UnsentCount = 0;
+            if (side.FinAfterUnsent) side.T.ShutdownSendDirect();
+            return true;
+        }
+
+        private bool Fail(string why)
+        {
+            _f.ClearErrors();
+            _c.Abort();
+            Finish(new IOException(why));
+            return false;
+        }
+
+        /// <summary>On the loop's thread: the relay is over, and it never touches either SSL* again.</summary>
+        private void Finish(Exception? error)
+        {
+            if (_finished) return;
+            _finished = true;
+            _clientHandle.DangerousRelease();
+            if (error is null) _done.TrySetResult();
+            else _done.TrySetException(error);
+        }
+    }
+}
