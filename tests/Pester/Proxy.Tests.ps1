@@ -36,6 +36,7 @@ Import-Module '$script:ModuleManifest'
 $($etcdctl -join "`n")
 `$i = Get-EtcdProxy `$p.Name
 "relayed=`$(`$i.TotalConnections) loops=`$(`$i.EventLoops) released=`$(`$i.TlsBuffersReleased) idle=`$(`$i.TlsIdleFrees)"
+"direct=`$(`$i.DirectRelays) mode=`$(`$i.RelayDirect)"
 Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
 Stop-EtcdProxy `$p.Name
 "@
@@ -199,6 +200,54 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         ($r.Output -join "`n") | Should -Match 'keep their TLS buffers: ETCDSECURE_TLS_KEEP_BUFFERS=1'
     }
 
+    It 'relays authenticated connections record by record between the two OpenSSL handles, on their event loop' {
+        $before = Get-EtcdProxy $proxy.Name
+        (Invoke-ViaProxy @('put', 'direct', 'yes')).ExitCode | Should -Be 0
+        (Invoke-ViaProxy @('get', 'direct', '--print-value-only')).Output | Should -Contain 'yes'
+        $after = Get-EtcdProxy $proxy.Name
+        $after.RelayDirect | Should -Be 'on'
+        $after.TotalConnections - $before.TotalConnections | Should -BeGreaterOrEqual 2
+        $after.DirectRelays - $before.DirectRelays | Should -Be ($after.TotalConnections - $before.TotalConnections)
+    }
+
+    It 'carries on through a TLS 1.3 key update that the client asks both sides for, on the direct path' {
+        # 'K' makes openssl s_client send a KeyUpdate that also asks the proxy to update its keys: the record has no
+        # application data, and the proxy's answer is a record of its own on the client's side.
+        $before = (Get-EtcdProxy $proxy.Name).DirectRelays
+        # s_client takes command letters only without -ign_eof; the sleep at the end keeps its input open until etcd
+        # has answered and closed (Connection: close).
+        $out = & bash -c '{ printf "K\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 10; } | timeout 20 openssl s_client "$@" 2>&1' -- `
+            -connect "127.0.0.1:$port" -tls1_3 -crlf -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
+        $text = $out -join "`n"
+        $text | Should -Match 'KEYUPDATE'
+        $text | Should -Match '"etcdserver":"3\.'
+        # etcd's close_notify is passed on: the client's TLS stream ends cleanly, not on a bare TCP end.
+        $text | Should -Not -Match 'unexpected eof'
+        $text | Should -Match '(?m)^closed$'
+        (Get-EtcdProxy $proxy.Name).DirectRelays | Should -Be ($before + 1)
+    }
+
+    It 'never renegotiates: a TLS 1.2 client''s second ClientHello gets no second handshake, on the direct path' {
+        # 'R' makes openssl s_client ask for a renegotiation; -msg shows every handshake message either way. The
+        # proxy answers with a no_renegotiation alert, and s_client gives up on the connection.
+        $out = & bash -c '{ printf "R\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 10; } | timeout 20 openssl s_client "$@" 2>&1' -- `
+            -connect "127.0.0.1:$port" -tls1_2 -crlf -msg -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
+        $text = $out -join "`n"
+        $text | Should -Match 'RENEGOTIATING'
+        ([regex]::Matches($text, '>>> TLS 1.2, Handshake \[length [0-9a-f]+\], ClientHello')).Count | Should -Be 2
+        ([regex]::Matches($text, '(?m)<<< TLS 1.2, Handshake \[length [0-9a-f]+\], ServerHello$')).Count | Should -Be 1
+        $text | Should -Match 'no_renegotiation'
+    }
+
+    It 'relays through the streams, as before, when ETCDSECURE_RELAY_DIRECT=0 turns that off' {
+        $r = Invoke-SwitchedProxy ETCDSECURE_RELAY_DIRECT 0 @('get via-proxy --print-value-only', 'put via-streams yes')
+        $r.ExitCode | Should -Be 0
+        $r.Output | Should -Contain 'yes'
+        $r.Output | Should -Contain 'OK'
+        $r.Output | Should -Contain "relayed=2 loops=$([Environment]::ProcessorCount) released=4 idle=0"
+        $r.Output | Should -Contain 'direct=0 mode=off: ETCDSECURE_RELAY_DIRECT=0'
+    }
+
     It 'relays on its own event loops, one per core' {
         $info = Get-EtcdProxy $proxy.Name
         $info.EventLoops | Should -Be ([Environment]::ProcessorCount)
@@ -212,6 +261,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $r.Output | Should -Contain 'OK'
         # OpenSSL's buffer calls stay off there: the socket engine may drive one SslStream from two threads at once.
         $r.Output | Should -Contain 'relayed=2 loops=0 released=0 idle=0'
+        $r.Output | Should -Contain "direct=0 mode=off: only on the relay's own event loops"
         ($r.Output -join "`n") | Should -Match "relaying on .NET's socket engine: ETCDSECURE_PROXY_EVENT_LOOP=0"
         ($r.Output -join "`n") | Should -Match "keep their TLS buffers: only on the relay's own event loops"
     }

@@ -290,6 +290,13 @@ Describe 'Start-EtcdProxy: whatever answers on a member''s port gets nothing unl
         foreach ($context in 'shared', 'per connection') { @{ Context = $context } }
     ) {
         (Invoke-ThroughImpostor $proxies[$Context] $memberCert).Answer | Should -Match 'HTTP/1.0 200 ok'
+        # Relayed directly between the two OpenSSL handles only where the member side is the proxy's own.
+        $info = Get-EtcdProxy $proxies[$Context].Name
+        if ($Context -eq 'shared') { $info.DirectRelays | Should -BeGreaterThan 0 }
+        else {
+            $info.DirectRelays | Should -Be 0
+            $info.RelayDirect | Should -Be 'on, but not for some connections: member connections are not on the shared client context'
+        }
     }
 
     It 'presents its renewed upstream certificate on new member connections, with a <Context> context' -ForEach @(
