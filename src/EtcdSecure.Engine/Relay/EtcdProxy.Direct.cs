@@ -130,6 +130,7 @@ public sealed partial class EtcdProxy
             // SSL_get_error reads this thread's error queue: whatever another connection's failure left there must go.
             _f.ClearErrors();
             if (Pump(_client, _member) && !_finished) Pump(_member, _client);
+            TryComplete();
         }
 
         public void OnClosed()
@@ -185,8 +186,19 @@ public sealed partial class EtcdProxy
             if (!SendOutput(to)) return false;
             if (to.Unsent is null) to.T.ShutdownSendDirect();
             else to.FinAfterUnsent = true;
-            if (_client.InputEnded && _member.InputEnded) Finish(null);
+            TryComplete();
             return !_finished;
+        }
+
+        /// <summary>
+        /// Both directions have ended: the relay is over once every byte and both FINs are out, as the pumps' ends
+        /// waited for theirs. A socket that cannot take the rest yet says when it can (an event), and this runs again.
+        /// </summary>
+        private void TryComplete()
+        {
+            if (_finished || !_client.InputEnded || !_member.InputEnded || _client.Unsent is not null || _member.Unsent is not null) return;
+            bool clientDone = _client.T.FlushDirect();
+            if (_member.T.FlushDirect() && clientDone) Finish(null);
         }
 
         /// <summary>Everything OpenSSL wrote for <paramref name="side"/>, behind what waits already, out to its socket as far as it takes it.</summary>

@@ -162,6 +162,17 @@ internal sealed class LoopStream : Transport
         }
     }
 
+    /// <summary>Sends what is gathered, now; true once nothing is left to send (the FIN included) or nothing can be sent any more.</summary>
+    internal bool FlushDirect()
+    {
+        lock (_gate)
+        {
+            if (_closed) return true;
+            FlushLocked();
+            return (Queued == 0 && !_finAfterFlush) || _sendError != SocketError.Success;
+        }
+    }
+
     /// <summary>The FIN, once everything gathered so far is out.</summary>
     internal void ShutdownSendDirect()
     {
