@@ -227,16 +227,29 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         (Get-EtcdProxy $proxy.Name).DirectRelays | Should -Be ($before + 1)
     }
 
-    It 'never renegotiates: a TLS 1.2 client''s second ClientHello gets no second handshake, on the direct path' {
-        # 'R' makes openssl s_client ask for a renegotiation; -msg shows every handshake message either way. The
-        # proxy answers with a no_renegotiation alert, and s_client gives up on the connection.
-        $out = & bash -c '{ printf "R\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 10; } | timeout 20 openssl s_client "$@" 2>&1' -- `
-            -connect "127.0.0.1:$port" -tls1_2 -crlf -msg -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
-        $text = $out -join "`n"
-        $text | Should -Match 'RENEGOTIATING'
-        ([regex]::Matches($text, '>>> TLS 1.2, Handshake \[length [0-9a-f]+\], ClientHello')).Count | Should -Be 2
-        ([regex]::Matches($text, '(?m)<<< TLS 1.2, Handshake \[length [0-9a-f]+\], ServerHello$')).Count | Should -Be 1
-        $text | Should -Match 'no_renegotiation'
+    It 'never renegotiates: a TLS 1.2 client''s second ClientHello gets no second handshake, <Path>' -ForEach @(
+        @{ Path = 'relayed directly' }, @{ Path = 'relayed through the streams' }
+    ) {
+        $target = $port
+        if ($Path -like '*streams') {
+            # The switch is read once, when the proxy starts.
+            $env:ETCDSECURE_RELAY_DIRECT = '0'
+            try { $streams = Start-EtcdProxy -Name renegotiation-streams -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+            finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
+            $target = ([uri]$streams.Endpoint).Port
+        }
+        try {
+            # 'R' makes openssl s_client ask for a renegotiation; -msg shows every handshake message either way.
+            $out = & bash -c '{ printf "R\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 2; } | timeout 20 openssl s_client "$@" 2>&1' -- `
+                -connect "127.0.0.1:$target" -tls1_2 -crlf -msg -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
+            $text = $out -join "`n"
+            $text | Should -Match 'RENEGOTIATING'
+            ([regex]::Matches($text, '>>> TLS 1.2, Handshake \[length [0-9a-f]+\], ClientHello')).Count | Should -Be 2
+            ([regex]::Matches($text, '(?m)<<< TLS 1.2, Handshake \[length [0-9a-f]+\], ServerHello$')).Count | Should -Be 1
+            # Relayed directly, OpenSSL answers with a no_renegotiation alert; SslStream just never answers.
+            if ($Path -eq 'relayed directly') { $text | Should -Match 'no_renegotiation' }
+        }
+        finally { if ($streams) { Stop-EtcdProxy $streams.Name } }
     }
 
     It 'relays through the streams, as before, when ETCDSECURE_RELAY_DIRECT=0 turns that off' {
