@@ -107,8 +107,18 @@ public sealed partial class EtcdProxy
                 if (why is not null) return null;
                 var relay = new DirectRelay(proxy, c, f, client.Loop, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
                 added = false; // the relay releases it
-                client.BeginDirect(relay);
-                member.BeginDirect(relay);
+                try
+                {
+                    client.BeginDirect(relay);
+                    member.BeginDirect(relay);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    // One side may already send its events to the relay: the connection ends, as a failed pump ends it.
+                    relay.Finish(new IOException("the connection could not be relayed directly: " + ex.Message, ex));
+                    return relay._done.Task;
+                }
+
                 // Whatever arrived during the handshakes (the client's first bytes, the member's settings) is there now.
                 relay.OnReady();
                 return relay._done.Task;
