@@ -231,6 +231,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         @{ Path = 'relayed directly' }, @{ Path = 'relayed through the streams' }
     ) {
         $target = $port
+        $streams = $null
         if ($Path -like '*streams') {
             # The switch is read once, when the proxy starts.
             $env:ETCDSECURE_RELAY_DIRECT = '0'
@@ -240,7 +241,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         }
         try {
             # 'R' makes openssl s_client ask for a renegotiation; -msg shows every handshake message either way.
-            $out = & bash -c '{ printf "R\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 2; } | timeout 20 openssl s_client "$@" 2>&1' -- `
+            $out = & bash -c '{ printf "R\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 2; } 2>/dev/null | timeout 20 openssl s_client "$@" 2>&1' -- `
                 -connect "127.0.0.1:$target" -tls1_2 -crlf -msg -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
             $text = $out -join "`n"
             $text | Should -Match 'RENEGOTIATING'
