@@ -97,6 +97,12 @@ public sealed partial class EtcdProxy
                 {
                     why = "SslStream left bytes in its OpenSSL handle";
                 }
+                // Nothing SslStream read may wait in its own buffer either: the reads record by record make sure of it,
+                // and where the runtime lets this be checked, it is.
+                else if (SslStreamBuffer.Held(ssl) is > 0)
+                {
+                    why = "SslStream holds bytes past its handshake";
+                }
                 // SslStream refuses a renegotiation itself, when it sees one; OpenSSL alone would go along with a
                 // client's new ClientHello (and a new client certificate nobody judged). It must ignore them.
                 else if ((f.SslSetOptions(s, OpenSsl.OpNoRenegotiation) & OpenSsl.OpNoRenegotiation) == 0)
@@ -105,6 +111,7 @@ public sealed partial class EtcdProxy
                 }
 
                 if (why is not null) return null;
+                SslStreamBuffer.ReturnIfEmpty(ssl);
                 var relay = new DirectRelay(proxy, c, f, client.Loop, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
                 added = false; // the relay releases it
                 try
