@@ -164,7 +164,7 @@ public sealed class ServerTls
     }
 
     /// <summary>One end of an in-memory connection: reads from one pipe, writes to the other.</summary>
-    private sealed class DuplexPipe : Stream
+    private sealed class DuplexPipe : DuplexStream
     {
         private readonly Stream _in;
         private readonly Stream _out;
@@ -175,19 +175,12 @@ public sealed class ServerTls
             _out = writer.AsStream();
         }
 
-        public override bool CanRead => true;
-        public override bool CanWrite => true;
-        public override bool CanSeek => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override int Read(byte[] buffer, int offset, int count) => _in.Read(buffer, offset, count);
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _in.ReadAsync(buffer, cancellationToken);
         public override void Write(byte[] buffer, int offset, int count) => _out.Write(buffer, offset, count);
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _out.WriteAsync(buffer, cancellationToken);
         public override void Flush() => _out.Flush();
         public override Task FlushAsync(CancellationToken cancellationToken) => _out.FlushAsync(cancellationToken);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -11,7 +11,7 @@ namespace EtcdSecure.Engine.Relay;
 /// (<see cref="LoopStream"/>) or .NET's socket engine (<see cref="SocketTransport"/>: off Linux, or with
 /// ETCDSECURE_PROXY_EVENT_LOOP=0). The relay works with this and never asks which one it has.
 /// </summary>
-internal abstract class Transport : Stream
+internal abstract class Transport : DuplexStream
 {
     public abstract Socket Socket { get; }
 
@@ -41,14 +41,6 @@ internal abstract class Transport : Stream
 
     /// <summary>Runs <paramref name="action"/> on the driving thread each time a read has to wait; only where <see cref="OneThreadDrives"/>.</summary>
     public virtual void RunWhenIdle(Action action) => throw new NotSupportedException("Only a connection that one thread drives runs code when idle.");
-
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     /// <summary>Makes closing <paramref name="socket"/> send a reset (RST) instead of a FIN.</summary>
     protected static void ResetOnClose(Socket socket)

@@ -22,7 +22,7 @@ namespace EtcdSecure.Engine.Relay;
 /// under <see cref="_sending"/>, taken before the bytes are taken, so records leave in the order they were made even
 /// when a read makes one (a TLS 1.3 key update answered) while a write is under way.
 /// </remarks>
-internal sealed class UpstreamTlsStream : Stream
+internal sealed class UpstreamTlsStream : DuplexStream
 {
     private const int ChunkSize = 16 * 1024 + 512; // a whole TLS record, header and tag included
 
@@ -84,12 +84,6 @@ internal sealed class UpstreamTlsStream : Stream
     internal IntPtr Ssl => _ssl;
 
     internal OpenSsl Functions => _f;
-
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>
     /// The client handshake: SNI (for a name, not an address), the one application protocol the client chose, and
@@ -351,8 +345,6 @@ internal sealed class UpstreamTlsStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     public override void Flush() { }
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private void Live()
     {

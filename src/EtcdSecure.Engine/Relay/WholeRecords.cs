@@ -11,7 +11,7 @@ namespace EtcdSecure.Engine.Relay;
 /// Finished at once), and its OpenSSL handle can be driven directly from there (<see cref="EtcdProxy"/>'s direct
 /// relay). Turned off, it passes reads straight through.
 /// </summary>
-internal sealed class WholeRecords(Transport inner) : Stream
+internal sealed class WholeRecords(Transport inner) : DuplexStream
 {
     private int _left;      // bytes of the current record's body still to come
     private int _header;    // bytes of the current header read so far
@@ -54,13 +54,6 @@ internal sealed class WholeRecords(Transport inner) : Stream
     public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
     public override void Flush() => inner.Flush();
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
