@@ -104,7 +104,7 @@ public sealed partial class EtcdProxy
                     why = "SslStream holds bytes past its handshake";
                 }
                 // SslStream refuses a renegotiation itself, when it sees one; OpenSSL alone would go along with a
-                // client's new ClientHello (and a new client certificate nobody judged). It must ignore them.
+                // client's new ClientHello with a whole second handshake (seen in the tests). It must refuse them.
                 else if ((f.SslSetOptions(s, OpenSsl.OpNoRenegotiation) & OpenSsl.OpNoRenegotiation) == 0)
                 {
                     why = "OpenSSL would not turn renegotiation off on SslStream's handle";
