@@ -155,10 +155,9 @@ internal sealed class LoopStream : Transport
         {
             error = _closed ? SocketError.OperationAborted : _sendError;
             if (error != SocketError.Success) return false;
-            if (Gather(data)) return true;
-            FlushLocked();
+            bool taken = GatherMakingRoom(data);
             error = _sendError;
-            return error == SocketError.Success && Gather(data);
+            return taken;
         }
     }
 
@@ -313,17 +312,13 @@ internal sealed class LoopStream : Transport
             }
             else
             {
-                if (!Gather(data.Span))
+                if (!GatherMakingRoom(data.Span))
                 {
-                    FlushLocked();
                     if (_sendError != SocketError.Success) return ValueTask.FromException(Failed(_sendError));
-                    if (!Gather(data.Span))
-                    {
-                        // Full and the socket cannot take more: this write waits for room (EPOLLOUT).
-                        token = _write.Arm(data, waitOnly: false, Inline);
-                        Register(_write, cancel);
-                        return new ValueTask(_write, token);
-                    }
+                    // Full and the socket cannot take more: this write waits for room (EPOLLOUT).
+                    token = _write.Arm(data, waitOnly: false, Inline);
+                    Register(_write, cancel);
+                    return new ValueTask(_write, token);
                 }
 
                 return default;
@@ -387,6 +382,17 @@ internal sealed class LoopStream : Transport
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Gathers <paramref name="data"/>, sending what is gathered first when it does not fit. False when it still does
+    /// not (the socket is full) or the send failed (<see cref="_sendError"/>).
+    /// </summary>
+    private bool GatherMakingRoom(ReadOnlySpan<byte> data)
+    {
+        if (Gather(data)) return true;
+        FlushLocked();
+        return _sendError == SocketError.Success && Gather(data);
     }
 
     /// <summary>Sends what is gathered, as far as the socket takes it; then the FIN, if one waits.</summary>
