@@ -98,8 +98,9 @@ public sealed partial class EtcdProxy
                     why = "SslStream left bytes in its OpenSSL handle";
                 }
                 // Nothing SslStream read may wait in its own buffer either: the reads record by record make sure of it,
-                // and where the runtime lets this be checked, it is.
-                else if (SslStreamBuffer.Held(ssl) is > 0)
+                // and where the runtime lets this be checked, it is. An empty buffer goes back to the pool (should a
+                // later check fail, SslStream rents one again for the copy loops).
+                else if (SslStreamBuffer.ReturnIfEmpty(ssl) is > 0)
                 {
                     why = "SslStream holds bytes past its handshake";
                 }
@@ -111,7 +112,6 @@ public sealed partial class EtcdProxy
                 }
 
                 if (why is not null) return null;
-                SslStreamBuffer.ReturnIfEmpty(ssl);
                 var relay = new DirectRelay(proxy, c, f, client.Loop, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
                 added = false; // the relay releases it
                 try

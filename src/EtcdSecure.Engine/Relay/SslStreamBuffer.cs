@@ -29,17 +29,20 @@ internal static class SslStreamBuffer
         return (field, active, giveBack);
     }
 
-    /// <summary>How many bytes SslStream holds that it read and did not hand out; null where this cannot be told.</summary>
-    public static int? Held(SslStream stream) => Binding is { } b ? (int)b.Active.Invoke(b.Field.GetValue(stream), null)! : null;
-
-    /// <summary>Hands an empty buffer back to the pool; only while nothing else uses <paramref name="stream"/>.</summary>
-    public static void ReturnIfEmpty(SslStream stream)
+    /// <summary>
+    /// Hands the buffer back to the pool when it holds nothing (SslStream rents a new one when it reads again); only
+    /// while nothing else uses <paramref name="stream"/>.
+    /// </summary>
+    /// <returns>The bytes SslStream holds that it read and did not hand out (then the buffer stays); null where this cannot be told.</returns>
+    public static int? ReturnIfEmpty(SslStream stream)
     {
-        if (Binding is not { } b) return;
+        if (Binding is not { } b) return null;
         // A struct: its method runs on a boxed copy, which then goes back into the field.
         object boxed = b.Field.GetValue(stream)!;
-        if ((int)b.Active.Invoke(boxed, null)! != 0) return;
+        int held = (int)b.Active.Invoke(boxed, null)!;
+        if (held != 0) return held;
         b.Return.Invoke(boxed, null);
         b.Field.SetValue(stream, boxed);
+        return 0;
     }
 }
