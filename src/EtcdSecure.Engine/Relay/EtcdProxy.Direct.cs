@@ -63,6 +63,7 @@ public sealed partial class EtcdProxy
             public readonly LoopStream T = transport;
             public readonly IntPtr Ssl = ssl;
             public readonly bool Up = up;     // reading this side carries bytes up, to the member
+            public string Name => Up ? "client" : "member";
             public byte[]? Unsent;            // ciphertext for this side's socket that did not fit yet, in order
             public int UnsentCount;
             public bool InputEnded;           // nothing more comes from this side (close_notify or end of stream)
@@ -169,7 +170,7 @@ public sealed partial class EtcdProxy
                 int n = _f.Read(from.Ssl, ref plain[0], plain.Length);
                 if (n > 0)
                 {
-                    if (_f.Write(to.Ssl, ref plain[0], n) != n) return Fail($"TLS to the {(from.Up ? "member" : "client")} failed: {_f.Errors()}");
+                    if (_f.Write(to.Ssl, ref plain[0], n) != n) return Fail($"TLS to the {to.Name} failed: {_f.Errors()}");
                     if (!SendOutput(to)) return false;
                     Interlocked.Add(ref from.Up ? ref _proxy._bytesUp : ref _proxy._bytesDown, n);
                     _c.Touch();
@@ -178,12 +179,12 @@ public sealed partial class EtcdProxy
 
                 int error = _f.GetError(from.Ssl, n);
                 if (error == OpenSsl.ErrorZeroReturn) return End(from, to);
-                if (error != OpenSsl.ErrorWantRead) return Fail($"TLS from the {(from.Up ? "client" : "member")} failed: {_f.Errors()}");
+                if (error != OpenSsl.ErrorWantRead) return Fail($"TLS from the {from.Name} failed: {_f.Errors()}");
                 // Reading can make a record of its own to send back (an answer to a key update).
                 if (!SendOutput(from)) return false;
                 int got = from.T.ReceiveDirect(wire, out SocketError socketError);
                 if (got < 0) return true; // the next event goes on
-                if (got == 0) return socketError == SocketError.Success ? End(from, to) : Fail($"the {(from.Up ? "client" : "member")} connection failed: {socketError}");
+                if (got == 0) return socketError == SocketError.Success ? End(from, to) : Fail($"the {from.Name} connection failed: {socketError}");
                 if (_f.BioWrite(_f.GetRbio(from.Ssl), ref wire[0], got) != got) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
             }
 
@@ -230,7 +231,7 @@ public sealed partial class EtcdProxy
                 if (side.Unsent is null)
                 {
                     if (side.T.SendDirect(wire.AsSpan(0, n), out SocketError error)) continue;
-                    if (error != SocketError.Success) return Fail($"the {(side.Up ? "client" : "member")} connection failed: {error}");
+                    if (error != SocketError.Success) return Fail($"the {side.Name} connection failed: {error}");
                 }
 
                 // Its socket is full: keep it, in order, and stop reading the other side until it is out.
@@ -249,7 +250,7 @@ public sealed partial class EtcdProxy
         {
             if (!side.T.SendDirect(side.Unsent.AsSpan(0, side.UnsentCount), out SocketError error))
             {
-                if (error != SocketError.Success) Fail($"the {(side.Up ? "client" : "member")} connection failed: {error}");
+                if (error != SocketError.Success) Fail($"the {side.Name} connection failed: {error}");
                 return false;
             }
 
