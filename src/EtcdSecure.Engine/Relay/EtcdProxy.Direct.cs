@@ -8,14 +8,6 @@ using System.Threading.Tasks;
 
 namespace EtcdSecure.Engine.Relay;
 
-/// <summary>Raised by a <see cref="LoopStream"/> in direct mode, on its loop's thread (<see cref="OnClosed"/> on any).</summary>
-internal interface IDirectReady
-{
-    void OnReady();
-
-    void OnClosed();
-}
-
 public sealed partial class EtcdProxy
 {
     /// <summary>
@@ -32,6 +24,7 @@ public sealed partial class EtcdProxy
     private sealed class DirectRelay : IDirectReady
     {
         private const int RecordsPerTurn = 32; // then the loop's other connections get a turn, as a loop stream's reads do
+        private const int WireRecord = 16 * 1024 + 512; // the most one SSL_write of up to 16 KiB makes: one record
 
         [ThreadStatic] private static byte[]? t_plain;
         [ThreadStatic] private static byte[]? t_wire;
@@ -39,7 +32,6 @@ public sealed partial class EtcdProxy
         private readonly EtcdProxy _proxy;
         private readonly RelayConnection _c;
         private readonly OpenSsl _f;
-        private readonly EventLoop _loop;
         private readonly Side _client;
         private readonly Side _member;
         private readonly SafeHandle _clientHandle; // referenced while the relay runs, so that SslStream cannot free it under us
@@ -47,27 +39,23 @@ public sealed partial class EtcdProxy
         private bool _finished;
         private int _finishQueued;
 
-        private DirectRelay(EtcdProxy proxy, RelayConnection c, OpenSsl f, EventLoop loop, Side client, Side member, SafeHandle clientHandle)
+        private DirectRelay(EtcdProxy proxy, RelayConnection c, OpenSsl f, Side client, Side member, SafeHandle clientHandle)
         {
             _proxy = proxy;
             _c = c;
             _f = f;
-            _loop = loop;
             _client = client;
             _member = member;
             _clientHandle = clientHandle;
         }
 
-        private sealed class Side(LoopStream transport, IntPtr ssl, bool up)
+        private sealed class Side(IDirectTransport transport, IntPtr ssl, bool up)
         {
-            public readonly LoopStream T = transport;
+            public readonly IDirectTransport T = transport;
             public readonly IntPtr Ssl = ssl;
             public readonly bool Up = up;     // reading this side carries bytes up, to the member
             public string Name => Up ? "client" : "member";
-            public byte[]? Unsent;            // ciphertext for this side's socket that did not fit yet, in order
-            public int UnsentCount;
             public bool InputEnded;           // nothing more comes from this side (close_notify or end of stream)
-            public bool FinAfterUnsent;       // the other side ended: close_notify is in Unsent, then the FIN
         }
 
         /// <summary>
@@ -77,7 +65,8 @@ public sealed partial class EtcdProxy
         public static Task? TryStart(EtcdProxy proxy, RelayConnection c, out string? why)
         {
             why = null;
-            if (c.ClientStream is not LoopStream client || c.UpstreamStream is not LoopStream member) { why = "not on the event loops"; return null; }
+            if (c.ClientStream.Direct is not { } client || c.UpstreamStream?.Direct is not { } member) { why = "not on the event loops"; return null; }
+            if (client.Driver != member.Driver) { why = "the member connection is driven by another thread"; return null; }
             if (c.Upstream is not UpstreamTlsStream own || own.Ssl == IntPtr.Zero) { why = "member connections are not on the shared client context"; return null; }
             if (c.Records is not { AtRecordEnd: true }) { why = "the client's handshake was not read record by record"; return null; }
             if (c.Client is not { } ssl || LibSsl.HandleOf(ssl) is not { } handle) { why = "SslStream's OpenSSL handle cannot be reached"; return null; }
@@ -113,7 +102,7 @@ public sealed partial class EtcdProxy
                 }
 
                 if (why is not null) return null;
-                var relay = new DirectRelay(proxy, c, f, client.Loop, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
+                var relay = new DirectRelay(proxy, c, f, new Side(client, s, up: true), new Side(member, own.Ssl, up: false), handle);
                 added = false; // the relay releases it
                 try
                 {
@@ -154,19 +143,21 @@ public sealed partial class EtcdProxy
         public void OnClosed()
         {
             if (Interlocked.Exchange(ref _finishQueued, 1) != 0) return;
-            if (_loop.OnLoopThread) Finish(new IOException("The connection was closed."));
-            else _loop.Hop(() => Finish(new IOException("The connection was closed.")));
+            if (_client.T.OnDriverThread) Finish(new IOException("The connection was closed."));
+            else _client.T.Post(() => Finish(new IOException("The connection was closed.")));
         }
 
         /// <returns>False once the relay has finished.</returns>
         private bool Pump(Side from, Side to)
         {
             byte[] plain = t_plain ??= new byte[16 * 1024];
-            byte[] wire = t_wire ??= new byte[16 * 1024 + 512];
+            byte[] wire = t_wire ??= new byte[WireRecord];
             for (int turn = 0; turn < RecordsPerTurn; turn++)
             {
-                if (to.Unsent is not null && !SendUnsent(to)) return !_finished;
                 if (from.InputEnded) return true;
+                // A record read here becomes one for the other side: only while that side holds less than its limit
+                // for a slow reader. When it holds that much, an event says when its socket has taken some.
+                if (!to.T.HasRoomDirect(WireRecord)) return true;
                 int n = _f.Read(from.Ssl, ref plain[0], plain.Length);
                 if (n > 0)
                 {
@@ -189,7 +180,7 @@ public sealed partial class EtcdProxy
             }
 
             // More may be waiting: the loop's other connections first.
-            _loop.Defer(from.T);
+            from.T.YieldDirect();
             return true;
         }
 
@@ -202,8 +193,7 @@ public sealed partial class EtcdProxy
             _f.Shutdown(to.Ssl);
             _f.ClearErrors();
             if (!SendOutput(to)) return false;
-            if (to.Unsent is null) to.T.ShutdownSendDirect();
-            else to.FinAfterUnsent = true;
+            to.T.ShutdownSendDirect();
             TryComplete();
             return !_finished;
         }
@@ -214,12 +204,12 @@ public sealed partial class EtcdProxy
         /// </summary>
         private void TryComplete()
         {
-            if (_finished || !_client.InputEnded || !_member.InputEnded || _client.Unsent is not null || _member.Unsent is not null) return;
+            if (_finished || !_client.InputEnded || !_member.InputEnded) return;
             bool clientDone = _client.T.FlushDirect();
             if (_member.T.FlushDirect() && clientDone) Finish(null);
         }
 
-        /// <summary>Everything OpenSSL wrote for <paramref name="side"/>, behind what waits already, out to its socket as far as it takes it.</summary>
+        /// <summary>Everything OpenSSL wrote for <paramref name="side"/>, behind what waits already, to its socket.</summary>
         private bool SendOutput(Side side)
         {
             IntPtr wbio = _f.GetWbio(side.Ssl);
@@ -228,35 +218,9 @@ public sealed partial class EtcdProxy
             {
                 int n = _f.BioRead(wbio, ref wire[0], Math.Min(pending, wire.Length));
                 if (n <= 0) return Fail($"OpenSSL's output could not be read: {_f.Errors()}");
-                if (side.Unsent is null)
-                {
-                    if (side.T.SendDirect(wire.AsSpan(0, n), out SocketError error)) continue;
-                    if (error != SocketError.Success) return Fail($"the {side.Name} connection failed: {error}");
-                }
-
-                // Its socket is full: keep it, in order, and stop reading the other side until it is out.
-                byte[] unsent = side.Unsent ?? Array.Empty<byte>();
-                if (side.UnsentCount + n > unsent.Length) Array.Resize(ref unsent, Math.Max(unsent.Length * 2, side.UnsentCount + n));
-                wire.AsSpan(0, n).CopyTo(unsent.AsSpan(side.UnsentCount));
-                side.Unsent = unsent;
-                side.UnsentCount += n;
+                if (!side.T.SendDirect(wire.AsSpan(0, n), out SocketError error)) return Fail($"the {side.Name} connection failed: {error}");
             }
 
-            return true;
-        }
-
-        /// <returns>True once nothing waits for <paramref name="side"/>'s socket.</returns>
-        private bool SendUnsent(Side side)
-        {
-            if (!side.T.SendDirect(side.Unsent.AsSpan(0, side.UnsentCount), out SocketError error))
-            {
-                if (error != SocketError.Success) Fail($"the {side.Name} connection failed: {error}");
-                return false;
-            }
-
-            side.Unsent = null;
-            side.UnsentCount = 0;
-            if (side.FinAfterUnsent) side.T.ShutdownSendDirect();
             return true;
         }
 

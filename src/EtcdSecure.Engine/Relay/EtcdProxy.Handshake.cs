@@ -50,7 +50,7 @@ public sealed partial class EtcdProxy
         // The same credentials decide the suites offered and the suites accepted, should a reload land mid-handshake.
         ServerCredentials server = _server.Value;
         // Read record by record when the connection may be relayed directly, so that SslStream holds nothing past its handshake.
-        if (_directOff is null && c.ClientStream is LoopStream) c.Records = new WholeRecords(c.ClientStream);
+        if (_directOff is null && c.ClientStream.Direct is not null) c.Records = new WholeRecords(c.ClientStream);
         var ssl = new SslStream(c.Records ?? (System.IO.Stream)c.ClientStream, leaveInnerStreamOpen: false);
         c.Client = ssl;
         try

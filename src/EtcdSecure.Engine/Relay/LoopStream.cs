@@ -26,7 +26,7 @@ namespace EtcdSecure.Engine.Relay;
 /// connection holds none.
 /// </para>
 /// </remarks>
-internal sealed class LoopStream : Transport
+internal sealed class LoopStream : Transport, IDirectTransport
 {
     // Reads completed without waiting before the stream lets the other connections on its loop have a turn: a bulk
     // transfer whose socket never runs dry would otherwise keep the loop to itself. A relayed TLS record takes two
@@ -109,12 +109,15 @@ internal sealed class LoopStream : Transport
 
     private IDirectReady? _direct;
 
-    /// <summary>
-    /// From here on the socket's events go to <paramref name="handler"/>, which reads and writes with
-    /// <see cref="ReceiveDirect"/> and <see cref="SendDirect"/> on the loop's thread, instead of completing awaited reads
-    /// and writes. Only with none pending.
-    /// </summary>
-    internal void BeginDirect(IDirectReady handler)
+    public override IDirectTransport Direct => this;
+
+    public object Driver => _loop;
+
+    public bool OnDriverThread => _loop.OnLoopThread;
+
+    public void Post(Action action) => _loop.Hop(action);
+
+    public void BeginDirect(IDirectReady handler)
     {
         lock (_gate)
         {
@@ -123,9 +126,10 @@ internal sealed class LoopStream : Transport
         }
     }
 
-    /// <summary>Reads what the socket has, without waiting: the count, 0 at its end (or <paramref name="error"/>), -1 when it has nothing now.</summary>
+    public void YieldDirect() => _loop.Defer(this);
+
     /// <remarks>At -1 the next event says when there is more, and the read counts as waiting for the idle sweep.</remarks>
-    internal int ReceiveDirect(Span<byte> buffer, out SocketError error)
+    public int ReceiveDirect(Span<byte> buffer, out SocketError error)
     {
         lock (_gate)
         {
@@ -144,25 +148,34 @@ internal sealed class LoopStream : Transport
         return -1;
     }
 
-    /// <summary>
-    /// Gathers <paramref name="data"/> to send after the current event, or sends it now. False when it does not fit
-    /// (nothing of it taken: the stream has its limit's worth waiting, and an event says when there is room) or the
-    /// connection failed (<paramref name="error"/>).
-    /// </summary>
-    internal bool SendDirect(ReadOnlySpan<byte> data, out SocketError error)
+    /// <remarks>What this stream holds for a slow reader is <see cref="GatherLimit"/>: asked before each read of the other side, this keeps it there.</remarks>
+    public bool HasRoomDirect(int bytes)
+    {
+        lock (_gate)
+        {
+            if (_closed || _sendError != SocketError.Success || Queued + bytes <= GatherLimit) return true;
+            FlushLocked();
+            return _sendError != SocketError.Success || Queued + bytes <= GatherLimit;
+        }
+    }
+
+    /// <remarks>
+    /// Gathered to send after the current event. Past <see cref="GatherLimit"/> only when the relay had to write
+    /// without asking for room first (a record OpenSSL makes of its own: a key update's answer, close_notify).
+    /// </remarks>
+    public bool SendDirect(ReadOnlySpan<byte> data, out SocketError error)
     {
         lock (_gate)
         {
             error = _closed ? SocketError.OperationAborted : _sendError;
             if (error != SocketError.Success) return false;
-            bool taken = GatherMakingRoom(data);
+            if (!GatherMakingRoom(data) && _sendError == SocketError.Success) Gather(data, pastLimit: true);
             error = _sendError;
-            return taken;
+            return error == SocketError.Success;
         }
     }
 
-    /// <summary>Sends what is gathered, now; true once nothing is left to send (the FIN included) or nothing can be sent any more.</summary>
-    internal bool FlushDirect()
+    public bool FlushDirect()
     {
         lock (_gate)
         {
@@ -172,8 +185,7 @@ internal sealed class LoopStream : Transport
         }
     }
 
-    /// <summary>The FIN, once everything gathered so far is out.</summary>
-    internal void ShutdownSendDirect()
+    public void ShutdownSendDirect()
     {
         lock (_gate)
         {
@@ -355,15 +367,18 @@ internal sealed class LoopStream : Transport
 
     private int Queued => _outEnd - _outStart;
 
-    /// <summary>Copies <paramref name="data"/> behind what is already gathered, if it fits.</summary>
-    private bool Gather(ReadOnlySpan<byte> data)
+    /// <summary>Copies <paramref name="data"/> behind what is already gathered, if it fits (or regardless, <paramref name="pastLimit"/>).</summary>
+    private bool Gather(ReadOnlySpan<byte> data, bool pastLimit = false)
     {
-        if (Queued + data.Length > GatherLimit) return false;
-        _out ??= ArrayPool<byte>.Shared.Rent(GatherLimit);
+        int queued = Queued;
+        if (queued + data.Length > GatherLimit && !pastLimit) return false;
+        _out ??= ArrayPool<byte>.Shared.Rent(Math.Max(GatherLimit, data.Length));
         if (_outEnd + data.Length > _out.Length)
         {
-            _out.AsSpan(_outStart, Queued).CopyTo(_out);
-            (_outStart, _outEnd) = (0, Queued);
+            byte[] into = queued + data.Length > _out.Length ? ArrayPool<byte>.Shared.Rent(queued + data.Length) : _out;
+            _out.AsSpan(_outStart, queued).CopyTo(into);
+            if (into != _out) ArrayPool<byte>.Shared.Return(_out);
+            (_out, _outStart, _outEnd) = (into, 0, queued);
         }
 
         data.CopyTo(_out.AsSpan(_outEnd));

@@ -42,6 +42,9 @@ internal abstract class Transport : DuplexStream
     /// <summary>Runs <paramref name="action"/> on the driving thread each time a read has to wait; only where <see cref="OneThreadDrives"/>.</summary>
     public virtual void RunWhenIdle(Action action) => throw new NotSupportedException("Only a connection that one thread drives runs code when idle.");
 
+    /// <summary>This connection's reads and writes without awaits, on its driving thread; null where the engine has none (.NET's).</summary>
+    public virtual IDirectTransport? Direct => null;
+
     /// <summary>Makes closing <paramref name="socket"/> send a reset (RST) instead of a FIN.</summary>
     protected static void ResetOnClose(Socket socket)
     {
@@ -53,6 +56,53 @@ internal abstract class Transport : DuplexStream
         {
         }
     }
+}
+
+/// <summary>
+/// A connection the relay reads and writes on the one thread that drives it, as that thread reports it ready, with no
+/// awaits: what relays an authenticated connection record by record.
+/// </summary>
+internal interface IDirectTransport
+{
+    /// <summary>Whatever drives this connection: two connections with the same driver are run by the same thread.</summary>
+    object Driver { get; }
+
+    bool OnDriverThread { get; }
+
+    /// <summary>Runs <paramref name="action"/> once on the driving thread (or off it, when that has stopped).</summary>
+    void Post(Action action);
+
+    /// <summary>From here on the connection's events go to <paramref name="handler"/>, on the driving thread. Only with no read or write pending.</summary>
+    void BeginDirect(IDirectReady handler);
+
+    /// <summary>Lets the driver's other connections have a turn; <see cref="IDirectReady.OnReady"/> runs again after them.</summary>
+    void YieldDirect();
+
+    /// <summary>Reads what the socket has, without waiting: the count, 0 at its end (or <paramref name="error"/>), -1 when it has nothing now.</summary>
+    int ReceiveDirect(Span<byte> buffer, out SocketError error);
+
+    /// <summary>
+    /// Whether <paramref name="bytes"/> more may be written without going past what the connection holds for a slow
+    /// reader; when not, an event says when there is room. True once the connection has failed (the write says so).
+    /// </summary>
+    bool HasRoomDirect(int bytes);
+
+    /// <summary>Takes <paramref name="data"/> to send, in order (all of it); false when the connection has failed (<paramref name="error"/>).</summary>
+    bool SendDirect(ReadOnlySpan<byte> data, out SocketError error);
+
+    /// <summary>Sends what waits, now; true once nothing is left to send (the FIN included) or nothing can be sent any more.</summary>
+    bool FlushDirect();
+
+    /// <summary>The FIN, once everything taken so far is out.</summary>
+    void ShutdownSendDirect();
+}
+
+/// <summary>Raised by an <see cref="IDirectTransport"/> on its driving thread (<see cref="OnClosed"/> on any).</summary>
+internal interface IDirectReady
+{
+    void OnReady();
+
+    void OnClosed();
 }
 
 /// <summary>A connection on .NET's own socket engine; owns its socket.</summary>
