@@ -16,9 +16,9 @@ param(
     [long] $BulkBytes = 512MB,
     [int] $Runs = 3,
     [double] $EtcdSeconds = 5,
-    # Load on every path before its measured rounds. The relays are long-running services; the proxy's first
-    # seconds under load are spent JIT-compiling its hot path (perf: over half its CPU after a 1 s warm-up, 3% after
-    # 15 s), which is start-up, not steady state. Every path gets the same, peers included.
+    # Load on every path before its measured rounds: connections, caches and the kernel's buffers settle, and every
+    # path gets the same, peers included. The proxy runs as a service runs it ($ServiceRuntime), so it is not
+    # JIT-compiling its hot path by then (with the runtime's defaults it would be for 10 to 25 s: -Part Cold).
     [double] $EtcdWarmUpSeconds = 10,
     [int] $BulkWarmUps = 3,
     [int] $IdleConnections = 9000,
@@ -107,13 +107,19 @@ function Add-IdleTable($Idle) {
     foreach ($k in $Idle.Keys) { $i = $Idle[$k]; $lines.Add(('| {0} | {1:N1} | {2:N1} | {3:N1} | {4} |' -f $k, ($i.Before / 1MB), ($i.After / 1MB), ($i.PerConnection / 1KB), $i.Ready)) }
 }
 
-function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}) {
+# The runtime settings that a detached proxy and Export-EtcdServiceUnit's unit run the proxy with: every method
+# compiled once, fully optimized. The measurements of steady state run the proxy as a service runs it; the cold
+# proxy's measurement (-RuntimeDefaults) is the one that shows what they change.
+$ServiceRuntime = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' }
+
+function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}, [switch] $RuntimeDefaults) {
     # In its own process, in the foreground (-Wait), as a service would run it. Every bench client comes from
     # 127.0.0.1: the cap on handshakes pending from one address (128, against one source crowding out the others)
     # would drop the oldest of 256 clients that connect at once whenever handshakes queue up on the shared cores.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
     $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000 -MaxPendingPerAddress 20000"
-    $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") $Environment
+    $runtime = if ($RuntimeDefaults) { @{} } else { $ServiceRuntime }
+    $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") ($runtime + $Environment)
     Wait-Tls $Port "EtcdSecure proxy $Name"
     $p
 }
@@ -273,7 +279,7 @@ try {
     }
     $lines.Add('## Proxy: bulk throughput (TLS in, TLS out)')
     $lines.Add('')
-    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after $BulkWarmUps discarded runs of the same size, MiB/s; the relays take turns, one run each per round. Direct = client to backend without a relay.")
+    $lines.Add("Client and backend are bench/LoadTool (mutual TLS, ECDSA P-256); $([math]::Round($BulkBytes / 1MB)) MiB per run, median of $Runs runs after $BulkWarmUps discarded runs of the same size, MiB/s; the relays take turns, one run each per round. Direct = client to backend without a relay. EtcdSecure runs as a detached proxy and the systemd unit run it: Start-EtcdProxy -Wait in a pwsh of its own, with DOTNET_TieredCompilation=0 and DOTNET_ReadyToRun=0.")
     $lines.Add('')
     $lines.Add('The CPU columns are the relay process''s own user + system time per MiB relayed (all its processes), over the same runs: what the relay costs, apart from the client and the backend it shares the cores with.')
     $lines.Add('')
@@ -363,7 +369,7 @@ try {
     if ($Part -contains 'Etcd') {
     $lines.Add('## Proxy: etcd requests, what each relay costs')
     $lines.Add('')
-    $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core.")
+    $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core. Both run as a detached proxy and the systemd unit run it: Start-EtcdProxy -Wait in a pwsh of its own, with DOTNET_TieredCompilation=0 and DOTNET_ReadyToRun=0.")
     $lines.Add('')
     $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried. Added p99 is the path''s p99 minus the direct path''s in the same load.')
     $lines.Add('')
@@ -436,7 +442,7 @@ try {
         foreach ($variant in $coldVariants) {
             $coldPort = Get-Port
             $startClock = [Diagnostics.Stopwatch]::StartNew()
-            $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA -Environment $variant.Env
+            $cold = Start-OurProxy $coldPort $cluster.Endpoints "cold-$(Get-Random)" -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA -Environment $variant.Env -RuntimeDefaults
             $startSeconds = $startClock.Elapsed.TotalSeconds
             $startCpu = Get-CpuSeconds @($cold.Id)
             Write-Host "bench: cold $($variant.Name)"
