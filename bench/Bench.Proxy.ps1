@@ -314,7 +314,7 @@ try {
     }
     $lines.Add("## Proxy: memory per idle connection ($IdleConnections connections held open)")
     $lines.Add('')
-    $lines.Add("Each connection makes one round trip through the relay (a line up, a line back, as a client's first request) and then sits idle. Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection. 'Buffers kept' is the same proxy started with ETCDSECURE_TLS_KEEP_BUFFERS=1, which leaves OpenSSL's record buffers allocated on idle connections.")
+    $lines.Add("Each connection makes one round trip through the relay (a line up, a line back, as a client's first request) and then sits idle. Growth of the relay's resident memory (all its processes) with the connections open, divided by their number. $IdleConnections rather than 10,000: this container's hard limit is 20,000 open files, and a relay holds two per connection. 'Buffers kept' is the same proxy started with ETCDSECURE_TLS_KEEP_BUFFERS=1, which leaves the TLS buffers allocated on idle connections (OpenSSL's record buffers, and on a connection relayed directly SslStream's handshake buffer).")
     $lines.Add('')
     Add-IdleTable $idle
     $perConn = $idle['EtcdSecure'].PerConnection / 1KB

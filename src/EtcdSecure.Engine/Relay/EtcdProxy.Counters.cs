@@ -49,10 +49,11 @@ public sealed partial class EtcdProxy
     /// <summary>Connections relayed record by record straight between the two OpenSSL handles, on their event loop.</summary>
     public long DirectRelays => Interlocked.Read(ref _directRelays);
 
-    /// <summary>"on", or why connections go through the streams and pumps instead (the last reason seen).</summary>
+    /// <summary>"on", or why connections go through the streams and pumps instead (the last reason seen), or what a connection relayed directly keeps that it need not.</summary>
     public string RelayDirect => _directOff is { } off ? "off: " + off
         : _transports.EventLoops == 0 ? "off: only on the relay's own event loops"
         : Volatile.Read(ref _lastNotDirect) is { } why ? "on, but not for some connections: " + why
+        : SslStreamBuffer.KeptBecause is { } kept ? "on, each connection keeping SslStream's 8 KiB handshake buffer: " + kept
         : "on";
 
     /// <summary>Revoked serials the client CRLs list; null without CRLs.</summary>
