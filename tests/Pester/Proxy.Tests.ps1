@@ -255,6 +255,53 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         finally { if ($streams) { Stop-EtcdProxy $streams.Name } }
     }
 
+    It 'ends a relayed connection at once when its client sends a record that does not decrypt, and serves on, <Path>' -ForEach @(
+        @{ Path = 'relayed directly' }, @{ Path = 'relayed through the streams' }
+    ) {
+        $name = $proxy.Name
+        $target = $port
+        $streams = $null
+        if ($Path -like '*streams') {
+            $env:ETCDSECURE_RELAY_DIRECT = '0'
+            try { $streams = Start-EtcdProxy -Name garbage-streams -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+            finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
+            $name = $streams.Name
+            $target = ([uri]$streams.Endpoint).Port
+        }
+        try {
+            $idle = (Get-EtcdProxy $name).RelayedConnections
+            $direct = (Get-EtcdProxy $name).DirectRelays
+            $conn = Connect-Tls $target
+            try {
+                # A request first, so that the member connection is up and the relay has taken the connection over.
+                Send-Text $conn "GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n"
+                $buf = [byte[]]::new(4096)
+                [Text.Encoding]::ASCII.GetString($buf, 0, $conn.Ssl.Read($buf, 0, $buf.Length)) | Should -Match '^HTTP/1.1 200'
+                (Get-EtcdProxy $name).RelayedConnections | Should -Be ($idle + 1)
+                # An application-data record of the right shape whose contents are not this session's: it cannot decrypt.
+                $raw = $conn.Tcp.GetStream()
+                $record = [byte[]](@(0x17, 0x03, 0x03, 0x00, 0x40) + @(0x41) * 64)
+                $raw.Write($record, 0, $record.Length)
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                $ended = try { while ($raw.Read($buf, 0, $buf.Length) -gt 0) { }; $true } catch [IO.IOException] { $sw.Elapsed.TotalSeconds -lt 9 }
+                $ended | Should -BeTrue -Because 'the proxy ends the connection (the read timeout is 10 s)'
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+            }
+            finally { $conn.Ssl.Dispose(); $conn.Tcp.Dispose() }
+            Wait-Until -Timeout '00:00:05' -Because 'the connection and its member side to be gone' { (Get-EtcdProxy $name).RelayedConnections -eq $idle }
+            $expected = if ($Path -eq 'relayed directly') { $direct + 1 } else { 0 }
+            (Get-EtcdProxy $name).DirectRelays | Should -Be $expected
+            # The relay thread that met the record goes on serving everyone else.
+            $after = Connect-Tls $target
+            try {
+                Send-Text $after "GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n"
+                [Text.Encoding]::ASCII.GetString($buf, 0, $after.Ssl.Read($buf, 0, $buf.Length)) | Should -Match '^HTTP/1.1 200'
+            }
+            finally { $after.Ssl.Dispose(); $after.Tcp.Dispose() }
+        }
+        finally { if ($streams) { Stop-EtcdProxy $streams.Name } }
+    }
+
     It 'relays through the streams, as before, when ETCDSECURE_RELAY_DIRECT=0 turns that off' {
         $r = Invoke-SwitchedProxy ETCDSECURE_RELAY_DIRECT 0 @('get via-proxy --print-value-only', 'put via-streams yes')
         $r.ExitCode | Should -Be 0
