@@ -72,6 +72,32 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
         finally { $taken.Stop() }
     }
 
+    It 'will not start a new cluster on an earlier one''s data, and replaces that data only with -Force' {
+        $path = Join-Path $TestDrive 'redo'
+        $first = New-EtcdCluster -Path $path -Name redo -Size 1
+        $env1 = $first.EnvironmentLines -join "`n"
+        & sh -c "$env1`netcdctl put earlier yes" | Should -Be 'OK'
+        Stop-EtcdCluster redo
+        $ca = Get-FileHash (Join-Path $path 'tls/assets/ca.pem')
+        $e = Get-ThrownError { New-EtcdCluster -Path $path -Name redo -Size 1 }
+        $e.FullyQualifiedErrorId | Should -Match '^ClusterDataExists,'
+        $e.CategoryInfo.Category | Should -Be 'ResourceExists'
+        $e.TargetObject | Should -Be (Join-Path $path 'data/redo-1')
+        $e.Exception.Message | Should -Match '-Force replaces the data'
+        # Nothing was touched: the same CA, the old data, no member running.
+        (Get-FileHash (Join-Path $path 'tls/assets/ca.pem')).Hash | Should -Be $ca.Hash
+        Join-Path $path 'data/redo-1/member' | Should -Exist
+        (Get-EtcdCluster redo).State | Should -Be 'Stopped'
+
+        $second = New-EtcdCluster -Path $path -Name redo -Size 1 -Force -WarningVariable warned -WarningAction SilentlyContinue
+        ($warned -join "`n") | Should -Match 'Deleted the data of an earlier member'
+        $second.Leader | Should -Be 'redo-1'
+        $env2 = $second.EnvironmentLines -join "`n"
+        & sh -c "$env2`netcdctl get earlier --print-value-only" | Should -BeNullOrEmpty
+        $LASTEXITCODE | Should -Be 0
+        Remove-EtcdCluster redo -Confirm:$false
+    }
+
     It 'stops with Stop-EtcdCluster and keeps the data; Remove-EtcdCluster deletes the folder' {
         $small = New-EtcdCluster -Path (Join-Path $TestDrive 'small') -Name small -Size 1
         $pid1 = $small.Members[0].ProcessId

@@ -25,6 +25,7 @@ public sealed record ClusterPlan
     public int Size => ClientPorts.Count;
     public string Assets => Path.Combine(Root, "tls", "assets");
     public IReadOnlyList<string> MemberNames => Enumerable.Range(1, Size).Select(i => $"{Name}-{i}").ToArray();
+    public string DataDirOf(string member) => Path.Combine(Root, "data", member);
 }
 
 /// <summary>
@@ -39,6 +40,16 @@ public static class ClusterBuilder
         if (ClusterHost.Find(plan.Name) is { } known && ClusterHost.MembersOf(known).Any(m => !m.HasExited))
         {
             throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{plan.Name}' is running ({known.Path}); stop it or give another -Name.", plan.Name);
+        }
+
+        // etcd starts a member on a data directory as what that directory says (its cluster, its peers' URLs), not as
+        // the flags given now: a new cluster never comes up on an earlier one's data, and would only time out.
+        string[] earlier = plan.MemberNames.Select(plan.DataDirOf).Where(d => Directory.Exists(Path.Combine(d, "member"))).ToArray();
+        if (earlier.Length > 0 && !plan.Force)
+        {
+            string more = earlier.Length > 1 ? $" (and {earlier.Length - 1} more)" : "";
+            throw new EtcdSecureException("ClusterDataExists", ErrorKind.ResourceExists,
+                $"'{earlier[0]}'{more} holds the data of an earlier etcd member, which etcd would start as that member of its old cluster. Remove-EtcdCluster removes an earlier cluster with its data; -Force replaces the data (it is lost).", earlier[0]);
         }
 
         // Nothing is written unless every file may be: no CA replaced while a member's certificate would then fail.
@@ -67,7 +78,7 @@ public static class ClusterBuilder
             specs.Add(new MemberSpec
             {
                 Name = name,
-                DataDir = Path.Combine(plan.Root, "data", name),
+                DataDir = plan.DataDirOf(name),
                 LogPath = Path.Combine(plan.Root, "logs", name + ".log"),
                 ListenClientUrls = client1,
                 AdvertiseClientUrls = client1,
@@ -86,6 +97,13 @@ public static class ClusterBuilder
 
         // Workflow B keeps only the PEM files: a CSR is needed again only to re-sign, and New-EtcdCertificate re-creates it.
         foreach (string csr in Directory.EnumerateFiles(plan.Assets, "*.csr")) File.Delete(csr);
+
+        // Only now, with every certificate in place: -Force replaces an earlier cluster's data.
+        foreach (string dir in earlier)
+        {
+            Directory.Delete(dir, recursive: true);
+            warn($"Deleted the data of an earlier member in '{dir}' (-Force).");
+        }
 
         var started = new List<RunningMember>();
         try

@@ -65,7 +65,11 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     [Parameter]
     public string? EtcdPath { get; set; }
 
-    /// <summary>Replace certificates already in tls/assets.</summary>
+    /// <summary>
+    /// Replace certificates already in tls/assets, and the data an earlier cluster's members left in data/ (that data
+    /// is lost). Without it, such data stops the command before anything is written (ClusterDataExists): etcd would
+    /// start each member as what its data says, a member of the earlier cluster.
+    /// </summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
