@@ -59,7 +59,7 @@ public static class TlsProbe
             byte[] answer = new byte[12];
             int n = await ssl.ReadAsync(answer, cts.Token).ConfigureAwait(false);
             if (n > 0) return (null, false);
-            return (RejectedClient(identity, host, port), false);
+            return (RejectedClient(identity, host, port, afterHandshake: true), false);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
@@ -72,7 +72,7 @@ public static class TlsProbe
         catch (Exception ex) when (ex is AuthenticationException or System.IO.IOException)
         {
             if (rejected is not null) return ($"TLS with {host}:{port} failed: {rejected}", false);
-            if (stage == "request") return (RejectedClient(identity, host, port), false);
+            if (stage == "request") return (RejectedClient(identity, host, port, afterHandshake: true), false);
             string why = ex.GetBaseException().Message;
             if (why.Contains("certificate required", StringComparison.OrdinalIgnoreCase) || why.Contains("bad certificate", StringComparison.OrdinalIgnoreCase))
             {
@@ -115,7 +115,13 @@ public static class TlsProbe
         }
     }
 
-    private static string RejectedClient(TlsClientIdentity identity, string host, int port) => identity.ClientCertificate is null
+    /// <param name="afterHandshake">
+    /// The server ended the connection after a handshake that looked complete: with TLS 1.3 that is how a refused
+    /// client certificate shows (etcd closes without an alert the client gets to read), and also how a server that is
+    /// shutting down looks, so the reason names both.
+    /// </param>
+    private static string RejectedClient(TlsClientIdentity identity, string host, int port, bool afterHandshake = false) => identity.ClientCertificate is null
         ? $"{host}:{port} requires a client certificate and none was given"
-        : $"{host}:{port} did not accept the client certificate '{identity.ClientCertificate.Subject}' (it must chain to the CA the server trusts and allow client auth)";
+        : $"{host}:{port} did not accept the client certificate '{identity.ClientCertificate.Subject}' (it must chain to the CA the server trusts and allow client auth)"
+            + (afterHandshake ? ", or closed the connection right after the TLS handshake, as a server that is shutting down does" : "");
 }
