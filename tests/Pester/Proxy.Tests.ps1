@@ -41,6 +41,12 @@ Receive-Job -Id `$p.JobId -Verbose 4>&1 | ForEach-Object { "log: `$_" }
 Stop-EtcdProxy `$p.Name
 "@
     }
+    function Start-StreamsProxy([string] $Name) {
+        # The proxy as it relays without the direct path; the switch is read once, when a proxy starts.
+        $env:ETCDSECURE_RELAY_DIRECT = '0'
+        try { Start-EtcdProxy -Name $Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
+    }
     $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
     # A raw TLS client with the proxy-side certificate, speaking HTTP/1.1 (etcd's /version) through the proxy.
     function Connect-Tls([int] $Port) { Connect-TlsClient $Port $userCert $edge.Path }
@@ -235,10 +241,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $target = $port
         $streams = $null
         if ($Path -like '*streams') {
-            # The switch is read once, when the proxy starts.
-            $env:ETCDSECURE_RELAY_DIRECT = '0'
-            try { $streams = Start-EtcdProxy -Name renegotiation-streams -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
-            finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
+            $streams = Start-StreamsProxy renegotiation-streams
             $target = ([uri]$streams.Endpoint).Port
         }
         try {
@@ -262,9 +265,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $target = $port
         $streams = $null
         if ($Path -like '*streams') {
-            $env:ETCDSECURE_RELAY_DIRECT = '0'
-            try { $streams = Start-EtcdProxy -Name garbage-streams -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
-            finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
+            $streams = Start-StreamsProxy garbage-streams
             $name = $streams.Name
             $target = ([uri]$streams.Endpoint).Port
         }
