@@ -68,8 +68,6 @@ internal sealed class LoopStream : Transport, IDirectTransport
 
     internal ulong Key { get; }
 
-    internal EventLoop Loop => _loop;
-
     /// <summary>
     /// Whether the code awaiting this stream runs on the loop's thread when the socket becomes ready (the relay's
     /// fast path), or on a thread-pool thread. A connection whose client has not authenticated yet runs off the
