@@ -35,6 +35,9 @@ public static class OpenSslBuffers
 
     private static Bound? _binding;
 
+    /// <summary>"ETCDSECURE_TLS_KEEP_BUFFERS=1" when that switch keeps every TLS buffer a connection has (SslStream's handshake buffer too); otherwise null.</summary>
+    internal static readonly string? KeepSwitch = EnvironmentSwitch.Set("ETCDSECURE_TLS_KEEP_BUFFERS", "1");
+
     // Settled once libssl is found or cannot work here; "not loaded yet" is asked again next time.
     private static Bound Binding => Volatile.Read(ref _binding) ?? Settle(Bind());
 
@@ -80,7 +83,7 @@ public static class OpenSslBuffers
 
     private static (Bound Result, bool Final) Bind()
     {
-        if (EnvironmentSwitch.Set("ETCDSECURE_TLS_KEEP_BUFFERS", "1") is { } keep) return (Off(keep), true);
+        if (KeepSwitch is { } keep) return (Off(keep), true);
         if (LibSsl.Bind() is not { } lib) return (Off(LibSsl.Why!), LibSsl.Settled);
         SslCtrl? ctrl = lib.Export<SslCtrl>("SSL_ctrl");
         if (ctrl is null) return (Off($"SSL_ctrl not found in {lib.Path}"), true);

@@ -19,7 +19,7 @@ internal static class SslStreamBuffer
 {
     private const BindingFlags Members = BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Instance;
     private static readonly (FieldInfo Field, MethodInfo Active, MethodInfo Return)? Binding = Bind();
-    private static readonly string? Keep = EnvironmentSwitch.Set("ETCDSECURE_TLS_KEEP_BUFFERS", "1");
+    private static string? Keep => OpenSslBuffers.KeepSwitch;
 
     /// <summary>Why each connection relayed directly keeps the 8 KiB buffer SslStream read its handshake into; null when it goes back.</summary>
     public static string? KeptBecause => Keep ?? (Binding is null ? "this runtime's SslStream does not keep it in the private field this code knows" : null);
