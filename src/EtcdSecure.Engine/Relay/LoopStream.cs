@@ -147,13 +147,12 @@ internal sealed class LoopStream : Transport, IDirectTransport
     }
 
     /// <remarks>What this stream holds for a slow reader is <see cref="GatherLimit"/>: asked before each read of the other side, this keeps it there.</remarks>
-    public bool HasRoomDirect(int bytes)
+    public int RoomDirect(int wanted)
     {
         lock (_gate)
         {
-            if (_closed || _sendError != SocketError.Success || Queued + bytes <= GatherLimit) return true;
-            FlushLocked();
-            return _sendError != SocketError.Success || Queued + bytes <= GatherLimit;
+            if (!_closed && _sendError == SocketError.Success && GatherLimit - Queued < wanted) FlushLocked();
+            return _closed || _sendError != SocketError.Success ? int.MaxValue : GatherLimit - Queued;
         }
     }
 

@@ -82,10 +82,11 @@ internal interface IDirectTransport
     int ReceiveDirect(Span<byte> buffer, out SocketError error);
 
     /// <summary>
-    /// Whether <paramref name="bytes"/> more may be written without going past what the connection holds for a slow
-    /// reader; when not, an event says when there is room. True once the connection has failed (the write says so).
+    /// How many bytes more may be written without going past what the connection holds for a slow reader, having
+    /// sent what waits when that is fewer than <paramref name="wanted"/>; while it is, an event says when there is
+    /// room. <see cref="int.MaxValue"/> once the connection has failed (the write says so).
     /// </summary>
-    bool HasRoomDirect(int bytes);
+    int RoomDirect(int wanted);
 
     /// <summary>Takes <paramref name="data"/> to send, in order (all of it); false when the connection has failed (<paramref name="error"/>).</summary>
     bool SendDirect(ReadOnlySpan<byte> data, out SocketError error);
