@@ -218,6 +218,30 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         $after.DirectRelays - $before.DirectRelays | Should -Be ($after.TotalConnections - $before.TotalConnections)
     }
 
+    It 'relays thousands of one-byte records intact, more than one turn of its loop takes at once' {
+        # 100 pipelined requests for etcd's /version, each byte a TLS record of its own (SslStream makes one per write),
+        # corked so that they leave in 64 KiB segments: one receive brings the relay far more records than it relays in
+        # one turn, and the rest waits in OpenSSL for the next.
+        $before = (Get-EtcdProxy $proxy.Name).DirectRelays
+        $conn = Connect-Tls $port
+        try {
+            $conn.Tcp.Client.SetRawSocketOption(6, 3, [BitConverter]::GetBytes(1)) # IPPROTO_TCP, TCP_CORK
+            foreach ($b in [Text.Encoding]::ASCII.GetBytes("GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n" * 100)) { $conn.Ssl.WriteByte($b) }
+            $conn.Tcp.Client.SetRawSocketOption(6, 3, [BitConverter]::GetBytes(0))
+            $chunk = [byte[]]::new(64KB); $answers = 0; $tail = ''
+            while ($answers -lt 100) {
+                $n = $conn.Ssl.Read($chunk, 0, $chunk.Length)
+                if ($n -le 0) { break }
+                $text = $tail + [Text.Encoding]::ASCII.GetString($chunk, 0, $n)
+                $answers += [regex]::Matches($text, '"etcdserver":"3\.').Count
+                $tail = $text.Substring([Math]::Max(0, $text.Length - 15)) # shorter than what is counted: none counted twice
+            }
+            $answers | Should -Be 100 -Because 'a lost byte breaks the client''s TLS stream, and the answers stop short'
+        }
+        finally { $conn.Ssl.Dispose(); $conn.Tcp.Dispose() }
+        (Get-EtcdProxy $proxy.Name).DirectRelays | Should -Be ($before + 1)
+    }
+
     It 'carries on through a TLS 1.3 key update that the client asks both sides for, on the direct path' {
         # 'K' makes openssl s_client send a KeyUpdate that also asks the proxy to update its keys: the record has no
         # application data, and the proxy's answer is a record of its own on the client's side.

@@ -158,8 +158,9 @@ public sealed partial class EtcdProxy
             byte[] plain = t_plain ??= new byte[16 * 1024];
             byte[] received = t_received ??= new byte[ReceiveBytes];
             int fed = 0, got = 0; // received[fed..got]: read from the socket, not yet handed to OpenSSL
-            // A turn's end waits for what was read to be handed over: bytes left in the thread's buffer would be lost.
-            for (int turn = 0; turn < RecordsPerTurn || fed < got; turn++)
+            // A turn goes on past its length to hand over what was read (in bulk, a few records more), but no further
+            // than twice that: 64 KiB of one-byte records would otherwise keep the loop to itself for milliseconds.
+            for (int turn = 0; turn < RecordsPerTurn || (fed < got && turn < 2 * RecordsPerTurn); turn++)
             {
                 if (from.InputEnded) return true;
                 // A record read here becomes one for the other side: only while that side holds less than its limit
@@ -198,11 +199,15 @@ public sealed partial class EtcdProxy
             }
 
             // More may be waiting: the loop's other connections first.
+            if (!Keep(from, received, fed, got)) return false;
             from.T.YieldDirect();
             return true;
         }
 
-        /// <summary>The other side has no room: what was read and not yet handed to OpenSSL waits in its BIO for the next turn.</summary>
+        /// <summary>
+        /// The other side has no room, or the turn is over: what was read and not yet handed to OpenSSL waits in its BIO
+        /// for the next turn.
+        /// </summary>
         private bool Keep(Side from, byte[] received, int fed, int got)
         {
             if (fed < got && _f.BioWrite(_f.GetRbio(from.Ssl), ref received[fed], got - fed) != got - fed) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
