@@ -192,7 +192,7 @@ public sealed partial class EtcdProxy
                 }
 
                 // A record's worth at a time: OpenSSL's memory BIO keeps the largest buffer it ever grew to for as long as
-                // the connection lives, so it is never handed more than about two records at once.
+                // the connection lives. Only what a turn leaves over (Keep) goes in at once.
                 int slice = Math.Min(got - fed, WireRecord);
                 if (_f.BioWrite(_f.GetRbio(from.Ssl), ref received[fed], slice) != slice) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
                 fed += slice;
