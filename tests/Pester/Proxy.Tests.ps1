@@ -247,11 +247,12 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
         # 'K' makes openssl s_client send a KeyUpdate that also asks the proxy to update its keys: the record has no
         # application data, and the proxy's answer is a record of its own on the client's side.
         $before = (Get-EtcdProxy $proxy.Name).DirectRelays
-        # s_client takes command letters only without -ign_eof; the sleep at the end keeps its input open until etcd
-        # has answered and closed (Connection: close).
-        $out = & bash -c '{ printf "K\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; sleep 10; } | timeout 20 openssl s_client "$@" 2>&1' -- `
-            -connect "127.0.0.1:$port" -tls1_3 -crlf -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
-        $text = $out -join "`n"
+        # s_client takes command letters only without -ign_eof; the loop at the end keeps its input open until etcd
+        # has answered and closed (Connection: close) and s_client said so, 10 s at most.
+        $outFile = Join-Path $TestDrive 'key-update.txt'
+        & bash -c '{ printf "K\n"; sleep 0.5; printf "GET /version HTTP/1.1\nHost: localhost\nConnection: close\n\n"; for i in $(seq 100); do grep -qx closed "$1" && break; sleep 0.1; done; } | timeout 20 openssl s_client "${@:2}" > "$1" 2>&1' -- `
+            $outFile -connect "127.0.0.1:$port" -tls1_3 -crlf -CAfile $edge.Path -cert $user.Path -key $user.KeyPath
+        $text = Get-Content $outFile -Raw
         $text | Should -Match 'KEYUPDATE'
         $text | Should -Match '"etcdserver":"3\.'
         # etcd's close_notify is passed on: the client's TLS stream ends cleanly, not on a bare TCP end.
