@@ -194,7 +194,7 @@ public sealed partial class EtcdProxy
                 // A record's worth at a time: OpenSSL's memory BIO keeps the largest buffer it ever grew to for as long as
                 // the connection lives. Only what a turn leaves over (Keep) goes in at once.
                 int slice = Math.Min(got - fed, WireRecord);
-                if (_f.BioWrite(_f.GetRbio(from.Ssl), ref received[fed], slice) != slice) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
+                if (!Feed(from, received, fed, slice)) return false;
                 fed += slice;
             }
 
@@ -208,11 +208,11 @@ public sealed partial class EtcdProxy
         /// The other side has no room, or the turn is over: what was read and not yet handed to OpenSSL waits in its BIO
         /// for the next turn.
         /// </summary>
-        private bool Keep(Side from, byte[] received, int fed, int got)
-        {
-            if (fed < got && _f.BioWrite(_f.GetRbio(from.Ssl), ref received[fed], got - fed) != got - fed) return Fail($"OpenSSL did not take what was read: {_f.Errors()}");
-            return true;
-        }
+        private bool Keep(Side from, byte[] received, int fed, int got) => fed == got || Feed(from, received, fed, got - fed);
+
+        /// <summary>Hands <paramref name="count"/> bytes read from <paramref name="from"/>'s socket to its OpenSSL handle.</summary>
+        private bool Feed(Side from, byte[] received, int start, int count) =>
+            _f.BioWrite(_f.GetRbio(from.Ssl), ref received[start], count) == count || Fail($"OpenSSL did not take what was read: {_f.Errors()}");
 
         /// <summary>Nothing more comes from <paramref name="from"/>: close_notify and the FIN go on to <paramref name="to"/>, whose own direction goes on.</summary>
         private bool End(Side from, Side to)
