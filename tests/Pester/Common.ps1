@@ -180,6 +180,25 @@ function Get-ServedCertificate {
     $seen[0]
 }
 
+function Read-UntilSeen {
+    <# Reads a stream until a text has gone by Count times, or the stream ends; returns how many times it went by. #>
+    param(
+        [Parameter(Mandatory)] [IO.Stream] $Stream,
+        [Parameter(Mandatory)] [string] $Text,
+        [Parameter(Mandatory)] [int] $Count
+    )
+    $chunk = [byte[]]::new(64KB); $seen = 0; $tail = ''
+    while ($seen -lt $Count) {
+        $n = $Stream.Read($chunk, 0, $chunk.Length)
+        if ($n -le 0) { break }
+        $all = $tail + [Text.Encoding]::ASCII.GetString($chunk, 0, $n)
+        $seen += [regex]::Matches($all, [regex]::Escape($Text)).Count
+        # Kept for a match the next read completes: shorter than the text, so no match is counted twice.
+        $tail = $all.Substring([Math]::Max(0, $all.Length - ($Text.Length - 1)))
+    }
+    $seen
+}
+
 function Connect-TlsClient {
     <#
     A raw TLS client on loopback with a client certificate, speaking HTTP/1.1 (ALPN), that trusts only the given CA:

@@ -229,15 +229,7 @@ Describe 'Start-EtcdProxy: workflow A, the cluster behind a TLS proxy' -Tag Inte
             $conn.Tcp.Client.SetRawSocketOption(6, 3, [BitConverter]::GetBytes(1)) # IPPROTO_TCP, TCP_CORK
             foreach ($b in [Text.Encoding]::ASCII.GetBytes("GET /version HTTP/1.1`r`nHost: localhost`r`n`r`n" * 100)) { $conn.Ssl.WriteByte($b) }
             $conn.Tcp.Client.SetRawSocketOption(6, 3, [BitConverter]::GetBytes(0))
-            $chunk = [byte[]]::new(64KB); $answers = 0; $tail = ''
-            while ($answers -lt 100) {
-                $n = $conn.Ssl.Read($chunk, 0, $chunk.Length)
-                if ($n -le 0) { break }
-                $text = $tail + [Text.Encoding]::ASCII.GetString($chunk, 0, $n)
-                $answers += [regex]::Matches($text, '"etcdserver":"3\.').Count
-                $tail = $text.Substring([Math]::Max(0, $text.Length - 15)) # shorter than what is counted: none counted twice
-            }
-            $answers | Should -Be 100 -Because 'a lost byte breaks the client''s TLS stream, and the answers stop short'
+            Read-UntilSeen $conn.Ssl '"etcdserver":"3.' 100 | Should -Be 100 -Because 'a lost byte breaks the client''s TLS stream, and the answers stop short'
         }
         finally { $conn.Ssl.Dispose(); $conn.Tcp.Dispose() }
         (Get-EtcdProxy $proxy.Name).DirectRelays | Should -Be ($before + 1)

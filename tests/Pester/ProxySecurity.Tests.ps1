@@ -538,15 +538,7 @@ Describe 'Start-EtcdProxy: dead and slow peers, reloads that fail, bounded logs'
             # The relay stopped reading the member in the middle of what it had read from its socket; nothing of that
             # may be lost (a lost byte breaks the member's TLS stream, and the connection ends short of 200 answers).
             $ssl.ReadTimeout = 20000
-            $chunk = [byte[]]::new(64KB); $answers = 0; $tail = ''
-            while ($answers -lt 200) {
-                $n = $ssl.Read($chunk, 0, $chunk.Length)
-                if ($n -le 0) { break }
-                $text = $tail + [Text.Encoding]::ASCII.GetString($chunk, 0, $n)
-                $answers += [regex]::Matches($text, 'HTTP/1\.1 200 OK').Count
-                $tail = $text.Substring([Math]::Max(0, $text.Length - 14)) # shorter than a status line: none counted twice
-            }
-            $answers | Should -Be 200 -Because 'every answer the relay held arrives, intact'
+            Read-UntilSeen $ssl 'HTTP/1.1 200 OK' 200 | Should -Be 200 -Because 'every answer the relay held arrives, intact'
         }
         finally { $ssl.Dispose(); $tcp.Dispose() }
     }
