@@ -50,6 +50,18 @@ Describe 'Start-EtcdMember: a 3-member TLS cluster' -Tag Integration {
         $r.ExitCode | Should -Not -Be 0
     }
 
+    It 'appends to its log, so a log emptied under the running member (logrotate''s copytruncate) goes on from its start' {
+        $log = (Get-EtcdMember n2).LogPath
+        (Get-Item $log).Length | Should -BeGreaterThan 0
+        $file = [IO.File]::Open($log, 'Open', 'Write', 'ReadWrite')
+        try { $file.SetLength(0) } finally { $file.Dispose() }
+        # A client without a certificate: etcd logs every connection it refuses.
+        $null = Get-ServedCertificate $client_ports['n2']
+        Wait-Until -Because 'the member to log the refused connection' { (Get-Item $log).Length -gt 0 }
+        # Written where the file ends now, not where the member had got to before: no run of zero bytes in front.
+        [char][IO.File]::ReadAllBytes($log)[0] | Should -Be '{'
+    }
+
     It 'keeps serving with one member down, and the member rejoins with state Existing' {
         (Stop-EtcdMember n1 -PassThru).State | Should -Be 'Stopped'
         # Its record is gone: Get-EtcdMember says so as Get-Process does, without stopping the pipeline.

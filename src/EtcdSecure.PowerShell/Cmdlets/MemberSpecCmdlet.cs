@@ -52,7 +52,12 @@ public abstract class MemberSpecCmdlet : EtcdCmdlet
     [Parameter]
     public string? DataDir { get; set; }
 
-    /// <summary>Default: logs/NAME.log beside the data dir.</summary>
+    /// <summary>
+    /// Default: logs/NAME.log beside the data dir. The member's output is appended to it while it runs and across
+    /// restarts, and the module never rotates or caps it: etcd writes a line for every connection it refuses, so
+    /// whoever reaches its ports can make it grow. Rotate it with logrotate's copytruncate, or run the member as a
+    /// systemd unit (Export-EtcdServiceUnit), whose journal rotates.
+    /// </summary>
     [Parameter]
     public string? LogPath { get; set; }
 
