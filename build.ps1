@@ -8,7 +8,7 @@
       build      Compiles and stages out/EtcdSecure/<version>/ (manifest, cmdlet dll, Dependencies/, formats, help).
       test       build + bootstrap, then Pester on the staged module; prints "N passed, N failed" last.
       demo       build + bootstrap, then examples/secure-cluster-behind-proxy.ps1 in a temporary folder.
-      bench      build + bootstrap, then bench/Invoke-Benchmark.ps1 (writes docs/benchmarks.md).
+      bench      build + bootstrap, then bench/Invoke-Benchmark.ps1 (its tables into docs/benchmarks.md; notes kept).
       package    build, then out/packages/EtcdSecure.<version>.nupkg.
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test

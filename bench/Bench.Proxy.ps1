@@ -473,7 +473,7 @@ try {
             $lines.Add("| $($variant.Name) | " + (($perRequest | ForEach-Object { '{0:N0}' -f $_ }) -join ' | ') + (' | {0:N0} | {1} s | {2:N1} s | {3:N1} s |' -f $steady, $from, $startSeconds, $startCpu))
         }
         $lines.Add('')
-        $lines.Add('CPU is sampled from /proc every second, in 10 ms ticks: a second of 2,000 requests at 50 µs carries about ±5 µs of sampling error.')
+        $lines.Add('CPU is sampled from /proc every second, in 10 ms ticks.')
         $lines.Add('')
     }
 

@@ -60,3 +60,57 @@ function Get-ReadyToRunPwsh([Parameter(Mandatory)] [string] $CacheRoot) {
     }
     [pscustomobject]@{ Path = $self.Path; Arguments = @(Join-Path $target 'pwsh.dll'); Note = "a copy of this PowerShell with its assemblies compiled ReadyToRun by crossgen2 $(Split-Path (Split-Path (Split-Path $crossgen)) -Leaf)" }
 }
+
+# Ends what the benchmark wrote in each section of the report. What follows it, up to the next section, is people's
+# notes (runs side by side, profiles, what was tried): a new run replaces the tables above it and keeps the notes.
+$BenchSectionEnd = '<!-- end of the benchmark''s output: the notes below are kept when it runs again -->'
+
+function Split-BenchSection {
+    <# The lines of a run, cut into sections at their '## ' headings, each with Stamp as its first paragraph. #>
+    param([AllowEmptyString()] [string[]] $Lines, [Parameter(Mandatory)] [string] $Stamp)
+    $sections = [Collections.Generic.List[object]]::new()
+    $current = $null
+    foreach ($line in $Lines) {
+        if ($line.StartsWith('## ')) {
+            $current = [Collections.Generic.List[string]]::new()
+            $current.AddRange([string[]]@($line, '', $Stamp, ''))
+            $sections.Add($current)
+        }
+        # The run's own blank line under a heading is the one after the stamp.
+        elseif ($null -ne $current -and ($line -ne '' -or $current.Count -gt 4)) { $current.Add($line) }
+    }
+    foreach ($s in $sections) {
+        while ($s.Count -and $s[$s.Count - 1] -eq '') { $s.RemoveAt($s.Count - 1) }
+        , $s.ToArray()
+    }
+}
+
+function Merge-BenchReport {
+    <#
+    The report with a new run's sections put in: each replaces the section of the same heading from that heading down
+    to its end marker (down to the next heading where there is none yet), so the notes below the marker stay; a
+    section the report does not have yet goes at its end. Lines before the first heading are left alone.
+    #>
+    param([AllowEmptyString()] [string[]] $Document, [Parameter(Mandatory)] [object[]] $Sections)
+    $doc = [Collections.Generic.List[string]]::new([string[]]@($Document))
+    foreach ($s in $Sections) {
+        [string[]] $new = @($s) + @('', $BenchSectionEnd)
+        $start = $doc.IndexOf($s[0])
+        if ($start -lt 0) {
+            if ($doc.Count -and $doc[$doc.Count - 1] -ne '') { $doc.Add('') }
+            $doc.AddRange($new)
+            $doc.Add('')
+            continue
+        }
+        $next = $start + 1
+        while ($next -lt $doc.Count -and -not $doc[$next].StartsWith('## ')) { $next++ }
+        $marker = $doc.IndexOf($BenchSectionEnd, $start, $next - $start)
+        if ($marker -ge 0) { $doc.RemoveRange($start, $marker - $start + 1) }
+        else {
+            $doc.RemoveRange($start, $next - $start)
+            $new += ''
+        }
+        $doc.InsertRange($start, $new)
+    }
+    $doc.ToArray()
+}

@@ -16,7 +16,9 @@ param(
     # bench/BareRelay, built by build.ps1 bench: the least a relay in C# costs, measured beside the proxy.
     [string] $BareRelay,
     # Run only the Bench.*.ps1 sections whose names match (e.g. Proxy), and skip the import measurement.
-    [string] $Only
+    [string] $Only,
+    # Only these parts of the sections that have parts (Bench.Proxy.ps1: Bulk, Idle, Etcd, Cold, Churn).
+    [string[]] $Part
 )
 
 Set-StrictMode -Version Latest
@@ -30,11 +32,8 @@ function Invoke-Pwsh([string] $Command) {
     if ($LASTEXITCODE) { throw "pwsh exited with $LASTEXITCODE running: $Command" }
 }
 
+$stamp = "Measured $(Get-Date -Format 'yyyy-MM-dd HH:mm') on $([Environment]::ProcessorCount) cores, $([Runtime.InteropServices.RuntimeInformation]::OSDescription), PowerShell $($PSVersionTable.PSVersion)."
 $report = [Collections.Generic.List[string]]::new()
-$report.Add('# EtcdSecure benchmarks')
-$report.Add('')
-$report.Add("Measured $(Get-Date -Format 'yyyy-MM-dd HH:mm') on $([Environment]::ProcessorCount) cores, $([Runtime.InteropServices.RuntimeInformation]::OSDescription), PowerShell $($PSVersionTable.PSVersion). Regenerate with ``dotnet pwsh ./build.ps1 bench``.")
-$report.Add('')
 
 if (-not $Only) {
     # --- Module import --------------------------------------------------------------------------------
@@ -68,10 +67,17 @@ foreach ($s in $sections) {
     $sectionArgs = @{ ModulePath = $ModulePath }
     if ((Get-Command $s.FullName).Parameters.ContainsKey('LoadTool')) { $sectionArgs.LoadTool = $LoadTool }
     if ($BareRelay -and (Get-Command $s.FullName).Parameters.ContainsKey('BareRelay')) { $sectionArgs.BareRelay = $BareRelay }
+    if ($Part -and (Get-Command $s.FullName).Parameters.ContainsKey('Part')) { $sectionArgs.Part = $Part }
     foreach ($line in (& $s.FullName @sectionArgs)) { $report.Add($line) }
 }
 
+# Into the report as it is: each section's tables are replaced, the notes people wrote below them stay.
+$document = if (Test-Path $OutFile) { Get-Content $OutFile } else {
+    '# EtcdSecure benchmarks', '',
+    'Written by `dotnet pwsh ./build.ps1 bench` (every section) or `bench/Invoke-Benchmark.ps1` with `-Only` and `-Part` (some of them). Each section says when it was measured; a new run replaces its tables and keeps the notes below them.', ''
+}
+$sections = @(Split-BenchSection -Lines $report -Stamp $stamp)
 New-Item -ItemType Directory -Path (Split-Path $OutFile) -Force | Out-Null
-Set-Content -Path $OutFile -Value $report
-Write-Host "bench: wrote $OutFile"
+Set-Content -Path $OutFile -Value (Merge-BenchReport -Document $document -Sections $sections)
+Write-Host "bench: wrote $($sections.Count) sections into $OutFile"
 $report
