@@ -357,13 +357,32 @@ try {
         "--cert-file=$($relay.Path)", "--key-file=$($relay.KeyPath)", "--trusted-ca-file=$($ca.Path)") (Join-Path $root 'grpc-proxy')
     Wait-Tls $etcdPorts.'etcd grpc-proxy' 'etcd grpc-proxy'
 
-    function Invoke-EtcdLoad([string] $Name, [double] $Seconds, [int] $Clients, [string] $Mix) {
+    function Invoke-EtcdLoad([string] $Name, [double] $Seconds, [int] $Clients, [string] $Mix, [int[]] $RelayPid) {
+        <#
+        Each client is a gRPC channel with an HTTP/2 connection of its own and one request in flight. With RelayPid, the
+        result's RelayCpu is what the relay spent from when every client was connected (LoadTool's START) to the last
+        answer (its result line): its requests, not its handshakes, which at 256 clients cost about as much again.
+        #>
         # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
         $authFor = if ($Name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
-        $saved = $script:auth; $script:auth = $authFor
-        # Each client is a gRPC channel with an HTTP/2 connection of its own and one request in flight.
-        try { Invoke-Load @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', $Clients, '--concurrency', 1, '--seconds', $Seconds, '--mix', $Mix) }
-        finally { $script:auth = $saved }
+        $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
+        foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', $Clients, '--concurrency', 1, '--seconds', $Seconds, '--mix', $Mix) + $authFor) { $psi.ArgumentList.Add($a) }
+        $psi.RedirectStandardOutput = $true
+        $loader = [Diagnostics.Process]::Start($psi)
+        try {
+            $cpu0 = $cpu1 = 0.0; $result = $null
+            while ($null -ne ($line = $loader.StandardOutput.ReadLine())) {
+                if ($line -eq 'START' -and $RelayPid) { $cpu0 = Get-CpuSeconds $RelayPid }
+                elseif ($line -like '{*') {
+                    if ($RelayPid) { $cpu1 = Get-CpuSeconds $RelayPid }
+                    $result = $line | ConvertFrom-Json
+                }
+            }
+            $loader.WaitForExit()
+            if ($loader.ExitCode -or -not $result) { throw "LoadTool etcd through $Name failed ($($loader.ExitCode))" }
+            $result | Add-Member RelayCpu ($cpu1 - $cpu0) -PassThru
+        }
+        finally { if (-not $loader.HasExited) { $loader.Kill($true) }; $loader.Dispose() }
     }
 
     if ($Part -contains 'Etcd') {
@@ -371,7 +390,7 @@ try {
     $lines.Add('')
     $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core. Both run as a detached proxy and the systemd unit run it: Start-EtcdProxy -Wait in a pwsh of its own, with DOTNET_TieredCompilation=0 and DOTNET_ReadyToRun=0.")
     $lines.Add('')
-    $lines.Add('Relay CPU is the relay process''s own user + system time over all its rounds, divided by the requests it carried. Added p99 is the path''s p99 minus the direct path''s in the same load.')
+    $lines.Add('Relay CPU is the relay process''s own user + system time while the clients make their requests (from when every client has connected and made one to the last answer), over all its rounds, divided by the requests it carried: what connecting costs is in ''CPU per new client'', below. Added p99 is the path''s p99 minus the direct path''s in the same load.')
     $lines.Add('')
     if ($etcdPorts.Contains($FloorName)) { $lines.Add($FloorDescription); $lines.Add('') }
     $lines.Add('| load | path | ops/s | p50 ms | p99 ms | added p99 ms | relay CPU µs per request | CPU / HAProxy''s |')
@@ -391,9 +410,9 @@ try {
             foreach ($name in $etcdPorts.Keys) {
                 Write-Host "bench: etcd $label through $name (round $round)"
                 $relayPid = if ($etcdRelay.Contains($name)) { @($etcdRelay[$name].Id) }
-                $cpu0 = if ($relayPid) { Get-CpuSeconds $relayPid }
-                $runsOf[$name].Add((Invoke-EtcdLoad $name $EtcdSeconds $load.Clients $load.Mix))
-                if ($relayPid) { $relayCpu[$name] += (Get-CpuSeconds $relayPid) - $cpu0 }
+                $run = Invoke-EtcdLoad $name $EtcdSeconds $load.Clients $load.Mix $relayPid
+                $runsOf[$name].Add($run)
+                $relayCpu[$name] += $run.RelayCpu
             }
         }
         $rate = [ordered]@{}
