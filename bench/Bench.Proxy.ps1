@@ -71,6 +71,16 @@ function Invoke-Load([string[]] $Arguments) {
     $out | Select-Object -Last 1 | ConvertFrom-Json
 }
 
+function Start-LoadTool([string[]] $Arguments, [string[]] $Auth = $script:auth) {
+    # LoadTool in the background, its output to read line by line as it comes; stopped at the end if still running.
+    $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
+    foreach ($a in @($LoadTool) + $Arguments + $Auth) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $p = [Diagnostics.Process]::Start($psi)
+    $started.Add($p)
+    $p
+}
+
 . "$PSScriptRoot/Common.ps1"
 
 function Get-Rss([int[]] $ProcessIds) {
@@ -88,11 +98,7 @@ function Measure-IdleMemory([int[]] $ProcessIds, [string] $Mode, [int] $Port, [s
     $before = Get-Rss $ProcessIds
     $hold = Join-Path $root "hold-$($Name -replace '\W')"
     Write-Host "bench: $Count idle $Mode clients through $Name"
-    $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
-    foreach ($a in @($LoadTool, $Mode, '--target', "127.0.0.1:$Port", '--count', $Count, '--hold-file', $hold) + $script:auth) { $psi.ArgumentList.Add($a) }
-    $psi.RedirectStandardOutput = $true
-    $holder = [Diagnostics.Process]::Start($psi)
-    $started.Add($holder)
+    $holder = Start-LoadTool @($Mode, '--target', "127.0.0.1:$Port", '--count', $Count, '--hold-file', $hold)
     $ready = $holder.StandardOutput.ReadLine()
     Start-Sleep -Seconds 2 # let allocations settle before reading RSS
     $after = Get-Rss $ProcessIds
@@ -365,24 +371,18 @@ try {
         #>
         # Direct talks to a member with the cluster's own client certificate; the relays take the relay CA's.
         $authFor = if ($Name -like 'direct*') { @('--ca', $clusterCA, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath) } else { $script:auth }
-        $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
-        foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', $Clients, '--concurrency', 1, '--seconds', $Seconds, '--mix', $Mix) + $authFor) { $psi.ArgumentList.Add($a) }
-        $psi.RedirectStandardOutput = $true
-        $loader = [Diagnostics.Process]::Start($psi)
-        try {
-            $cpu0 = $cpu1 = 0.0; $result = $null
-            while ($null -ne ($line = $loader.StandardOutput.ReadLine())) {
-                if ($line -eq 'START' -and $RelayPid) { $cpu0 = Get-CpuSeconds $RelayPid }
-                elseif ($line -like '{*') {
-                    if ($RelayPid) { $cpu1 = Get-CpuSeconds $RelayPid }
-                    $result = $line | ConvertFrom-Json
-                }
+        $loader = Start-LoadTool @('etcd', '--target', "127.0.0.1:$($etcdPorts[$Name])", '--connections', $Clients, '--concurrency', 1, '--seconds', $Seconds, '--mix', $Mix) $authFor
+        $cpu0 = $cpu1 = 0.0; $result = $null
+        while ($null -ne ($line = $loader.StandardOutput.ReadLine())) {
+            if ($line -eq 'START' -and $RelayPid) { $cpu0 = Get-CpuSeconds $RelayPid }
+            elseif ($line -like '{*') {
+                if ($RelayPid) { $cpu1 = Get-CpuSeconds $RelayPid }
+                $result = $line | ConvertFrom-Json
             }
-            $loader.WaitForExit()
-            if ($loader.ExitCode -or -not $result) { throw "LoadTool etcd through $Name failed ($($loader.ExitCode))" }
-            $result | Add-Member RelayCpu ($cpu1 - $cpu0) -PassThru
         }
-        finally { if (-not $loader.HasExited) { $loader.Kill($true) }; $loader.Dispose() }
+        $loader.WaitForExit()
+        if ($loader.ExitCode -or -not $result) { throw "LoadTool etcd through $Name failed ($($loader.ExitCode))" }
+        $result | Add-Member RelayCpu ($cpu1 - $cpu0) -PassThru
     }
 
     if ($Part -contains 'Etcd') {
@@ -465,11 +465,7 @@ try {
             $startSeconds = $startClock.Elapsed.TotalSeconds
             $startCpu = Get-CpuSeconds @($cold.Id)
             Write-Host "bench: cold $($variant.Name)"
-            $psi = [Diagnostics.ProcessStartInfo]::new('dotnet')
-            foreach ($a in @($LoadTool, 'etcd', '--target', "127.0.0.1:$coldPort", '--connections', 16, '--concurrency', 1, '--seconds', $coldSeconds, '--timeline', 1) + $script:auth) { $psi.ArgumentList.Add($a) }
-            $psi.RedirectStandardOutput = $true
-            $loader = [Diagnostics.Process]::Start($psi)
-            $started.Add($loader)
+            $loader = Start-LoadTool @('etcd', '--target', "127.0.0.1:$coldPort", '--connections', 16, '--concurrency', 1, '--seconds', $coldSeconds, '--timeline', 1)
             $null = $loader.StandardOutput.ReadLine() # START: the load begins now
             $clock = [Diagnostics.Stopwatch]::StartNew()
             $cpuAt = [Collections.Generic.List[double]]::new()
