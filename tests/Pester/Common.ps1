@@ -180,6 +180,23 @@ function Get-ServedCertificate {
     $seen[0]
 }
 
+function Invoke-EtcdctlThrough {
+    <#
+    etcdctl against one endpoint (a proxy's), with the client certificate given or none. A refused client gets no
+    answer at all: etcdctl tries again until its command timeout, so a short one there (-Refused).
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Endpoint,
+        [Parameter(Mandatory)] [string] $CAPath,
+        $Certificate,
+        [Parameter(Mandatory)] [string[]] $Arguments,
+        [switch] $Refused
+    )
+    $a = @('--endpoints', $Endpoint, '--cacert', $CAPath, '--dial-timeout', '3s', '--command-timeout', $(if ($Refused) { '2s' } else { '5s' }))
+    if ($Certificate) { $a += @('--cert', $Certificate.Path, '--key', $Certificate.KeyPath) }
+    Invoke-Etcdctl ($a + $Arguments)
+}
+
 function Read-UntilSeen {
     <# Reads a stream until a text has gone by Count times, or the stream ends; returns how many times it went by. #>
     param(

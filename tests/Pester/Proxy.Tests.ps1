@@ -12,10 +12,7 @@ BeforeAll {
     $proxy = Start-EtcdProxy -Listen $url -InitialCluster $c.PeerUrls -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
 
     function Invoke-ViaProxy([string[]] $Arguments, $Cert = $user, [string] $CA = $edge.Path, [switch] $Refused) {
-        # A refused client gets no answer at all: etcdctl tries again until its command timeout, so a short one there.
-        $a = @('--endpoints', $url, '--cacert', $CA, '--dial-timeout', '3s', '--command-timeout', $(if ($Refused) { '2s' } else { '5s' }))
-        if ($Cert) { $a += @('--cert', $Cert.Path, '--key', $Cert.KeyPath) }
-        Invoke-Etcdctl ($a + $Arguments)
+        Invoke-EtcdctlThrough $url $CA $Cert $Arguments -Refused:$Refused
     }
     function Get-Refused([string] $Reason) { $r = (Get-EtcdProxy $proxy.Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
     function Start-Watch([string] $Key) {

@@ -22,9 +22,7 @@ BeforeAll {
         Start-EtcdProxy @p
     }
     function Invoke-Via($Proxy, [string[]] $Arguments, $Cert = $user, [switch] $Refused) {
-        # A refused client gets no answer at all: etcdctl tries again until its command timeout, so a short one there.
-        Invoke-Etcdctl (@('--endpoints', $Proxy.Endpoint, '--cacert', $edge.Path, '--cert', $Cert.Path, '--key', $Cert.KeyPath,
-                '--dial-timeout', '3s', '--command-timeout', $(if ($Refused) { '2s' } else { '5s' })) + $Arguments)
+        Invoke-EtcdctlThrough $Proxy.Endpoint $edge.Path $Cert $Arguments -Refused:$Refused
     }
     function Get-Refused($Proxy, [string] $Reason) { $r = (Get-EtcdProxy $Proxy.Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
     function Invoke-SClient([int] $Port, [string[]] $Options) {
