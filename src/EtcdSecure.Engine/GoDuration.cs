@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using System.Text.RegularExpressions;
 
 namespace EtcdSecure.Engine;
@@ -7,7 +8,10 @@ namespace EtcdSecure.Engine;
 /// <summary>Go's time.ParseDuration format ("8760h", "1h30m", "90s"), which cfssl uses for every expiry.</summary>
 public static partial class GoDuration
 {
-    public static bool TryParse(string? text, out TimeSpan value)
+    public static bool TryParse(string? text, out TimeSpan value) => TryParse(text, allowDays: false, out value);
+
+    /// <summary>As Go parses durations; with <paramref name="allowDays"/> also "d" for 24 hours, which Go lacks.</summary>
+    public static bool TryParse(string? text, bool allowDays, out TimeSpan value)
     {
         value = TimeSpan.Zero;
         if (string.IsNullOrWhiteSpace(text)) return false;
@@ -15,6 +19,7 @@ public static partial class GoDuration
         if (text == "0") return true;
         Match m = Pattern().Match(text);
         if (!m.Success) return false;
+        if (!allowDays && m.Groups["part"].Captures.Any(c => c.Value.EndsWith('d'))) return false;
         double ticks = 0;
         foreach (Capture c in m.Groups["part"].Captures)
         {
@@ -22,6 +27,7 @@ public static partial class GoDuration
             double n = double.Parse(p.Groups[1].Value, CultureInfo.InvariantCulture);
             ticks += p.Groups[2].Value switch
             {
+                "d" => n * TimeSpan.TicksPerDay,
                 "h" => n * TimeSpan.TicksPerHour,
                 "m" => n * TimeSpan.TicksPerMinute,
                 "s" => n * TimeSpan.TicksPerSecond,
@@ -46,9 +52,9 @@ public static partial class GoDuration
     public static string Format(TimeSpan t) =>
         t.Ticks % TimeSpan.TicksPerHour == 0 ? $"{(long)t.TotalHours}h" : $"{(long)t.TotalSeconds}s";
 
-    [GeneratedRegex(@"^(?<part>\d+(?:\.\d+)?(?:h|ms|m|s|us|µs|ns))+$")]
+    [GeneratedRegex(@"^(?<part>\d+(?:\.\d+)?(?:d|h|ms|m|s|us|µs|ns))+$")]
     private static partial Regex Pattern();
 
-    [GeneratedRegex(@"^(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)$")]
+    [GeneratedRegex(@"^(\d+(?:\.\d+)?)(d|h|ms|m|s|us|µs|ns)$")]
     private static partial Regex Part();
 }

@@ -9,41 +9,31 @@ using EtcdSecure.Engine.Pki;
 
 namespace EtcdSecure.PowerShell;
 
-/// <summary>Lets -Validity take cfssl's Go durations ("8760h", "1h30m") as well as TimeSpans ("365.00:00:00").</summary>
+/// <summary>
+/// The one rule for every duration parameter: Go's form as cfssl and etcd write durations ("30s", "8760h", "1h30m"),
+/// with days as "30d", or a TimeSpan ("365.00:00:00", or a [TimeSpan] object). A bare number has no unit, so it is
+/// refused rather than guessed: unquoted, PowerShell reads 30d, 2y or 1s as the numbers 30, 2 and 1 (type suffixes),
+/// and a TimeSpan parameter would take a bare 30 as 30 ticks. Zero is the one number taken, as it is zero in any unit.
+/// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-public sealed class GoDurationTransformationAttribute : ArgumentTransformationAttribute
+public sealed class DurationTransformationAttribute : ArgumentTransformationAttribute
 {
-    /// <summary>
-    /// For windows counted in days (-ExpiringWithin): a bare number is days, and "30d" is 30 days. Unquoted, 30d
-    /// reaches the cmdlet as the decimal 30, so both spellings mean the same.
-    /// </summary>
-    public bool NumbersAreDays { get; set; }
-
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
-        object value = inputData is PSObject pso ? pso.BaseObject : inputData;
-        switch (value)
+        object? value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        return value switch
         {
-            case TimeSpan t:
-                return t;
-            case string s when TryParse(s, out TimeSpan parsed):
-                return parsed;
-            case string s when NumbersAreDays && s.EndsWith('d') && double.TryParse(s[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double days) && days >= 0:
-                return TimeSpan.FromDays(days);
-            case sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double when NumbersAreDays:
-                return TimeSpan.FromDays(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
-            case sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double:
-                // PowerShell reads 1s, 30d or 10l as numbers (type suffixes), so the unit never arrives.
-                throw new ArgumentTransformationMetadataException(
-                    $"'{value}' arrived as a number, without a unit: PowerShell reads suffixes such as 's' or 'd' as number types. Quote the duration: '1s', '8760h'.");
-            default:
-                throw new ArgumentTransformationMetadataException(
-                    $"'{value}' is not a duration. Use Go's form as cfssl does (\"8760h\", \"43800h\", \"90m\") or a TimeSpan (\"365.00:00:00\").");
-        }
+            null => throw new ArgumentTransformationMetadataException("Give a duration: '30s', '8760h', '30d' or a TimeSpan."),
+            TimeSpan t => t,
+            string s when Duration.TryParse(s, out TimeSpan parsed) => parsed,
+            string s => throw new ArgumentTransformationMetadataException(Duration.NotADuration(s)),
+            sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double or float or System.Numerics.BigInteger when IsZero(value) => TimeSpan.Zero,
+            sbyte or byte or short or ushort or int or uint or long or ulong or decimal or double or float or System.Numerics.BigInteger => throw new ArgumentTransformationMetadataException(Duration.ArrivedAsNumber(value)),
+            _ => throw new ArgumentTransformationMetadataException(Duration.NotADuration(value.ToString() ?? "")),
+        };
     }
 
-    private static bool TryParse(string s, out TimeSpan value) =>
-        GoDuration.TryParse(s, out value) || TimeSpan.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out value);
+    private static bool IsZero(object number) => number is System.Numerics.BigInteger b ? b.IsZero : Convert.ToDecimal(number, System.Globalization.CultureInfo.InvariantCulture) == 0;
 }
 
 /// <summary>Completes -Profile with the built-in profiles and, when -Config is given, the profiles in that file.</summary>

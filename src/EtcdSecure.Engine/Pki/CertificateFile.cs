@@ -49,6 +49,23 @@ public static class CertificateFile
 
     public static X509Certificate2 LoadFirst(string path) => Load(path)[0];
 
+    /// <summary>
+    /// Whether a file holds a PEM certificate: what a folder or a wildcard is narrowed to, so the keys, CRLs and CSRs
+    /// beside the certificates are passed over (a file named on its own is read whatever it holds, and gets its error).
+    /// </summary>
+    public static bool HoldsCertificate(string file)
+    {
+        if (file.EndsWith("-key.pem", StringComparison.OrdinalIgnoreCase)) return false;
+        try
+        {
+            return File.ReadAllText(file).Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     internal static X509Certificate2 FromDer(byte[] der) => X509CertificateLoader.LoadCertificate(der);
 }
 

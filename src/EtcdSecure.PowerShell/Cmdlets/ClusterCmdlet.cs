@@ -17,8 +17,9 @@ public abstract class ClusterCmdlet : EtcdCmdlet
     [ArgumentCompleter(typeof(NameCompleter))]
     public string[] Name { get; set; } = Array.Empty<string>();
 
-    /// <summary>How long each member may take to exit after SIGTERM before it is killed.</summary>
+    /// <summary>How long each member may take to exit after SIGTERM before it is killed ('10s', '1m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     protected IEnumerable<ClusterRecord> Targets() => MatchByName(Name, () => ClusterHost.All, c => c.Name,

@@ -37,8 +37,9 @@ public abstract class EtcdClientCmdlet : EtcdCmdlet
     [Alias("ClientKeyPath", "Key")]
     public string? KeyPath { get; set; }
 
-    /// <summary>How long each endpoint may take to answer.</summary>
+    /// <summary>How long the whole check may take ('5s', '1m' or a TimeSpan): every endpoint is asked at once, and an endpoint that has not answered by then is reported, not waited for.</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
     protected sealed override void Process()

@@ -25,7 +25,7 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
     private const string ByPath = "Path";
     private const string ByLiteralPath = "LiteralPath";
 
-    /// <summary>PEM files to read; wildcards allowed.</summary>
+    /// <summary>PEM files to read; wildcards allowed, and a wildcard passes over the files that hold no certificate (keys, CRLs, CSRs).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByPath)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
@@ -62,9 +62,9 @@ public sealed class GetEtcdCertificateCommand : EtcdCmdlet
             bool wildcard = ParameterSetName == ByPath && WildcardPattern.ContainsWildcardCharacters(p);
             foreach (string file in files)
             {
-                // ./tls/*.pem over a cfssljson folder matches the keys too: a wildcard passes over them quietly,
-                // while a key file named on its own still gets its error.
-                if (wildcard && file.EndsWith("-key.pem", System.StringComparison.OrdinalIgnoreCase)) continue;
+                // ./tls/*.pem over a cfssljson folder matches the keys and CRLs too: a wildcard passes over them
+                // quietly, while such a file named on its own still gets its error.
+                if (wildcard && !CertificateFile.HoldsCertificate(file)) continue;
                 try
                 {
                     foreach (var cert in CertificateFile.Load(file))

@@ -59,7 +59,7 @@ public abstract class IssuingCmdlet : EtcdCmdlet
 
     /// <summary>How long the certificate is valid, as a Go duration ("8760h") or a TimeSpan. Quote it. Default: the profile's expiry (one year for the built-in profiles, ten years for a CA; a ca-config.json's own expiry wins).</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan? Validity { get; set; }
 
     /// <summary>A cfssl CSR JSON file; parameters given on the command line override its values.</summary>

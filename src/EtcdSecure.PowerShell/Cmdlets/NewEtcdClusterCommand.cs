@@ -73,8 +73,9 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>How long the cluster may take to elect a leader before it is stopped and the command fails.</summary>
+    /// <summary>How long the cluster may take to elect a leader before it is stopped and the command fails ('60s', '2m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     protected override void Process()

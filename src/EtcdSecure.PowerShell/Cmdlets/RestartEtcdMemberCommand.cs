@@ -58,12 +58,14 @@ public sealed class RestartEtcdMemberCommand : EtcdCmdlet
     [ValidateNotNullOrEmpty]
     public string? PeerCrlPath { get; set; }
 
-    /// <summary>How long a member may take to exit after SIGTERM before it is killed.</summary>
+    /// <summary>How long a member may take to exit after SIGTERM before it is killed ('10s', '1m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long a member may take to answer again.</summary>
+    /// <summary>How long a member may take to answer again ('30s', '2m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     protected override void Process()

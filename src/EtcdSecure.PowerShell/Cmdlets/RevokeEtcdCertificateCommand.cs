@@ -46,7 +46,7 @@ public sealed class RevokeEtcdCertificateCommand : CertificateAuthorityCmdlet
 
     /// <summary>How long the new CRL is current (its nextUpdate). Default 30 days; Update-EtcdCrl writes a new one.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan? CrlValidity { get; set; }
 
     protected override void Process()

@@ -36,8 +36,9 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 [OutputType(typeof(EtcdMember))]
 public sealed class StartEtcdMemberCommand : MemberSpecCmdlet
 {
-    /// <summary>How long the member may take to answer TLS before it is stopped and the start fails.</summary>
+    /// <summary>How long the member may take to answer TLS before it is stopped and the start fails ('30s', '2m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>

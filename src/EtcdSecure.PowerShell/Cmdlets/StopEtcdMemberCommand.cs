@@ -42,8 +42,9 @@ public sealed class StopEtcdMemberCommand : EtcdCmdlet
     [Alias("Id")]
     public int[] ProcessId { get; set; } = Array.Empty<int>();
 
-    /// <summary>How long a member may take to exit after SIGTERM before it is killed.</summary>
+    /// <summary>How long a member may take to exit after SIGTERM before it is killed ('10s', '1m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Also delete the member's data dir (its keys and WAL): the member cannot rejoin with its old identity.</summary>

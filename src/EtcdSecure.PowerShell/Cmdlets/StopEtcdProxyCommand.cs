@@ -32,8 +32,9 @@ public sealed class StopEtcdProxyCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    /// <summary>How long a detached proxy may take to stop after it is asked before it is killed.</summary>
+    /// <summary>How long a detached proxy may take to stop after it is asked before it is killed ('10s', '1m' or a TimeSpan).</summary>
     [Parameter]
+    [DurationTransformation]
     public System.TimeSpan Timeout { get; set; } = System.TimeSpan.FromSeconds(10);
 
     protected override void Process()
@@ -49,11 +50,14 @@ public sealed class StopEtcdProxyCommand : EtcdCmdlet
                     break;
                 case Engine.State.ProxyRecord r:
                     if (!ShouldProcess($"detached proxy {r.Name} ({r.Endpoint}, process {r.ProcessId})", "Stop")) continue;
+                    // Its counters live in its process: read them last thing before it goes, or they are gone with it.
+                    EtcdProxyInfo? last = PassThru ? ProxyRegistry.Info(r, CancelToken) : null;
                     Engine.Relay.ProxyHost.StopAsync(r, Timeout, CancelToken).GetAwaiter().GetResult();
-                    break;
+                    if (last is not null) WriteObject(last with { State = "Stopped" });
+                    continue;
             }
 
-            if (PassThru) WriteObject(proxy is EtcdProxyJob j ? EtcdProxyInfo.From(j) : ProxyRegistry.Info(proxy, CancelToken) with { State = "Stopped" });
+            if (PassThru) WriteObject(EtcdProxyInfo.From((EtcdProxyJob)proxy));
         }
     }
 }

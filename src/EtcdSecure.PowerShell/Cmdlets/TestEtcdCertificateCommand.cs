@@ -27,7 +27,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </example>
 /// <example>
 /// <code>
-/// if (-not (Test-EtcdCertificate ./tls -Recurse -ExpiringWithin 30d -Quiet)) { throw 'a certificate expires within 30 days' }
+/// if (-not (Test-EtcdCertificate ./tls -Recurse -ExpiringWithin '30d' -Quiet)) { throw 'a certificate expires within 30 days' }
 /// </code>
 /// The expiry check for CI: every certificate under ./tls (CAs included, keys and CRLs passed over) must be valid for 30 more days.
 /// </example>
@@ -45,9 +45,9 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
     [Parameter]
     public SwitchParameter Recurse { get; set; }
 
-    /// <summary>Also fail a certificate that expires within this time ("720h", "30d", a TimeSpan, or a number of days): the check to run from CI before expiry bites.</summary>
+    /// <summary>Also fail a certificate that expires within this time ("720h", "30d" quoted, or a TimeSpan; a number alone is refused, as it has no unit): the check to run from CI before expiry bites.</summary>
     [Parameter]
-    [GoDurationTransformation(NumbersAreDays = true)]
+    [DurationTransformation]
     public TimeSpan? ExpiringWithin { get; set; }
 
     /// <summary>The private key; default: NAME-key.pem beside NAME.pem when it exists.</summary>
@@ -153,7 +153,7 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
             foreach (string f in Directory.EnumerateFiles(literal, "*.pem", option).Order(StringComparer.Ordinal))
             {
                 if (System.IO.Path.GetRelativePath(literal, f).Split(System.IO.Path.DirectorySeparatorChar).Contains("previous")) continue;
-                if (!HoldsCertificate(f)) continue;
+                if (!CertificateFile.HoldsCertificate(f)) continue;
                 any = true;
                 yield return (f, false);
             }
@@ -187,20 +187,7 @@ public sealed class TestEtcdCertificateCommand : EtcdCmdlet
 
         foreach (string f in files.Order(StringComparer.Ordinal))
         {
-            if (File.Exists(f) && HoldsCertificate(f)) yield return (f, false);
-        }
-    }
-
-    private static bool HoldsCertificate(string file)
-    {
-        if (file.EndsWith("-key.pem", StringComparison.OrdinalIgnoreCase)) return false;
-        try
-        {
-            return File.ReadAllText(file).Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
+            if (File.Exists(f) && CertificateFile.HoldsCertificate(f)) yield return (f, false);
         }
     }
 }

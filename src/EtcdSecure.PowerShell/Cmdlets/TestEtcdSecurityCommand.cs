@@ -14,7 +14,8 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// --auto-tls makes them, usages, SANs, key size), whether etcd's auth is off while certificates are the only gate,
 /// and on this machine the modes of data dirs and key files and CA keys lying beside members. One finding per check
 /// and target, each with a stable Id, a Severity, the Evidence seen and the Remedy; docs/security.md lists them all.
-/// Everything runs in parallel under -Timeout; a target that does not answer is a finding (TargetUnreachable).
+/// Everything runs in parallel, the whole audit bounded by -Timeout; a target that does not answer is a finding
+/// (TargetUnreachable, HandshakeNotCompleted), and -Quiet and -Summary never pass what could not be checked.
 /// Without -CA and -Certificate (or ETCDCTL_CACERT and ETCDCTL_CERT) the checks that need to get in are skipped.
 /// </summary>
 /// <example>
@@ -27,7 +28,8 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// <code>
 /// Get-EtcdMember | Test-EtcdSecurity -Quiet
 /// </code>
-/// $true when no check finds anything High or Critical on the members this module started, ports and local files: for CI.
+/// $true when no check finds anything High or Critical on the members this module started, ports and local files, and
+/// every check could be made: for CI.
 /// </example>
 [Cmdlet(VerbsDiagnostic.Test, "EtcdSecurity")]
 [OutputType(typeof(EtcdSecurityFinding), typeof(EtcdSecuritySummary), typeof(bool))]
@@ -50,20 +52,23 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
     [Parameter]
     public string[]? CertificateFile { get; set; }
 
-    /// <summary>Report served certificates that expire within this time ("30d", "720h" or a TimeSpan). Default 30 days.</summary>
+    /// <summary>Report served certificates that expire within this time ('30d', '720h' quoted, or a TimeSpan; a number alone is refused). Default 30 days.</summary>
     [Parameter]
-    [GoDurationTransformation(NumbersAreDays = true)]
+    [DurationTransformation]
     public TimeSpan ExpiringWithin { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>Only findings at least this severe.</summary>
     [Parameter]
     public EtcdSeverity MinimumSeverity { get; set; } = EtcdSeverity.Info;
 
-    /// <summary>One object with the counts per severity and Passed (nothing High or Critical).</summary>
+    /// <summary>One object with the counts per severity, NotChecked (checks that could not be made) and Passed (nothing High or Critical, and every check made).</summary>
     [Parameter]
     public SwitchParameter Summary { get; set; }
 
-    /// <summary>$true when nothing High or Critical was found, else $false: for CI.</summary>
+    /// <summary>
+    /// $true when nothing High or Critical was found and every check could be made, else $false: for CI. A target that
+    /// did not answer, a port that never completed a TLS handshake, or auth that could not be checked is not a pass.
+    /// </summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
@@ -89,7 +94,7 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
         };
         AuditResult result = SecurityAudit.RunAsync(request, CancelToken).GetAwaiter().GetResult();
         IReadOnlyList<Finding> findings = result.Findings;
-        bool passed = findings.All(f => f.Severity < Severity.High);
+        bool passed = result.Passed;
         if (Quiet)
         {
             WriteObject(passed);
@@ -105,6 +110,7 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
                 Medium = findings.Count(f => f.Severity == Severity.Medium),
                 Low = findings.Count(f => f.Severity == Severity.Low),
                 Info = findings.Count(f => f.Severity == Severity.Info),
+                NotChecked = result.NotChecked.Count,
                 Passed = passed,
                 Targets = result.Targets.ToArray(),
             });

@@ -19,7 +19,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </example>
 /// <example>
 /// <code>
-/// Test-EtcdCertificate ./tls -ExpiringWithin 30d | Where-Object { -not $_.Valid } | Update-EtcdCertificate -Validity 8760h
+/// Test-EtcdCertificate ./tls -ExpiringWithin '30d' | Where-Object { -not $_.Valid } | Update-EtcdCertificate -Validity 8760h
 /// </code>
 /// Renews, for a year, every certificate in ./tls that expires within 30 days.
 /// </example>
@@ -34,7 +34,7 @@ public sealed class UpdateEtcdCertificateCommand : CertificateAuthorityCmdlet
 
     /// <summary>How long the renewed certificate is valid, as a Go duration ("8760h") or a TimeSpan. Default: as long as the old one was issued for.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan? Validity { get; set; }
 
     /// <summary>Keep the existing private key instead of making a new one. A new key is the default: a renewal then also ends the use of a key that may have leaked.</summary>

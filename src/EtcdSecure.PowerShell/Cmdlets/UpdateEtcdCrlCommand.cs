@@ -32,7 +32,7 @@ public sealed class UpdateEtcdCrlCommand : CertificateAuthorityCmdlet
 
     /// <summary>How long the CRL is current (its nextUpdate). Default 30 days.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan? Validity { get; set; }
 
     protected override void Process()
