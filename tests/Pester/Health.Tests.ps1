@@ -25,6 +25,16 @@ Describe 'Test-EtcdClusterHealth against a real 3-member TLS cluster' -Tag Integ
         }
     }
 
+    It 'prints its table at 80 columns with every header on one line, Error included' {
+        $rows = Test-EtcdClusterHealth $c.Endpoints @auth
+        $stopped = [EtcdSecure.EtcdEndpointHealth] @{ Name = 'n4'; Endpoint = 'https://127.0.0.1:23790'; Healthy = $false; Error = 'connection refused by 127.0.0.1:23790 (nothing listens there)' }
+        $lines = ($rows + $stopped | Out-String -Width 80) -split "`n"
+        $header = $lines | Where-Object { $_ -match '^Name\s' }
+        $header | Should -Match '\bError\b'
+        $header | Should -Match '\bIsLeader\b'
+        $lines | Where-Object { $_ -match 'connection' } | Should -Not -BeNullOrEmpty
+    }
+
     It 'agrees with etcdctl on the leader and the member ids' {
         $status = Invoke-Etcdctl @('--endpoints', ($c.Endpoints -join ','), '--cacert', $c.CA.Path, '--cert', $c.Client.Path, '--key', $c.Client.KeyPath, 'endpoint', 'status', '-w', 'json')
         $status.ExitCode | Should -Be 0
@@ -130,6 +140,20 @@ Describe 'Test-EtcdClusterHealth says why an endpoint is unhealthy' -Tag Integra
             $r[0].Healthy | Should -BeFalse
             $r[0].Error | Should -Match 'within 1 s'
             $r[1].Healthy | Should -BeTrue
+        }
+        finally { $silent.Stop() }
+    }
+
+    It 'bounds the whole call by one -Timeout on a silent port, not one per step (MemberList, status, explanation)' {
+        $silent = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+        $silent.Start()
+        try {
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $r = Test-EtcdClusterHealth "https://127.0.0.1:$($silent.LocalEndpoint.Port)" @auth -Timeout '3s'
+            # Four steps of 3 s each took 12 s before; one bound, plus the session's own overhead, stays well under 6.
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 5
+            $r.Healthy | Should -BeFalse
+            $r.Error | Should -Match 'within 3 s'
         }
         finally { $silent.Stop() }
     }

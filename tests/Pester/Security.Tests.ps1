@@ -132,7 +132,7 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $hit.Evidence | Should -Match 'in 5 days|in 4\.9 days'
         $f.Id | Should -Not -Contain 'ClientCertificateNotRequired'
         $f.Id | Should -Not -Contain 'ClientAcceptsForeignCertificate'
-        (Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -ExpiringWithin 3d).Id | Should -Not -Contain 'CertificateExpiring'
+        (Test-EtcdSecurity -Endpoint $m.Client -CA $ca -Certificate $root -ExpiringWithin '3d').Id | Should -Not -Contain 'CertificateExpiring'
     }
 
     It 'finds a peer certificate without client auth, and a served certificate that does not name the host dialled' {
@@ -195,12 +195,45 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         ($f | Where-Object Id -EQ 'DataDirPermissive').Evidence | Should -Match '0755'
     }
 
-    It 'reports a target that does not answer as a finding, not an error' {
+    It 'reports a target that does not answer as a finding, not an error, and does not pass it' {
         $port = Get-FreeTcpPort
         $f = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Timeout '00:00:02'
         $f.Id | Should -Be 'TargetUnreachable'
         $f.Severity | Should -Be 'Info'
-        Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Quiet | Should -BeTrue
+        $f.Evidence | Should -Match 'refused'
+        Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Quiet | Should -BeFalse
+        $s = Test-EtcdSecurity -Endpoint "https://127.0.0.1:$port" -Summary
+        $s.Passed | Should -BeFalse
+        $s.NotChecked | Should -Be 1
+    }
+
+    Context 'a port that takes TCP but never speaks TLS (a hung member)' {
+        BeforeAll {
+            # The kernel completes the TCP handshake for a listener nobody accepts from: a port that is open and silent.
+            $hung = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+            $hung.Start()
+            $hungUrl = "https://127.0.0.1:$($hung.LocalEndpoint.Port)"
+        }
+        AfterAll { $hung.Stop() }
+
+        It 'reports HandshakeNotCompleted without credentials, and -Quiet and -Summary do not pass it' {
+            $f = Test-EtcdSecurity -Endpoint $hungUrl -Timeout '2s'
+            $f.Id | Should -Be 'HandshakeNotCompleted'
+            $f.Evidence | Should -Match 'no TLS handshake'
+            Test-EtcdSecurity -Endpoint $hungUrl -Timeout '2s' -Quiet | Should -BeFalse
+            $s = Test-EtcdSecurity -Endpoint $hungUrl -Timeout '2s' -Summary
+            $s.Passed | Should -BeFalse
+            $s.NotChecked | Should -Be 1
+        }
+
+        It 'reports it with credentials too, within one -Timeout, instead of dying with "A task was canceled."' {
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $f = Test-EtcdSecurity -Endpoint $hungUrl -Timeout '2s' -CA $ca -Certificate $root
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 4
+            $f.Id | Should -Contain 'HandshakeNotCompleted'
+            ($f | Where-Object Id -EQ 'AuthNotChecked').Evidence | Should -Match 'no answer within 2 s'
+            Test-EtcdSecurity -Endpoint $hungUrl -Timeout '2s' -CA $ca -Certificate $root -Quiet | Should -BeFalse
+        }
     }
 }
 

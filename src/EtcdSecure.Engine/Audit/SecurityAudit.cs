@@ -23,7 +23,14 @@ public enum Severity { Info, Low, Medium, High, Critical }
 public sealed record Finding(string Id, Severity Severity, string Target, string Evidence, string Remedy);
 
 /// <summary>The findings, and every port that was looked at (peer URLs found through MemberList included).</summary>
-public sealed record AuditResult(IReadOnlyList<Finding> Findings, IReadOnlyList<string> Targets);
+public sealed record AuditResult(IReadOnlyList<Finding> Findings, IReadOnlyList<string> Targets)
+{
+    /// <summary>The findings that say a check could not be made: what they name was not audited, so it cannot pass.</summary>
+    public IReadOnlyList<Finding> NotChecked => Findings.Where(f => SecurityAudit.IsNotChecked(f.Id)).ToList();
+
+    /// <summary>Nothing High or Critical, and every check made.</summary>
+    public bool Passed => Findings.All(f => f.Severity < Severity.High) && NotChecked.Count == 0;
+}
 
 /// <summary>What to look at: ports from the outside, and on this machine the data dirs and key files.</summary>
 public sealed record AuditRequest
@@ -36,6 +43,8 @@ public sealed record AuditRequest
     public IReadOnlyList<string> DataDirs { get; init; } = Array.Empty<string>();
     public IReadOnlyList<string> CertificateFiles { get; init; } = Array.Empty<string>();
     public TimeSpan ExpiringWithin { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>How long the whole audit may take: every check runs at once, within what is left of it.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
@@ -46,17 +55,25 @@ public sealed record AuditRequest
 /// </summary>
 public static class SecurityAudit
 {
+    private static readonly HashSet<string> NotCheckedIds = new(StringComparer.Ordinal) { "TargetUnreachable", "HandshakeNotCompleted", "AuthNotChecked", "ProtocolsNotChecked" };
+
+    /// <summary>Whether a finding of this Id says that something could not be checked.</summary>
+    public static bool IsNotChecked(string id) => NotCheckedIds.Contains(id);
+
     public static async Task<AuditResult> RunAsync(AuditRequest request, CancellationToken cancel)
     {
+        var deadline = new Deadline(request.Timeout);
         var tasks = new List<Task<IEnumerable<Finding>>>();
-        IReadOnlyList<Uri> peers = request.PeerUrls.Count > 0 ? request.PeerUrls : await DiscoverPeersAsync(request, cancel).ConfigureAwait(false);
         // What every port's probes share is made once: the openssl client's path and the throwaway certificate.
         string? openssl = Members.EtcdBinary.FindOnPath("openssl");
         using X509Certificate2 foreign = ThrowawayClientCertificate();
-        foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, openssl, foreign, cancel));
-        foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, openssl, foreign, cancel));
-        if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, cancel));
+        // The client ports are checked while MemberList names the peers; the peer ports get what is left of the time.
+        Task<IReadOnlyList<Uri>> discovery = request.PeerUrls.Count > 0 ? Task.FromResult(request.PeerUrls) : DiscoverPeersAsync(request, deadline, cancel);
+        foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, deadline, openssl, foreign, cancel));
+        if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, deadline, cancel));
         tasks.Add(Task.Run(() => LocalFindings(request), cancel));
+        IReadOnlyList<Uri> peers = await discovery.ConfigureAwait(false);
+        foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, deadline, openssl, foreign, cancel));
         var all = new List<Finding>();
         foreach (var t in tasks) all.AddRange(await t.ConfigureAwait(false));
         return new AuditResult(
@@ -65,13 +82,15 @@ public static class SecurityAudit
     }
 
     /// <summary>The members' peer URLs from MemberList, when the credentials given get in; none otherwise.</summary>
-    private static async Task<IReadOnlyList<Uri>> DiscoverPeersAsync(AuditRequest request, CancellationToken cancel)
+    private static async Task<IReadOnlyList<Uri>> DiscoverPeersAsync(AuditRequest request, Deadline deadline, CancellationToken cancel)
     {
         if (request.Identity?.ClientCertificate is null || request.ClientUrls.Count == 0) return Array.Empty<Uri>();
         try
         {
             using EtcdEndpointClient c = EtcdEndpointClient.Open(request.ClientUrls[0], request.Identity);
-            var list = await c.Client.MemberListAsync(new Etcdserverpb.MemberListRequest(), deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            bound.CancelAfter(deadline.Left);
+            var list = await c.Client.MemberListAsync(new Etcdserverpb.MemberListRequest(), deadline: deadline.Utc, cancellationToken: bound.Token).ConfigureAwait(false);
             return list.Members.SelectMany(m => m.PeerURLs).Distinct(StringComparer.OrdinalIgnoreCase)
                 .Select(u => Uri.TryCreate(u, UriKind.Absolute, out Uri? uri) ? uri : null).OfType<Uri>().ToList();
         }
@@ -81,9 +100,10 @@ public static class SecurityAudit
         }
     }
 
-    private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, string? openssl, X509Certificate2 foreign, CancellationToken cancel)
+    private static async Task<IEnumerable<Finding>> CheckPortAsync(Uri url, bool peer, AuditRequest request, Deadline deadline, string? openssl, X509Certificate2 foreign, CancellationToken cancel)
     {
         var found = new List<Finding>();
+        TimeSpan timeout = deadline.Left;
         string target = url.GetLeftPart(UriPartial.Authority);
         string side = peer ? "peer" : "client";
         string path = peer ? "/members" : "/version";
@@ -91,18 +111,18 @@ public static class SecurityAudit
         // Every probe of the port runs at once, each within the timeout, so a port costs one timeout at most; the
         // findings are then read in order, as an attacker would go: plain HTTP, no certificate, any certificate.
         X509Certificate2? client = peer ? request.Identity?.ClientCertificate : null;
-        Task<(bool Reachable, string? StatusLine)> plainTask = PlainHttpAsync(url, path, request.Timeout, cancel);
-        Task<IEnumerable<Finding>> protocolTask = ProtocolFindingsAsync(url, side, openssl, request.Timeout, cancel);
-        Task<TlsResult> anonymousTask = TlsGetAsync(url, path, null, request.Timeout, cancel);
-        Task<TlsResult> strangerTask = TlsGetAsync(url, path, foreign, request.Timeout, cancel);
-        Task<TlsResult> clientTask = client is null ? Task.FromResult(new TlsResult(null, null)) : TlsGetAsync(url, path, client, request.Timeout, cancel);
+        Task<(bool Reachable, string? StatusLine, string? Why)> plainTask = PlainHttpAsync(url, path, timeout, cancel);
+        Task<IEnumerable<Finding>> protocolTask = ProtocolFindingsAsync(url, side, openssl, timeout, cancel);
+        Task<TlsResult> anonymousTask = TlsGetAsync(url, path, null, timeout, cancel);
+        Task<TlsResult> strangerTask = TlsGetAsync(url, path, foreign, timeout, cancel);
+        Task<TlsResult> clientTask = client is null ? Task.FromResult(new TlsResult(null, null)) : TlsGetAsync(url, path, client, timeout, cancel);
         await Task.WhenAll(plainTask, protocolTask, anonymousTask, strangerTask, clientTask).ConfigureAwait(false);
 
         // 1. Plain HTTP on a port that should speak only TLS.
-        (bool reachable, string? plain) = plainTask.Result;
+        (bool reachable, string? plain, string? why) = plainTask.Result;
         if (!reachable)
         {
-            found.Add(new Finding("TargetUnreachable", Severity.Info, target, $"Nothing answered on the {side} port within {request.Timeout.TotalSeconds:0.#} s, so it was not checked.", "Check the URL, or that the member runs."));
+            found.Add(new Finding("TargetUnreachable", Severity.Info, target, $"The {side} port could not be reached ({why}), so it was not checked.", "Check the URL, or that the member runs."));
             return found;
         }
 
@@ -115,11 +135,21 @@ public static class SecurityAudit
             return found;
         }
 
+        // A port that takes TCP but never shows a certificate (a hung member, or something that is not TLS at all)
+        // cannot be judged by any check below: that is a finding, so the audit never passes what it did not see.
+        TlsResult anonymous = anonymousTask.Result;
+        if (anonymous.ServerCertificate is null && strangerTask.Result.ServerCertificate is null)
+        {
+            found.Add(new Finding("HandshakeNotCompleted", Severity.Info, target,
+                $"The {side} port accepted a TCP connection but no TLS handshake reached the server's certificate within {request.Timeout.TotalSeconds:0.#} s{(anonymous.Failure is { } failure ? $" ({failure})" : "")}, so none of its checks could be made.",
+                "Check that a TLS server answers on that port (a hung member, or another service on it), then run the audit again."));
+            return found;
+        }
+
         // Protocol versions and suites, offered with openssl's own client, which can still offer what .NET will not.
         found.AddRange(protocolTask.Result);
 
         // 2. TLS without a client certificate; the server's certificate is looked at on the way.
-        TlsResult anonymous = anonymousTask.Result;
         if ((anonymous.ServerCertificate ?? strangerTask.Result.ServerCertificate) is { } served) found.AddRange(CertificateFindings(served, url, side, request));
         if (anonymous.Status is >= 200 and < 500)
         {
@@ -269,16 +299,19 @@ public static class SecurityAudit
         }
     }
 
-    private static async Task<IEnumerable<Finding>> CheckAuthAsync(Uri url, AuditRequest request, CancellationToken cancel)
+    private static async Task<IEnumerable<Finding>> CheckAuthAsync(Uri url, AuditRequest request, Deadline deadline, CancellationToken cancel)
     {
         string target = url.GetLeftPart(UriPartial.Authority);
         var found = new List<Finding>();
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        bound.CancelAfter(deadline.Left);
         try
         {
             using EtcdEndpointClient c = EtcdEndpointClient.Open(url, request.Identity!);
+            // Both calls share the audit's one bound: a port that does not answer costs it once, not twice.
             try
             {
-                var status = await c.Client.StatusAsync(new Etcdserverpb.StatusRequest(), deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
+                var status = await c.Client.StatusAsync(new Etcdserverpb.StatusRequest(), deadline: deadline.Utc, cancellationToken: bound.Token).ConfigureAwait(false);
                 if (Version.TryParse(status.Version, out Version? v) && !new Members.EtcdBinaryInfo("etcd", "", v, null).SupportsTlsMinVersion)
                 {
                     found.Add(new Finding("EtcdLacksTlsMinVersion", Severity.Low, target,
@@ -286,36 +319,32 @@ public static class SecurityAudit
                         "Upgrade etcd to 3.4.25, 3.5.8 or later; until then keep --cipher-suites to ECDHE AEAD suites (Start-EtcdMember does)."));
                 }
             }
-            catch (RpcException)
+            catch (RpcException ex) when (ex.StatusCode != StatusCode.DeadlineExceeded)
             {
                 // Without the version the other checks still stand.
             }
 
-            // Authenticate with a user that does not exist: etcd says "not enabled" before it looks at the name.
-            await c.Client.AuthenticateAsync(new Etcdserverpb.AuthenticateRequest { Name = "etcdsecure-audit", Password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)) },
-                deadline: DateTime.UtcNow + request.Timeout, cancellationToken: cancel).ConfigureAwait(false);
-            return found;
-        }
-        catch (RpcException ex) when (FromEtcd(ex, "authentication is not enabled"))
-        {
-            return found.Append(
-                new Finding("AuthDisabled", Severity.High, target,
+            if (!await Auth.AuthBootstrap.IsEnabledAsync(c, deadline.Utc, bound.Token).ConfigureAwait(false))
+            {
+                found.Add(new Finding("AuthDisabled", Severity.High, target,
                     "etcd's authentication is off while client certificates are the only gate: every certificate the client CA issued acts as root and reads and writes every key.",
                     "Enable-EtcdAuth, which maps certificates to users by CN and limits each to its key prefixes."));
+            }
+
+            return found;
         }
         catch (RpcException ex)
         {
-            // Only etcd's own refusal of the made-up user means auth is on. A TLS handshake the member refused says
-            // "Authentication failed" too (SslStream's words for a TLS alert), and means nothing was checked.
-            return FromEtcd(ex, "authentication failed")
-                ? found
-                : found.Append(new Finding("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {ex.Status.Detail}", "Give -CA and a client -Certificate the cluster accepts."));
+            return found.Append(AuthNotChecked(target, ex.StatusCode == StatusCode.DeadlineExceeded ? $"no answer within {request.Timeout.TotalSeconds:0.#} s" : ex.Status.Detail));
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            return found.Append(AuthNotChecked(target, $"no answer within {request.Timeout.TotalSeconds:0.#} s"));
         }
     }
 
-    /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
-    private static bool FromEtcd(RpcException ex, string error) =>
-        ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
+    private static Finding AuthNotChecked(string target, string why) =>
+        new("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {why}", "Give -CA and a client -Certificate the cluster accepts, and check that the member answers.");
 
     private static IEnumerable<Finding> LocalFindings(AuditRequest request)
     {
@@ -348,7 +377,7 @@ public static class SecurityAudit
                 catch (EtcdSecureException) { continue; }
                 if (isCA && !found.Any(f => f.Id == "CAKeyBesideMember" && f.Target == other))
                 {
-                    found.Add(new Finding("CAKeyBesideMember", Severity.Medium, other, $"The CA's private key lies beside the member certificate '{cert}': whoever takes the member's files can issue certificates the cluster trusts.", "Keep CA keys off the members' hosts; copy only ca.pem there."));
+                    found.Add(new Finding("CAKeyBesideMember", Severity.Medium, other, $"The CA's private key lies beside the certificate '{cert}': whoever can read the files of that certificate's user (a member's host, a client's) can issue certificates the cluster trusts.", "Keep CA keys off the hosts that use the certificates; copy only ca.pem there."));
                 }
             }
         }
@@ -358,33 +387,38 @@ public static class SecurityAudit
 
     private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode & 0x1FF, 8).PadLeft(4, '0');
 
-    private static async Task<(bool Reachable, string? StatusLine)> PlainHttpAsync(Uri url, string path, TimeSpan timeout, CancellationToken cancel)
+    private static async Task<(bool Reachable, string? StatusLine, string? Why)> PlainHttpAsync(Uri url, string path, TimeSpan timeout, CancellationToken cancel)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         cts.CancelAfter(timeout);
+        using var tcp = new TcpClient();
         try
         {
-            using var tcp = new TcpClient();
             await tcp.ConnectAsync(url.DialHost(), url.Port, cts.Token).ConfigureAwait(false);
             NetworkStream s = tcp.GetStream();
             await s.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.0\r\nHost: {url.Authority}\r\n\r\n"), cts.Token).ConfigureAwait(false);
             byte[] buf = new byte[256];
             int n = await s.ReadAsync(buf, cts.Token).ConfigureAwait(false);
             string text = Encoding.ASCII.GetString(buf, 0, n);
-            return (true, text.StartsWith("HTTP/", StringComparison.Ordinal) && !text.Contains(" 400 ", StringComparison.Ordinal) ? text.Split('\r', '\n')[0] : null);
+            return (true, text.StartsWith("HTTP/", StringComparison.Ordinal) && !text.Contains(" 400 ", StringComparison.Ordinal) ? text.Split('\r', '\n')[0] : null, null);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
-            // Connected but silent: a TLS server waiting for a ClientHello does exactly this.
-            return (true, null);
+            // Connected but silent: a TLS server waiting for a ClientHello does exactly this. Not connected: nothing
+            // answered the TCP handshake in time (a host that is down, or a firewall that drops).
+            return (tcp.Connected, null, $"no TCP answer within {timeout.TotalSeconds:0.#} s");
         }
-        catch (Exception ex) when (ex is SocketException or IOException)
+        catch (SocketException ex)
         {
-            return (ex is not SocketException, null);
+            return (false, null, ex.SocketErrorCode == SocketError.ConnectionRefused ? "the connection was refused: nothing listens there" : ex.SocketErrorCode.ToString());
+        }
+        catch (IOException)
+        {
+            return (true, null, null);
         }
     }
 
-    private sealed record TlsResult(X509Certificate2? ServerCertificate, int? Status);
+    private sealed record TlsResult(X509Certificate2? ServerCertificate, int? Status, string? Failure = null);
 
     /// <summary>A TLS handshake that trusts any server (the server is what is looked at), then one HTTP/1.1 GET.</summary>
     private static async Task<TlsResult> TlsGetAsync(Uri url, string path, X509Certificate2? clientCertificate, TimeSpan timeout, CancellationToken cancel)
@@ -420,7 +454,7 @@ public static class SecurityAudit
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or OperationCanceledException && !cancel.IsCancellationRequested)
         {
-            return new TlsResult(served, null);
+            return new TlsResult(served, null, ex is OperationCanceledException ? "it stayed silent" : ex.GetBaseException().Message);
         }
     }
 

@@ -65,8 +65,8 @@ public static class AuthBootstrap
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Unimplemented)
         {
-            // etcd before 3.5 has no AuthStatus, and its auth enable succeeds either way: whether auth was on is unknown.
-            wasEnabled = null;
+            // etcd before 3.5 has no AuthStatus, and its auth enable succeeds either way: ask as the audit does.
+            wasEnabled = await IsEnabledAsync(c, Deadline(), cancel).ConfigureAwait(false);
         }
 
         await Tolerate(() => c.Client.UserAddAsync(new AuthUserAddRequest { Name = "root", Options = new UserAddOptions { NoPassword = true } }, deadline: Deadline(), cancellationToken: cancel), "already exists").ConfigureAwait(false);
@@ -110,6 +110,33 @@ public static class AuthBootstrap
 
         return new AuthResult(endpoint, wasEnabled, users, roles);
     }
+
+    /// <summary>
+    /// Whether etcd's auth is on, on any etcd version: an Authenticate call for a user that does not exist, which etcd
+    /// answers "authentication is not enabled" before it looks at the name. Any other failure (the transport, a TLS
+    /// refusal, which also reads "Authentication failed" in SslStream's words) is thrown: nothing was learnt.
+    /// </summary>
+    public static async Task<bool> IsEnabledAsync(EtcdEndpointClient c, DateTime deadline, CancellationToken cancel)
+    {
+        try
+        {
+            await c.Client.AuthenticateAsync(new AuthenticateRequest { Name = "etcdsecure-probe", Password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)) },
+                deadline: deadline, cancellationToken: cancel).ConfigureAwait(false);
+            return true;
+        }
+        catch (RpcException ex) when (FromEtcd(ex, "authentication is not enabled"))
+        {
+            return false;
+        }
+        catch (RpcException ex) when (FromEtcd(ex, "authentication failed"))
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
+    private static bool FromEtcd(RpcException ex, string error) =>
+        ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
 
     /// <summary>The end of the range of keys with this prefix, as etcdctl --prefix computes it; "" means every key.</summary>
     internal static byte[] PrefixEnd(byte[] prefix)

@@ -56,20 +56,28 @@ public static class ClusterHealth
 {
     public static async Task<IReadOnlyList<ClusterMember>> MembersAsync(IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel)
     {
-        var (members, _, errors) = await FirstMemberListAsync(endpoints, identity, timeout, cancel).ConfigureAwait(false);
+        var (members, _, errors) = await FirstMemberListAsync(endpoints, identity, new Deadline(timeout), explain: true, cancel).ConfigureAwait(false);
         return members ?? throw Unreachable(endpoints, errors);
     }
 
+    /// <summary>
+    /// Every endpoint at once, the whole call bounded by the query's timeout: an endpoint that has not answered by then
+    /// is reported as such, never waited on again for a second step or an explanation.
+    /// </summary>
     public static async Task<IReadOnlyList<EndpointHealth>> CheckAsync(HealthQuery query, CancellationToken cancel)
     {
-        var (members, answered, errors) = await FirstMemberListAsync(query.Endpoints, query.Identity, query.Timeout, cancel).ConfigureAwait(false);
-        if (!query.Cluster || members is null)
+        var deadline = new Deadline(query.Timeout);
+        if (!query.Cluster)
         {
-            if (query.Cluster) throw Unreachable(query.Endpoints, errors);
-            var direct = await Task.WhenAll(query.Endpoints.Select(e => CheckOneAsync(e, null, routed: false, query, cancel))).ConfigureAwait(false);
-            Name(direct, members);
+            // MemberList only names the results here, so it runs beside the checks instead of before them.
+            var naming = FirstMemberListAsync(query.Endpoints, query.Identity, deadline, explain: false, cancel);
+            var direct = await Task.WhenAll(query.Endpoints.Select(e => CheckOneAsync(e, null, routed: false, query, deadline, cancel))).ConfigureAwait(false);
+            Name(direct, (await naming.ConfigureAwait(false)).Members);
             return direct;
         }
+
+        var (members, answered, errors) = await FirstMemberListAsync(query.Endpoints, query.Identity, deadline, explain: true, cancel).ConfigureAwait(false);
+        if (members is null) throw Unreachable(query.Endpoints, errors);
 
         // An endpoint that is none of the members' client URLs is something in front of the cluster (the proxy):
         // address each member through it, so a client that knows only the proxy still sees every member.
@@ -78,13 +86,13 @@ public static class ClusterHealth
         {
             if (throughFront)
             {
-                EndpointHealth routed = await CheckOneAsync(answered!, m, routed: true, query, cancel).ConfigureAwait(false);
+                EndpointHealth routed = await CheckOneAsync(answered!, m, routed: true, query, deadline, cancel).ConfigureAwait(false);
                 // Not our proxy (HAProxy, a DNS name over several members): the answer came from another member.
                 if (routed.MemberId is null || routed.MemberId == m.Id) return routed;
             }
 
             Uri url = new(m.ClientUrls.FirstOrDefault() ?? throw new InvalidOperationException());
-            return await CheckOneAsync(url, m, routed: false, query, cancel).ConfigureAwait(false);
+            return await CheckOneAsync(url, m, routed: false, query, deadline, cancel).ConfigureAwait(false);
         });
         var results = await Task.WhenAll(checks).ConfigureAwait(false);
         Name(results, members);
@@ -101,21 +109,22 @@ public static class ClusterHealth
     }
 
     private static async Task<(IReadOnlyList<ClusterMember>? Members, Uri? Answered, IReadOnlyList<string> Errors)> FirstMemberListAsync(
-        IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel)
+        IReadOnlyList<Uri> endpoints, TlsClientIdentity identity, Deadline deadline, bool explain, CancellationToken cancel)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        done.CancelAfter(deadline.Left);
         var errors = new List<string>();
         var pending = endpoints.Select(async e =>
         {
             using var client = EtcdEndpointClient.Open(e, identity);
             try
             {
-                MemberListResponse r = await client.Cluster.MemberListAsync(new MemberListRequest(), deadline: DateTime.UtcNow + timeout, cancellationToken: done.Token).ResponseAsync.ConfigureAwait(false);
+                MemberListResponse r = await client.Cluster.MemberListAsync(new MemberListRequest(), deadline: deadline.Utc, cancellationToken: done.Token).ResponseAsync.ConfigureAwait(false);
                 return (Endpoint: e, Members: (IReadOnlyList<ClusterMember>?)r.Members.Select(m => new ClusterMember(m.ID, m.Name, m.PeerURLs.ToList(), m.ClientURLs.ToList(), m.IsLearner)).ToList(), Error: (string?)null);
             }
             catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancel.IsCancellationRequested)
             {
-                return (Endpoint: e, Members: null, Error: (string?)await ExplainAsync(ex, client, timeout, cancel).ConfigureAwait(false));
+                return (Endpoint: e, Members: null, Error: explain ? await ExplainAsync(ex, client, deadline, cancel).ConfigureAwait(false) : null);
             }
         }).ToList();
 
@@ -136,7 +145,7 @@ public static class ClusterHealth
         return (null, null, errors);
     }
 
-    private static async Task<EndpointHealth> CheckOneAsync(Uri endpoint, ClusterMember? member, bool routed, HealthQuery query, CancellationToken cancel)
+    private static async Task<EndpointHealth> CheckOneAsync(Uri endpoint, ClusterMember? member, bool routed, HealthQuery query, Deadline bounds, CancellationToken cancel)
     {
         ClusterMember? route = routed ? member : null;
         var result = new EndpointHealth
@@ -148,8 +157,8 @@ public static class ClusterHealth
         };
         using var client = EtcdEndpointClient.Open(endpoint, query.Identity, route?.Id);
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        bound.CancelAfter(query.Timeout);
-        DateTime deadline = DateTime.UtcNow + query.Timeout;
+        bound.CancelAfter(bounds.Left);
+        DateTime deadline = bounds.Utc;
         try
         {
             StatusResponse status = await client.Maintenance.StatusAsync(new StatusRequest(), deadline: deadline, cancellationToken: bound.Token).ResponseAsync.ConfigureAwait(false);
@@ -182,25 +191,30 @@ public static class ClusterHealth
         catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancel.IsCancellationRequested)
         {
             result.Healthy = false;
-            result.Error = await ExplainAsync(ex, client, query.Timeout, cancel).ConfigureAwait(false);
+            result.Error = await ExplainAsync(ex, client, bounds, cancel).ConfigureAwait(false);
         }
 
         return result;
     }
 
-    /// <summary>gRPC says "Unavailable" for every kind of failure; a second, plain TLS probe says which it was.</summary>
-    private static async Task<string> ExplainAsync(Exception ex, EtcdEndpointClient client, TimeSpan timeout, CancellationToken cancel)
+    /// <summary>
+    /// gRPC says "Unavailable" for every kind of failure; a second, plain TLS probe says which it was, within what is
+    /// left of the call's time. With nothing left, the endpoint simply did not answer in time.
+    /// </summary>
+    private static async Task<string> ExplainAsync(Exception ex, EtcdEndpointClient client, Deadline deadline, CancellationToken cancel)
     {
         if (client.CertificateRejection is { } rejected) return "TLS: " + rejected;
+        string late = $"no answer within {deadline.Timeout.TotalSeconds:0.#} s";
         if (ex is RpcException rpc && rpc.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown))
         {
-            return rpc.StatusCode == StatusCode.DeadlineExceeded ? $"no answer within {timeout.TotalSeconds:0.#} s (no leader, or the member is overloaded)" : $"{rpc.StatusCode}: {rpc.Status.Detail}";
+            return rpc.StatusCode == StatusCode.DeadlineExceeded ? late + " (no leader, the member is overloaded, or its port does not speak TLS)" : $"{rpc.StatusCode}: {rpc.Status.Detail}";
         }
 
+        if (deadline.Left <= TimeSpan.Zero) return late;
         Uri e = client.Endpoint;
-        string? why = await TlsProbe.DiagnoseAsync(e.DialHost(), e.Port, client.Route, client.Identity, timeout, cancel).ConfigureAwait(false);
+        string? why = await TlsProbe.DiagnoseAsync(e.DialHost(), e.Port, client.Route, client.Identity, deadline.Left, cancel).ConfigureAwait(false);
         if (why is not null) return why;
-        if (ex is OperationCanceledException) return $"no answer within {timeout.TotalSeconds:0.#} s";
+        if (ex is OperationCanceledException) return late;
         return ex is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : ex.Message;
     }
 

@@ -15,6 +15,9 @@ public sealed class EtcdIssuedCertificate
     public DateTime NotAfter { get; init; }
     public TimeSpan ExpiresIn => NotAfter - DateTime.UtcNow;
 
+    /// <summary>Whole days until NotAfter, as Get-EtcdCertificate counts them; negative once expired.</summary>
+    public int DaysLeft => (int)Math.Floor(ExpiresIn.TotalDays);
+
     /// <summary>Revoked, Renewed (a newer certificate replaced it), Expired or Valid.</summary>
     public string Status => RevokedAt is not null ? "Revoked" : RenewedBy is not null ? "Renewed" : NotAfter <= DateTime.UtcNow ? "Expired" : "Valid";
     public DateTime IssuedAt { get; init; }
@@ -119,6 +122,11 @@ public sealed class EtcdSecuritySummary
     public int Medium { get; init; }
     public int Low { get; init; }
     public int Info { get; init; }
+
+    /// <summary>Findings that say a check could not be made (TargetUnreachable, HandshakeNotCompleted, AuthNotChecked, ProtocolsNotChecked).</summary>
+    public int NotChecked { get; init; }
+
+    /// <summary>Nothing High or Critical, and every check made.</summary>
     public bool Passed { get; init; }
     public string[] Targets { get; init; } = Array.Empty<string>();
 }
