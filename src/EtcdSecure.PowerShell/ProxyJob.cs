@@ -124,7 +124,13 @@ public sealed class EtcdProxyJob : Job2
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) StopJob();
+        if (disposing)
+        {
+            StopJob();
+            // Remove-Job disposes the job: its name no longer names anything in this session.
+            ProxyRegistry.Remove(this);
+        }
+
         base.Dispose(disposing);
     }
 
@@ -134,8 +140,41 @@ public sealed class EtcdProxyJob : Job2
 /// <summary>The proxies of this session (jobs, by name), and the detached ones any session started.</summary>
 internal static class ProxyRegistry
 {
-    /// <summary>This session's jobs, then the detached proxies in the state store.</summary>
-    public static IReadOnlyList<object> Everything => All.Cast<object>().Concat(Engine.Relay.ProxyHost.All).ToList();
+    /// <summary>
+    /// This session's jobs, then the detached proxies in the state store: one per name. A name is one proxy, so where a
+    /// name is both a live proxy and a stopped job kept for Receive-Job, the live one is what the name means.
+    /// </summary>
+    public static IReadOnlyList<object> Everything
+    {
+        get
+        {
+            var all = All.Cast<object>().Concat(Engine.Relay.ProxyHost.All).ToList();
+            var live = all.Where(IsRunning).Select(NameOf).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            return all.Where(p => IsRunning(p) || !live.Contains(NameOf(p))).ToList();
+        }
+    }
+
+    public static bool IsRunning(object proxy) => proxy switch
+    {
+        EtcdProxyJob j => j.JobStateInfo.State is JobState.Running or JobState.Stopping,
+        Engine.State.ProxyRecord r => Engine.Relay.ProxyHost.IsRunning(r),
+        _ => false,
+    };
+
+    /// <summary>The live proxy of that name, a job of this session or a detached one, if there is one.</summary>
+    public static object? Running(string name) => Everything.FirstOrDefault(p => IsRunning(p) && string.Equals(NameOf(p), name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Refuses a name that is a live proxy already, whichever kind it is.</summary>
+    public static void EnsureFree(string name)
+    {
+        switch (Running(name))
+        {
+            case EtcdProxyJob j:
+                throw new Engine.EtcdSecureException("ProxyAlreadyRunning", Engine.ErrorKind.ResourceExists, $"A proxy named '{name}' runs as job {j.Id} in this session; stop it first or pick another -Name.", name);
+            case Engine.State.ProxyRecord r:
+                throw new Engine.EtcdSecureException("ProxyAlreadyRunning", Engine.ErrorKind.ResourceExists, $"A detached proxy named '{name}' runs as process {r.ProcessId}; stop it first or pick another -Name.", name);
+        }
+    }
 
     public static string NameOf(object proxy) => proxy switch
     {
@@ -158,11 +197,16 @@ internal static class ProxyRegistry
 
     public static IReadOnlyList<EtcdProxyJob> All => Jobs.Values.OrderBy(j => j.Id).ToList();
 
-    public static bool TryAdd(EtcdProxyJob job)
+    private static readonly object Adding = new();
+
+    /// <summary>Registers a starting job under its name, refused (ProxyAlreadyRunning) while that name is a live proxy.</summary>
+    public static void Add(EtcdProxyJob job)
     {
-        if (Jobs.TryGetValue(job.Name, out EtcdProxyJob? old) && old.JobStateInfo.State is JobState.Running or JobState.Stopping) return false;
-        Jobs[job.Name] = job;
-        return true;
+        lock (Adding)
+        {
+            EnsureFree(job.Name);
+            Jobs[job.Name] = job;
+        }
     }
 
     public static void Remove(EtcdProxyJob job) => Jobs.TryRemove(new KeyValuePair<string, EtcdProxyJob>(job.Name, job));
@@ -172,8 +216,7 @@ internal static class ProxyRegistry
         for (int i = 1; ; i++)
         {
             string name = i == 1 ? "etcd-proxy" : $"etcd-proxy-{i}";
-            bool detached = Engine.Relay.ProxyHost.Find(name) is { } r && Engine.Relay.ProxyHost.IsRunning(r);
-            if (!detached && (!Jobs.TryGetValue(name, out EtcdProxyJob? j) || j.JobStateInfo.State is not (JobState.Running or JobState.Stopping))) return name;
+            if (Running(name) is null) return name;
         }
     }
 }

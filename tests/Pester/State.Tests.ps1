@@ -218,6 +218,56 @@ Describe 'A detached proxy' -Tag Integration {
         Test-ProcessRunning $proxyPid | Should -BeFalse
     }
 
+    It 'is one proxy per name across jobs and detached processes; a stopped job does not hide it, and -PassThru keeps its last counters' {
+        $proxyArgs = @{ Endpoint = $cluster.Endpoints[0]; Certificate = "$assets/behind-1-server.pem"; CA = $cluster.CAPath; UpstreamCertificate = $cluster.ClientCertificatePath }
+        $jobPort = Get-FreeTcpPort
+        $job = Start-EtcdProxy -Name front -Listen "https://127.0.0.1:$jobPort" @proxyArgs
+        try {
+            # A running job holds the name against a detached start, before anything is written or started.
+            (Get-ThrownError { Start-EtcdProxy -Detached -Name front -Listen $endpoint @proxyArgs }).FullyQualifiedErrorId | Should -BeLike 'ProxyAlreadyRunning,*'
+            Test-Path (Join-Path $env:ETCDSECURE_STATE_DIR 'proxies/front.options.json') | Should -BeFalse
+            Stop-EtcdProxy front
+
+            # The stopped job stays for Receive-Job; the name is free again, and now means the detached proxy.
+            $detached = Start-EtcdProxy -Detached -Name front -Listen $endpoint @proxyArgs
+            $all = @(Get-EtcdProxy front)
+            $all.Count | Should -Be 1
+            $all[0].Detached | Should -BeTrue
+            $all[0].State | Should -Be 'Running'
+            (Get-ThrownError { Start-EtcdProxy -Name front -Listen "https://127.0.0.1:$jobPort" @proxyArgs }).FullyQualifiedErrorId | Should -BeLike 'ProxyAlreadyRunning,*'
+            Get-Job -Name front | Remove-Job
+            (Get-EtcdProxy front).Detached | Should -BeTrue
+
+            $r = Invoke-Etcdctl @('--endpoints', $endpoint, '--cacert', $cluster.CAPath, '--cert', $cluster.ClientCertificatePath, '--key', $cluster.ClientKeyPath, 'put', 'via-front', 'yes')
+            $r.ExitCode | Should -Be 0 -Because $r.Output
+            $final = Stop-EtcdProxy front -PassThru
+            $final.State | Should -Be 'Stopped'
+            $final.TotalConnections | Should -BeGreaterOrEqual 1
+            $final.BytesFromClients | Should -BeGreaterThan 0
+            Test-ProcessRunning $detached.ProcessId | Should -BeFalse
+        }
+        finally {
+            if (Get-EtcdProxy front -ErrorAction Ignore) { Stop-EtcdProxy front }
+            Get-Job -Name front -ErrorAction Ignore | Remove-Job -Force
+        }
+    }
+
+    It 'leaves no options file, record or process behind when a detached start fails, and keeps the log that says why' {
+        $taken = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+        $taken.Start()
+        try {
+            $e = Get-ThrownError { Start-EtcdProxy -Detached -Name doomed -Listen "https://127.0.0.1:$($taken.LocalEndpoint.Port)" -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
+        }
+        finally { $taken.Stop() }
+        $e.FullyQualifiedErrorId | Should -BeLike 'ProxyStartFailed,*'
+        $e.Exception.Message | Should -Match 'nothing of it is left but its log'
+        $e.Exception.Message | Should -Match 'in use'
+        Test-Path (Join-Path $env:ETCDSECURE_STATE_DIR 'proxies/doomed.options.json') | Should -BeFalse
+        Test-Path (Join-Path $env:ETCDSECURE_STATE_DIR 'proxies/doomed.json') | Should -BeFalse
+        Get-EtcdProxy doomed -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Test-Path (Join-Path $env:ETCDSECURE_STATE_DIR 'proxies/doomed.log') | Should -BeTrue
+    }
+
     It 'refuses -Wait together with -Detached' {
         $e = Get-ThrownError { Start-EtcdProxy -Detached -Wait -Listen $endpoint -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
         $e.FullyQualifiedErrorId | Should -BeLike 'InvalidParameterCombination,*'

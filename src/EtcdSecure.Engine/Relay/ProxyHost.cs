@@ -71,28 +71,49 @@ public static class ProxyHost
             if (Environment.GetEnvironmentVariable(k) is null) env[k] = v;
         }
 
-        using Process process = DetachedProcess.Start(pwsh[0], pwsh.Skip(1).Concat(new[] { "-NoProfile", "-NonInteractive", "-Command", script }), log, options.Name, env);
-        var waited = Stopwatch.StartNew();
-        while (waited.Elapsed < timeout)
+        // A start that fails takes its options file back; the log stays, as it says why, and the next start of this
+        // name appends to it.
+        Process? process = null;
+        try
         {
-            cancel.ThrowIfCancellationRequested();
-            if (Find(options.Name) is { } r && r.ProcessId == process.Id && await ControlClient.StatsAsync(r.ControlSocket, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false) is not null)
+            process = DetachedProcess.Start(pwsh[0], pwsh.Skip(1).Concat(new[] { "-NoProfile", "-NonInteractive", "-Command", script }), log, options.Name, env);
+            var waited = Stopwatch.StartNew();
+            while (waited.Elapsed < timeout)
             {
-                return r;
+                cancel.ThrowIfCancellationRequested();
+                if (Find(options.Name) is { } r && r.ProcessId == process.Id && await ControlClient.StatsAsync(r.ControlSocket, TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false) is not null)
+                {
+                    return r;
+                }
+
+                if (process.HasExited)
+                {
+                    throw new EtcdSecureException("ProxyStartFailed", ErrorKind.InvalidOperation,
+                        $"The detached proxy '{options.Name}' exited with code {process.ExitCode} while starting; nothing of it is left but its log, {log}, whose last lines are:{Environment.NewLine}{string.Join(Environment.NewLine, MemberHost.Tail(log, 15))}", options.Name);
+                }
+
+                await Task.Delay(100, cancel).ConfigureAwait(false);
             }
 
-            if (process.HasExited)
-            {
-                throw new EtcdSecureException("ProxyStartFailed", ErrorKind.InvalidOperation,
-                    $"The detached proxy '{options.Name}' exited with code {process.ExitCode} while starting. Last lines of {log}:{Environment.NewLine}{string.Join(Environment.NewLine, MemberHost.Tail(log, 15))}", options.Name);
-            }
-
-            await Task.Delay(100, cancel).ConfigureAwait(false);
+            throw new EtcdSecureException("ProxyStartTimeout", ErrorKind.OperationTimeout,
+                $"The detached proxy '{options.Name}' did not answer on its control socket within {timeout.TotalSeconds:0} s; it was stopped, and nothing of it is left but its log, {log}.", options.Name);
         }
-
-        process.Kill(entireProcessTree: true);
-        throw new EtcdSecureException("ProxyStartTimeout", ErrorKind.OperationTimeout,
-            $"The detached proxy '{options.Name}' did not answer on its control socket within {timeout.TotalSeconds:0} s; it was stopped. Log: {log}", options.Name);
+        catch
+        {
+            // Timed out, failed or cancelled (Ctrl+C): no process, record or options file of this start outlives it.
+            if (process is { HasExited: false }) process.Kill(entireProcessTree: true);
+            StateStore.Current.WithLock(() =>
+            {
+                if (process is not null && Find(options.Name) is { } r && r.ProcessId == process.Id) StateStore.Current.RemoveLocked(ProxyRecord.Kind, options.Name);
+                File.Delete(optionsFile);
+                return true;
+            });
+            throw;
+        }
+        finally
+        {
+            process?.Dispose();
+        }
     }
 
     /// <summary>Reads the options a detached proxy was started with.</summary>

@@ -156,22 +156,22 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
 
     /// <summary>How often the member list is read again (MemberList), to follow members added or removed.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How often every member is probed with a TLS handshake.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>How long a client may take to finish its TLS handshake, and the member to answer.</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Close connections with no traffic for this long. Default: never (watches may be quiet for hours).</summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
     /// <summary>Authenticated clients beyond this many are refused after their handshake and counted as MaxConnections.</summary>
@@ -200,7 +200,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     /// unanswered close the connection). Default 30s; 0 turns it off.
     /// </summary>
     [Parameter]
-    [GoDurationTransformation]
+    [DurationTransformation]
     public TimeSpan TcpKeepAlive { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Run in the foreground until Ctrl+C or SIGTERM (as a service manager stops a service), writing the log to this pipeline's streams.</summary>
@@ -270,6 +270,8 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             CipherSuites = CipherSuite is null ? null : Engine.Tls.TlsPolicy.Parse(CipherSuite, "-CipherSuite"),
         };
 
+        // One name, one proxy, whether it runs as a job or detached: checked before anything is written or started.
+        ProxyRegistry.EnsureFree(options.Name);
         WriteVerbose($"Checking the certificates: serving {options.Server.CertificatePath}, upstream {options.Upstream.CertificatePath} (CA {options.UpstreamCAPath}), clients {(options.ClientCAPath is null ? "without certificates allowed" : "must chain to " + options.ClientCAPath)}.");
         ProxyPreflight.Check(options);
         string upstreams = options.Endpoints.Count > 0 ? string.Join(",", options.Endpoints) : "members found from " + string.Join(",", options.PeerUrls);
@@ -292,10 +294,7 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
         }
 
         var job = new EtcdProxyJob(options.Name, MyInvocation.Line.Trim()) { Endpoint = listen.GetLeftPart(UriPartial.Authority) };
-        if (!ProxyRegistry.TryAdd(job))
-        {
-            throw new EtcdSecureException("ProxyAlreadyRunning", ErrorKind.ResourceExists, $"A proxy named '{options.Name}' is already running; stop it first or pick another -Name.", options.Name);
-        }
+        ProxyRegistry.Add(job);
 
         try
         {
