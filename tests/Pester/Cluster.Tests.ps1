@@ -68,8 +68,28 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
             $e = Get-ThrownError { New-EtcdCluster -Path (Join-Path $TestDrive 'clash') -Name clash -ClientPort $ports }
             $e.FullyQualifiedErrorId | Should -Match '^PortInUse,'
             @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
+            # Refused before anything was written: no PKI (CA keys included) is left for a retry to trip over.
+            Join-Path $TestDrive 'clash' | Should -Not -Exist
         }
         finally { $taken.Stop() }
+        $retry = New-EtcdCluster -Path (Join-Path $TestDrive 'clash') -Name clash -Size 1
+        $retry.Leader | Should -Be 'clash-1'
+        Remove-EtcdCluster clash -Confirm:$false
+    }
+
+    It 'takes back what it wrote when the cluster does not come up, and leaves what was in the folder before' {
+        $path = New-Item -ItemType Directory (Join-Path $TestDrive 'late')
+        Set-Content (Join-Path $path 'keep.txt') 'the user''s own'
+        $before = @(Get-EtcdMember | Where-Object State -EQ 'Running').Count
+        $e = Get-ThrownError { New-EtcdCluster -Path $path -Name late -Size 1 -StartTimeout '1ms' }
+        $e.FullyQualifiedErrorId | Should -Match '^(MemberStartTimeout|ClusterStartTimeout|MemberExited),'
+        $e.Exception.Message | Should -Match 'Nothing this command wrote .* was kept'
+        @(Get-ChildItem $path -Force).Name | Should -Be @('keep.txt')
+        @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
+        Get-EtcdCluster late -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        # The retry starts from where the failed attempt did: no FileExists, no ClusterDataExists.
+        (New-EtcdCluster -Path $path -Name late -Size 1).Leader | Should -Be 'late-1'
+        Remove-EtcdCluster late -Confirm:$false
     }
 
     It 'will not start a new cluster on an earlier one''s data, and replaces that data only with -Force' {
@@ -101,7 +121,10 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
     It 'stops with Stop-EtcdCluster and keeps the data; Remove-EtcdCluster deletes the folder' {
         $small = New-EtcdCluster -Path (Join-Path $TestDrive 'small') -Name small -Size 1
         $pid1 = $small.Members[0].ProcessId
+        # Any later session asks the running members who leads; a stopped cluster has no leader to name.
+        (Get-EtcdCluster small).Leader | Should -Be 'small-1'
         Stop-EtcdCluster small
+        (Get-EtcdCluster small).Leader | Should -BeNullOrEmpty
         Get-Process -Id $pid1 -ErrorAction Ignore | Should -BeNullOrEmpty
         Join-Path $TestDrive 'small/data/small-1' | Should -Exist
         Remove-EtcdCluster small -Confirm:$false

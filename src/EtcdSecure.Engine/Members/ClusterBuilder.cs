@@ -52,9 +52,36 @@ public static class ClusterBuilder
                 $"'{earlier[0]}'{more} holds the data of an earlier etcd member, which etcd would start as that member of its old cluster. Remove-EtcdCluster removes an earlier cluster with its data; -Force replaces the data (it is lost).", earlier[0]);
         }
 
-        // Nothing is written unless every file may be: no CA replaced while a member's certificate would then fail.
+        // Nothing is written unless every file may be and every port is free: no CA replaced while a member's
+        // certificate would then fail, and no PKI left behind by a start that could never have listened.
         string[] names = new[] { "ca", "peer-ca", "root" }.Concat(plan.MemberNames.SelectMany(n => new[] { $"{n}-server", $"{n}-peer" })).ToArray();
         PemFileSet.EnsureWritable(names.SelectMany(n => BareFileNames.For(plan.Assets, n).All), plan.Force);
+        for (int i = 0; i < plan.Size; i++)
+        {
+            MemberPreflight.CheckPorts(plan.MemberNames[i], new[] { new Uri($"https://127.0.0.1:{plan.ClientPorts[i]}"), new Uri($"https://127.0.0.1:{plan.PeerPorts[i]}") });
+        }
+
+        // A cluster that does not come up takes back what this call made (its files, folders and members' data), so
+        // the next attempt starts from where this one did; what was there before is left as it was.
+        var made = MadeFiles.Watch(plan.Root, "tls", "logs", "data");
+        try
+        {
+            return await BuildAsync(plan, earlier, step, warn, cancel).ConfigureAwait(false);
+        }
+        catch (EtcdSecureException ex)
+        {
+            made.TakeBack();
+            throw new EtcdSecureException(ex.ErrorId, ex.Kind, ex.Message + $" Nothing this command wrote under '{plan.Root}' was kept.", ex.Target, ex);
+        }
+        catch
+        {
+            made.TakeBack();
+            throw;
+        }
+    }
+
+    private static async Task<(ClusterRecord Record, string? Leader)> BuildAsync(ClusterPlan plan, string[] earlier, Action<string> step, Action<string> warn, CancellationToken cancel)
+    {
         DateTime now = DateTime.UtcNow;
         step("CAs and client certificate (CN root)");
         // Two CAs keep identities apart: the client CA issues the members' server certificates and the clients'
@@ -134,8 +161,14 @@ public static class ClusterBuilder
         }
         catch
         {
-            // All or nothing: no member of a cluster that did not come up is left running.
+            // All or nothing: no member of a cluster that did not come up is left running, nor recorded (a member
+            // that exited while starting keeps its record otherwise, for Get-EtcdMember to show why).
             foreach (RunningMember m in started) await MemberHost.StopAsync(m, TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+            foreach (MemberSpec spec in specs)
+            {
+                if (MemberHost.Find(spec.Name) is { HasExited: true } m && m.Spec.DataDir == spec.DataDir) StateStore.Current.Remove(MemberRecord.Kind, spec.Name);
+            }
+
             throw;
         }
     }

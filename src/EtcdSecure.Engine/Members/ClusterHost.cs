@@ -21,6 +21,30 @@ public static class ClusterHost
     public static IReadOnlyList<RunningMember> MembersOf(ClusterRecord cluster) =>
         cluster.Members.Select(s => MemberHost.Find(s.Name)).Where(m => m is not null && m.Spec.DataDir == SpecOf(cluster, m.Spec.Name)?.DataDir).ToList()!;
 
+    /// <summary>
+    /// The leader's name as the running members report it, asked with the cluster's own client certificate within
+    /// <paramref name="timeout"/>; null when no member runs, none answers in time, they do not agree, or the cluster's
+    /// client certificate is no longer where it was recorded.
+    /// </summary>
+    public static async Task<string?> LeaderAsync(ClusterRecord cluster, TimeSpan timeout, CancellationToken cancel)
+    {
+        var running = MembersOf(cluster).Where(m => !m.HasExited).Select(m => m.Spec.AdvertiseClientUrls[0]).ToList();
+        if (running.Count == 0) return null;
+        TlsClientIdentity identity;
+        try
+        {
+            identity = TlsClientIdentity.Load(cluster.CAPath, cluster.ClientCertificatePath, cluster.ClientKeyPath);
+        }
+        catch (EtcdSecureException)
+        {
+            // Its files were moved or deleted: a listing still lists it, without a leader.
+            return null;
+        }
+
+        var rows = await Health.ClusterHealth.CheckAsync(new Health.HealthQuery { Endpoints = running, Identity = identity, Timeout = timeout }, cancel).ConfigureAwait(false);
+        return Health.ClusterVerdict.Of(rows).Leader;
+    }
+
     /// <summary>Stops every member at once (SIGTERM, then a kill after <paramref name="grace"/>); data and certificates stay.</summary>
     public static Task StopAsync(ClusterRecord cluster, TimeSpan grace, CancellationToken cancel) =>
         Task.WhenAll(MembersOf(cluster).Select(m => MemberHost.StopAsync(m, grace, cancel)));

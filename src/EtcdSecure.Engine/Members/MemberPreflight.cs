@@ -32,21 +32,26 @@ public static class MemberPreflight
         }
 
         CheckCertificates(s);
-
-        foreach (Uri u in s.ListenClientUrls.Concat(s.ListenPeerUrls))
-        {
-            if (PortInUse(u))
-            {
-                throw new EtcdSecureException("PortInUse", ErrorKind.ResourceUnavailable,
-                    $"{u.Host}:{u.Port} ({u}) is already in use, so member '{s.Name}' could not listen there. Pick another port or stop what holds it.", u.ToString());
-            }
-        }
+        CheckPorts(s.Name, s.ListenClientUrls.Concat(s.ListenPeerUrls));
 
         string dataDir = Path.GetFullPath(s.DataDir);
         if (EtcdProcesses.FindByDataDir(dataDir) is int pid)
         {
             throw new EtcdSecureException("DataDirInUse", ErrorKind.ResourceUnavailable,
                 $"The data dir '{dataDir}' is used by the running etcd process {pid}; two members cannot share one data dir.", dataDir);
+        }
+    }
+
+    /// <summary>Refuses (PortInUse) a URL whose port something on this machine already holds.</summary>
+    public static void CheckPorts(string member, IEnumerable<Uri> urls)
+    {
+        foreach (Uri u in urls)
+        {
+            if (PortInUse(u))
+            {
+                throw new EtcdSecureException("PortInUse", ErrorKind.ResourceUnavailable,
+                    $"{u.Host}:{u.Port} ({u}) is already in use, so member '{member}' could not listen there. Pick another port or stop what holds it.", u.ToString());
+            }
         }
     }
 

@@ -6,7 +6,10 @@ using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>The clusters New-EtcdCluster made, in this session or any other of this user: members, state, and how to reach them.</summary>
+/// <summary>
+/// The clusters New-EtcdCluster made, in this session or any other of this user: members, state, the leader (asked of
+/// the running members, within 2 s; blank when none answers), and how to reach them.
+/// </summary>
 /// <example>
 /// <code>
 /// Get-EtcdCluster
@@ -29,8 +32,14 @@ public sealed class GetEtcdClusterCommand : EtcdCmdlet
     [ArgumentCompleter(typeof(NameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
+    /// <summary>How long the running members are given to say who leads: a listing must not wait on a hung member.</summary>
+    private static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(2);
+
     protected override void Process()
     {
-        foreach (ClusterRecord c in FindByName(Name, ClusterHost.All, c => c.Name, "ClusterNotFound", "cluster")) WriteObject(EtcdCluster.From(c));
+        foreach (ClusterRecord c in FindByName(Name, ClusterHost.All, c => c.Name, "ClusterNotFound", "cluster"))
+        {
+            WriteObject(EtcdCluster.From(c, ClusterHost.LeaderAsync(c, LeaderTimeout, CancelToken).GetAwaiter().GetResult()));
+        }
     }
 }

@@ -12,6 +12,7 @@ public sealed class EtcdCluster
     public string Path { get; init; } = "";
     public EtcdMember[] Members { get; init; } = Array.Empty<EtcdMember>();
     public string[] Endpoints { get; init; } = Array.Empty<string>();
+    /// <summary>The leading member's name, as the running members report it; blank when none answered.</summary>
     public string? Leader { get; init; }
     public string CAPath { get; init; } = "";
 
