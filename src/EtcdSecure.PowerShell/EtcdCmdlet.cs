@@ -31,6 +31,12 @@ public abstract class EtcdCmdlet : PSCmdlet
     /// <summary>Resolves a path the way a user means it: relative to PowerShell's location, not the process's.</summary>
     protected string ResolveLocalPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
+    /// <summary>
+    /// Writes a file this cmdlet made as Get-Item returns it: with the provider's notes, so the file table shows its
+    /// mode, owner and size (a bare FileInfo shows those columns blank).
+    /// </summary>
+    protected void WriteFile(string path) => WriteObject(InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true), enumerateCollection: true);
+
     /// <summary>A certificate and the key beside it (NAME-key.pem), as etcd and the proxy take them.</summary>
     protected static Engine.Members.TlsFiles KeyPair(EtcdCertificate cert, string parameter) =>
         cert.KeyPath is { Length: > 0 } key && System.IO.File.Exists(key)

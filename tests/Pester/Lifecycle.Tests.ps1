@@ -43,13 +43,13 @@ Describe 'The CA ledger and expiry checks' {
         $c.ExpiresIn.TotalDays | Should -BeLessThan 10.1
     }
 
-    It 'finds the certificate that expires in 10 days when a folder is checked with -ExpiringWithin 30d' {
-        $results = Test-EtcdCertificate $dir -ExpiringWithin 30d
+    It 'finds the certificate that expires in 10 days when a folder is checked with -ExpiringWithin '30d'' {
+        $results = Test-EtcdCertificate $dir -ExpiringWithin '30d'
         # The CA and both certificates are checked; keys, the ledger and CSRs are passed over.
         $results.Path | Should -Be @($ca.Path, $long.Path, $soon.Path)
         ($results | Where-Object { -not $_.Valid }).Path | Should -Be $soon.Path
         ($results | Where-Object Path -EQ $soon.Path).Reasons | Should -Match 'within the 30-day window'
-        Test-EtcdCertificate $dir -ExpiringWithin 30d -Quiet | Should -BeFalse
+        Test-EtcdCertificate $dir -ExpiringWithin '30d' -Quiet | Should -BeFalse
         Test-EtcdCertificate $dir -ExpiringWithin '5d' -Quiet | Should -BeTrue
         Test-EtcdCertificate $dir -ExpiringWithin '120h' -Quiet | Should -BeTrue
     }
@@ -58,9 +58,9 @@ Describe 'The CA ledger and expiry checks' {
         $top = Join-Path $TestDrive 'nested'
         $null = New-Item -ItemType Directory (Join-Path $top 'deep')
         Copy-Item $soon.Path (Join-Path $top 'deep/soon.pem')
-        Test-EtcdCertificate $top -Recurse -ExpiringWithin 30d -Quiet | Should -BeFalse
+        Test-EtcdCertificate $top -Recurse -ExpiringWithin '30d' -Quiet | Should -BeFalse
         $errs = $null
-        Test-EtcdCertificate $top -ExpiringWithin 30d -Quiet -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeFalse
+        Test-EtcdCertificate $top -ExpiringWithin '30d' -Quiet -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeFalse
         $errs[0].FullyQualifiedErrorId | Should -Match '^NoCertificateFound,'
     }
 }

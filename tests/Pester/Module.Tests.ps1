@@ -37,6 +37,19 @@ Describe 'The module manifest' -Tag Unit {
         $outputs | Should -Not -BeNullOrEmpty
         $outputs | Where-Object { $_ -notin $viewed } | Should -BeNullOrEmpty
     }
+
+    It 'labels every table column with a property of its type, so Format-Table with those names shows the same' {
+        $formats = [xml](Get-Content (Join-Path (Split-Path $ModuleManifest) 'EtcdSecure.Format.ps1xml') -Raw)
+        $assembly = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'EtcdSecure.PowerShell' } | Select-Object -First 1
+        $missing = foreach ($view in $formats.Configuration.ViewDefinitions.View | Where-Object { $_.SelectSingleNode("TableControl") }) {
+            $type = $assembly.GetType($view.ViewSelectedBy.TypeName)
+            $properties = $type.GetProperties().Name
+            foreach ($label in $view.TableControl.TableHeaders.TableColumnHeader.Label) {
+                if ($label -notin $properties) { "$($type.Name).$label" }
+            }
+        }
+        $missing | Should -BeNullOrEmpty
+    }
 }
 
 Describe 'Importing the module' -Tag Unit {
@@ -117,5 +130,81 @@ Describe 'Get-EtcdBinary' -Tag Integration {
         $err.FullyQualifiedErrorId | Should -BeLike 'EtcdBinaryNotFound,*'
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $err.TargetObject | Should -BeLike '*no-such-etcd'
+    }
+}
+
+Describe 'Durations: one rule for every duration parameter' -Tag Unit {
+    BeforeAll {
+        $transform = [EtcdSecure.PowerShell.DurationTransformationAttribute]::new()
+        $ca = New-EtcdCA -Path (Join-Path $TestDrive 'pki')
+        # Expires in 20 days: a window of two years must find it.
+        $soon = $ca | New-EtcdCertificate -Profile Client -CommonName soon -Validity '480h'
+    }
+
+    It 'puts the rule on every TimeSpan parameter of every cmdlet, so none reads a number as ticks' {
+        $bare = foreach ($c in Get-Command -Module EtcdSecure -CommandType Cmdlet) {
+            foreach ($p in $c.Parameters.Values | Where-Object { $_.ParameterType -in [TimeSpan], [Nullable[TimeSpan]] }) {
+                if (-not ($p.Attributes | Where-Object { $_ -is [EtcdSecure.PowerShell.DurationTransformationAttribute] })) { "$($c.Name) -$($p.Name)" }
+            }
+        }
+        $bare | Should -BeNullOrEmpty
+    }
+
+    It 'takes <Text> as <Expected>' -TestCases @(
+        @{ Text = '30s'; Expected = [TimeSpan]::FromSeconds(30) }
+        @{ Text = '8760h'; Expected = [TimeSpan]::FromHours(8760) }
+        @{ Text = '1h30m'; Expected = [TimeSpan]::FromMinutes(90) }
+        @{ Text = '30d'; Expected = [TimeSpan]::FromDays(30) }
+        @{ Text = '500ms'; Expected = [TimeSpan]::FromMilliseconds(500) }
+        @{ Text = '365.00:00:00'; Expected = [TimeSpan]::FromDays(365) }
+        @{ Text = '00:00:05'; Expected = [TimeSpan]::FromSeconds(5) }
+        @{ Text = '0'; Expected = [TimeSpan]::Zero }
+    ) {
+        $transform.Transform($ExecutionContext, $Text) | Should -Be $Expected
+    }
+
+    It 'takes a TimeSpan as it is, and the number 0 as zero' {
+        $transform.Transform($ExecutionContext, [TimeSpan]::FromMinutes(3)) | Should -Be ([TimeSpan]::FromMinutes(3))
+        $transform.Transform($ExecutionContext, 0) | Should -Be ([TimeSpan]::Zero)
+    }
+
+    It 'refuses <Shown>, never guessing a unit' -TestCases @(
+        @{ Shown = 'the number 30'; Value = 30 }
+        @{ Shown = '2y (the sbyte 2)'; Value = [sbyte] 2 }
+        @{ Shown = '30d (the decimal 30)'; Value = [decimal] 30 }
+        @{ Shown = "the string '30'"; Value = '30' }
+        @{ Shown = "'2y'"; Value = '2y' }
+        @{ Shown = "'soon'"; Value = 'soon' }
+    ) {
+        { $transform.Transform($ExecutionContext, $Value) } | Should -Throw
+    }
+
+    It 'refuses Stop-EtcdMember -Timeout 30 before it stops anything, with the message -Validity gives' {
+        $err = Get-ThrownError { Stop-EtcdMember no-such-member -Timeout 30 }
+        $err.FullyQualifiedErrorId | Should -BeLike 'ParameterArgumentTransformationError,*'
+        $err.Exception.Message | Should -Match "arrived as a number, without a unit"
+        $err.CategoryInfo.Category | Should -Be 'InvalidData'
+        $same = Get-ThrownError { New-EtcdCA -Path (Join-Path $TestDrive 'unquoted') -Validity 1s }
+        $same.Exception.Message | Should -Match "arrived as a number, without a unit"
+    }
+
+    It 'refuses Test-EtcdClusterHealth -Timeout 30 and takes -Timeout ''5s''' {
+        (Get-ThrownError { Test-EtcdClusterHealth https://127.0.0.1:1 -CA $ca -Timeout 30 }).Exception.Message | Should -Match 'arrived as a number'
+        $r = Test-EtcdClusterHealth "https://127.0.0.1:$(Get-FreeTcpPort)" -CA $ca -Timeout '5s'
+        $r.Error | Should -Match 'refused'
+    }
+
+    It 'refuses -ExpiringWithin 2y, which PowerShell reads as 2, instead of passing a certificate that expires in 20 days' {
+        (Get-ThrownError { Test-EtcdCertificate $soon.Path -ExpiringWithin 2y }).Exception.Message | Should -Match 'arrived as a number'
+        (Get-ThrownError { Test-EtcdCertificate $soon.Path -ExpiringWithin 3 }).Exception.Message | Should -Match 'arrived as a number'
+        Test-EtcdCertificate $soon.Path -ExpiringWithin '17520h' -Quiet | Should -BeFalse
+        Test-EtcdCertificate $soon.Path -ExpiringWithin '730d' -Quiet | Should -BeFalse
+        Test-EtcdCertificate $soon.Path -ExpiringWithin '10d' -Quiet | Should -BeTrue
+    }
+
+    It 'takes -Validity ''20d'' as 20 days' {
+        $c = $ca | New-EtcdCertificate -Profile Client -CommonName twenty -Validity '20d'
+        ($c.NotAfter - $c.NotBefore).TotalDays | Should -BeGreaterThan 20
+        ($c.NotAfter - $c.NotBefore).TotalDays | Should -BeLessThan 20.01
     }
 }

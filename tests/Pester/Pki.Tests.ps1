@@ -296,6 +296,22 @@ Describe 'Get-EtcdCertificate' -Tag Unit {
         $err.FullyQualifiedErrorId | Should -BeLike 'KeyFileGivenAsCertificate,*'
     }
 
+    It 'passes over the CRL a wildcard matches (every cluster folder holds one), and errs on a CRL named on its own' {
+        $crl = $ca | Update-EtcdCrl
+        Test-Path $crl.Path | Should -BeTrue
+        $all = Get-EtcdCertificate (Join-Path $dir '*.pem') -ErrorVariable errs
+        $errs.Count | Should -Be 0
+        ($all.Name | Sort-Object) | Should -Be @('c1', 'ca', 's1')
+        { Get-EtcdCertificate -LiteralPath $crl.Path -ErrorAction Stop } | Should -Throw
+    }
+
+    It 'fills the columns Format-Table Hosts, Usages names, as the table view shows them' {
+        $s1 = Get-EtcdCertificate (Join-Path $dir 's1.pem')
+        $s1.Hosts | Should -Be @('localhost')
+        $s1.Usages | Should -Contain 'server auth'
+        ($s1 | Format-Table Name, Hosts, Usages | Out-String -Width 200) | Should -Match 's1\s+\{localhost\}\s+\{server auth'
+    }
+
     It 'shows URI and e-mail SANs in the Hosts column' {
         $uri = $ca | New-EtcdCertificate -Profile Client -CommonName svc -Hosts 'spiffe://cluster.local/ns/etcd/sa/svc' -Name svc-uri
         ($uri | Format-Table | Out-String -Width 400) | Should -Match 'uri:spiffe://cluster.local/ns/etcd/sa/svc'

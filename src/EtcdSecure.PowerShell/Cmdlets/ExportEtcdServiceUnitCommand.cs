@@ -120,6 +120,6 @@ public sealed class ExportEtcdServiceUnitCommand : EtcdCmdlet
         string temp = file + ".tmp";
         File.WriteAllText(temp, text);
         File.Move(temp, file, overwrite: true);
-        WriteObject(new FileInfo(file));
+        WriteFile(file);
     }
 }

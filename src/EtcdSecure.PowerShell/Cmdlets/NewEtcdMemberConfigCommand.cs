@@ -62,7 +62,7 @@ public sealed class NewEtcdMemberConfigCommand : MemberSpecCmdlet
         PemFileSet.EnsureWritable(new[] { file }, Force.IsPresent);
         if (!ShouldProcess(file, $"Write the etcd {etcd.Version.ToString(3)} config of member {Name}")) return;
         PemFileSet.Write(new[] { new PemFileSet.Entry(file, EtcdConfigFile.Render(spec, etcd), Secret: false) }, Force.IsPresent);
-        WriteObject(new FileInfo(file));
+        WriteFile(file);
     }
 
     private static Version Normalize(Version v) => new(v.Major, Math.Max(v.Minor, 0), Math.Max(v.Build, 0));

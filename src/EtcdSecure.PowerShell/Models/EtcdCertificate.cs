@@ -18,8 +18,17 @@ public sealed class EtcdCertificate
     public string[] OtherNames { get; init; } = Array.Empty<string>();
     public string[] KeyUsages { get; init; } = Array.Empty<string>();
     public string[] ExtendedKeyUsages { get; init; } = Array.Empty<string>();
+
+    /// <summary>Every name the certificate is valid for: DNS names, IP addresses and other names, as the table shows them.</summary>
+    public string[] Hosts => DnsNames.Concat(IPAddresses).Concat(OtherNames).ToArray();
+
+    /// <summary>What the certificate may be used for (its extended key usages), as the table shows them.</summary>
+    public string[] Usages => ExtendedKeyUsages;
     public string KeyAlgorithm { get; init; } = "";
     public int KeySize { get; init; }
+
+    /// <summary>The key as the table shows it: algorithm and size.</summary>
+    public string Key => $"{KeyAlgorithm} {KeySize}";
     public DateTime NotBefore { get; init; }
     public DateTime NotAfter { get; init; }
     public int DaysLeft => (int)Math.Floor((NotAfter - DateTime.UtcNow).TotalDays);
