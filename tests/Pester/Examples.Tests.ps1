@@ -5,6 +5,25 @@ BeforeAll {
 
 AfterAll { Stop-TestCluster }
 
+Describe 'The README quick tour' -Tag Integration, Example {
+    It 'runs as written, line by line, in a fresh non-interactive pwsh in an empty folder' {
+        $readme = Get-Content (Join-Path $PSScriptRoot '../../README.md') -Raw
+        $tour = [regex]::Match($readme, '(?s)## Quick tour.*?```powershell\r?\n(.*?)```').Groups[1].Value
+        $tour | Should -Match 'Start-EtcdProxy'
+        # The one change: the module a test runs is the staged build, not one installed from the gallery.
+        $tour = $tour -replace '(?m)^Import-Module EtcdSecure\b', "Import-Module '$script:ModuleManifest'"
+        $dir = New-Item -ItemType Directory (Join-Path $TestDrive 'tour')
+        $r = Invoke-CleanPwsh "Set-Location '$dir'; `$ErrorActionPreference = 'Stop'; $tour`n'tour: done'; 'members: ' + @(Get-EtcdMember | Where-Object State -EQ Running).Count"
+        $r.ExitCode | Should -Be 0 -Because ($r.Output -join "`n")
+        $r.Output | Should -Contain 'tour: done' -Because ($r.Output -join "`n")
+        $r.Output | Should -Contain 'members: 0'
+        # What the tour says each line gives.
+        ($r.Output -join "`n") | Should -Match 'etcd --name n1'
+        Join-Path $dir 'units/etcd-n1.service' | Should -Exist
+        Join-Path $dir 'wfb' | Should -Not -Exist
+    }
+}
+
 # The examples use the fixed ports of the reference workflows, as a user running them would.
 Describe 'examples/secure-cluster-behind-proxy.ps1 (workflow A)' -Tag Integration, Example {
     It 'builds the PKI, three members and the proxy, and the cluster answers etcdctl through the proxy' {
