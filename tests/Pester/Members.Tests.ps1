@@ -158,6 +158,11 @@ Describe 'New-EtcdMemberConfig' -Tag Integration {
         $file = Join-Path $TestDrive 'cfg/m1.yaml'
         $written = New-EtcdMemberConfig m1 -ClientUrl "https://127.0.0.1:$cp" -PeerUrl "https://127.0.0.1:$pp" -Certificate $node -CA $ca -DataDir (Join-Path $TestDrive 'cfg/m1.etcd') -Path $file
         $written.FullName | Should -Be $file
+        # As Get-Item returns it: the file table shows mode, owner and size, not blanks.
+        $written.UnixMode | Should -Be '-rw-r--r--'
+        $written.Length | Should -BeGreaterThan 0
+        $written.PSProvider.Name | Should -Be 'FileSystem'
+        ($written | Format-Table | Out-String) | Should -Match "-rw-r--r--\s+\S+\s+\S+.*\s$($written.Length)\s+m1\.yaml"
         $text = Get-Content $file -Raw
         $text | Should -Match "(?m)^client-transport-security:\s*\n(\s+.*\n)*?\s+client-cert-auth: true"
         $text | Should -Match "(?m)^peer-transport-security:"

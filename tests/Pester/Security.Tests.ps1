@@ -188,6 +188,14 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         $hit.Evidence | Should -Match 'root'
     }
 
+    It 'says a CA key lies beside a client certificate without calling it a member''s' {
+        $f = Test-EtcdSecurity -Endpoint 'https://127.0.0.1:1' -CertificateFile $root.Path -Timeout '2s'
+        $hit = $f | Where-Object Id -EQ 'CAKeyBesideMember'
+        $hit.Target | Should -Be (Join-Path $pki 'ca-key.pem')
+        $hit.Evidence | Should -Match "beside the certificate '$([regex]::Escape($root.Path))'"
+        $hit.Evidence | Should -Not -Match 'member certificate'
+    }
+
     It 'finds a data dir other users can enter' {
         $dir = New-Item -ItemType Directory (Join-Path $TestDrive 'open-data')
         [IO.File]::SetUnixFileMode($dir.FullName, [IO.UnixFileMode] [Convert]::ToInt32('755', 8))

@@ -40,6 +40,8 @@ Describe 'Export-EtcdServiceUnit for a proxy' -Tag Integration {
         $proxy = Start-EtcdProxy -Name svc-proxy -Listen "https://127.0.0.1:$port" -Endpoint $cluster.Endpoints -Certificate "$assets/svc-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath -AllowedClient root
         $files = $proxy | Export-EtcdServiceUnit -Path $units
         $files.Name | Sort-Object | Should -Be @('etcd-proxy-svc-proxy.json', 'etcd-proxy-svc-proxy.service')
+        # As Get-Item returns them: mode, owner and size are there for the file table.
+        foreach ($f in $files) { $f.UnixMode | Should -Not -BeNullOrEmpty; $f.Length | Should -BeGreaterThan 0; $f.User | Should -Not -BeNullOrEmpty }
         $unit = ($files | Where-Object Extension -EQ '.service').FullName
         (Get-Content $unit -Raw) | Should -Match 'Start-EtcdProxy -Wait -OptionsFile'
         # Fully optimized code from the first request on (docs/benchmarks.md, a cold proxy under load).

@@ -234,6 +234,12 @@ Describe 'A detached proxy' -Tag Integration {
             $all.Count | Should -Be 1
             $all[0].Detached | Should -BeTrue
             $all[0].State | Should -Be 'Running'
+            # Its list shows traffic and members, not the relay's internal switches (they stay as properties).
+            $list = $all[0] | Format-List | Out-String
+            $list | Should -Match 'RelayedConnections'
+            $list | Should -Match 'Members'
+            $list | Should -Not -Match 'TlsBufferRelease|DirectRelays|EventLoops'
+            $all[0].EventLoops | Should -BeGreaterThan 0
             (Get-ThrownError { Start-EtcdProxy -Name front -Listen "https://127.0.0.1:$jobPort" @proxyArgs }).FullyQualifiedErrorId | Should -BeLike 'ProxyAlreadyRunning,*'
             Get-Job -Name front | Remove-Job
             (Get-EtcdProxy front).Detached | Should -BeTrue
