@@ -100,47 +100,148 @@ Describe 'Start-EtcdProxy: nothing a client sends before authentication reaches 
     }
 }
 
-Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated clients out' -Tag Integration, Security {
-    It 'serves every write from 127.0.0.1 while 127.0.0.2 holds 3,000 connections that never say anything' {
-        $proxy = Start-TestProxy flood @{ MaxConnections = 2000 }
-        $port = ([uri]$proxy.Endpoint).Port
-        $idle = [Collections.Generic.List[Net.Sockets.Socket]]::new()
-        try {
-            foreach ($i in 1..3000) {
+Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated clients out, and a crowd is not an attack' -Tag Integration, Security {
+    BeforeAll {
+        Add-Type -Path (Join-Path $PSScriptRoot 'helpers/TlsBurst.cs')
+        # SslStream needs a key it can use on every platform: a PKCS#12 round trip makes the PEM key one.
+        $pem = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
+        $userCert = [Security.Cryptography.X509Certificates.X509CertificateLoader]::LoadPkcs12($pem.Export('Pkcs12'), $null)
+        function Invoke-Burst($Proxy, [int] $Clients, [string] $Source = '127.0.0.1') {
+            [EtcdSecureTests.TlsBurst]::Run($Source, ([uri]$Proxy.Endpoint).Port, $Clients, $userCert, $edge.Path, 60000)
+        }
+        function Open-Silent([int] $Port, [int] $Count, [string] $Source) {
+            $list = [Collections.Generic.List[Net.Sockets.Socket]]::new()
+            foreach ($i in 1..$Count) {
                 $s = [Net.Sockets.Socket]::new([Net.Sockets.SocketType]::Stream, [Net.Sockets.ProtocolType]::Tcp)
-                $s.Bind([Net.IPEndPoint]::new([Net.IPAddress]::Parse('127.0.0.2'), 0))
-                $s.Connect('127.0.0.1', $port)
-                $idle.Add($s)
+                $s.Bind([Net.IPEndPoint]::new([Net.IPAddress]::Parse($Source), 0))
+                $s.Connect('127.0.0.1', $Port)
+                $list.Add($s)
             }
-            Wait-Until -Because 'the proxy to have taken the flood in' { (Get-Refused $proxy PendingPerAddressLimit) -ge 2500 }
-            $info = Get-EtcdProxy flood
-            $info.PendingHandshakes | Should -BeLessOrEqual 128
-            foreach ($i in 1..10) {
-                $r = Invoke-Via $proxy @('put', "flood-$i", 'ok')
-                $r.ExitCode | Should -Be 0 -Because $r.Output
-            }
+            , $list
+        }
+        function Test-ClosedByPeer([Net.Sockets.Socket] $S) {
+            if (-not $S.Poll(0, [Net.Sockets.SelectMode]::SelectRead)) { return $false }
+            try { $S.Receive([byte[]]::new(1)) -eq 0 } catch [Net.Sockets.SocketException] { $true }
+        }
+    }
+
+    It 'lets a burst of <Clients> clients from one address in, every one, with the default caps' -TestCases @(@{ Clients = 256 }, @{ Clients = 1024 }) {
+        $proxy = Start-TestProxy "crowd-$Clients"
+        try {
+            $r = Invoke-Burst $proxy $Clients
+            $r.Failed | Should -Be 0 -Because ($r.Errors -join '; ')
+            $r.Ok | Should -Be $Clients
+            (Get-EtcdProxy $proxy.Name).RefusedConnections | Should -Be 0
+            Write-Host "    $Clients TLS clients from one address, all relaying after $($r.LastMs) ms"
+        }
+        finally { Stop-EtcdProxy $proxy.Name }
+    }
+
+    It 'lets a burst of 256 openssl handshakes from one address in, every one' {
+        $proxy = Start-TestProxy crowd-openssl
+        try {
+            $port = ([uri]$proxy.Endpoint).Port
+            $script = "fail=0; for i in `$(seq 256); do openssl s_client -connect 127.0.0.1:$port -CAfile '$($edge.Path)' -cert '$($user.Path)' -key '$($user.KeyPath)' -verify_return_error </dev/null >/dev/null 2>&1 & done; for j in `$(jobs -p); do wait `$j || fail=`$((fail+1)); done; echo failed=`$fail"
+            bash -c $script | Should -Be 'failed=0'
+            (Get-EtcdProxy crowd-openssl).RefusedConnections | Should -Be 0
+            (Get-EtcdProxy crowd-openssl).TotalConnections | Should -Be 256
+        }
+        finally { Stop-EtcdProxy crowd-openssl }
+    }
+
+    It 'lets 256 clients from 127.0.0.1 in while 127.0.0.2 holds 3,000 connections that never say anything' {
+        $proxy = Start-TestProxy flood @{ MaxConnections = 2000 }
+        $idle = Open-Silent ([uri]$proxy.Endpoint).Port 3000 '127.0.0.2'
+        try {
+            Wait-Until -Because 'the proxy to have taken the flood in' { $i = Get-EtcdProxy flood; $i.PendingHandshakes + $i.WaitingHandshakes + $i.RefusedConnections -ge 3000 }
+            # One address handshakes in at most its own share of places: the flood cannot take them all.
+            (Get-EtcdProxy flood).PendingHandshakes | Should -BeLessOrEqual 128
+            $r = Invoke-Burst $proxy 256
+            $r.Failed | Should -Be 0 -Because ($r.Errors -join '; ')
+            foreach ($i in 1..3) { (Invoke-Via $proxy @('put', "flood-$i", 'ok')).ExitCode | Should -Be 0 }
             Get-Refused $proxy MaxConnections | Should -Be 0
         }
         finally { foreach ($s in $idle) { $s.Dispose() } }
         Stop-EtcdProxy flood
     }
 
-    It 'drops the oldest pending handshake when the total cap is full, not the newcomer' {
-        $proxy = Start-TestProxy pendingcap @{ MaxPendingHandshakes = 3; MaxPendingPerAddress = 100 }
+    It 'lets a 256-client burst in from the very address that holds 1,000 silent connections, and sheds the silent ones' {
+        $proxy = Start-TestProxy sameflood
+        $idle = Open-Silent ([uri]$proxy.Endpoint).Port 1000 '127.0.0.1'
+        try {
+            Wait-Until -Because 'the proxy to hold the silent connections' { $i = Get-EtcdProxy sameflood; $i.PendingHandshakes + $i.WaitingHandshakes -ge 1000 }
+            # Newcomers that come while the silent ones are younger than a second wait, and take their places as
+            # soon as they are older: no client of the burst is refused either way.
+            $r = Invoke-Burst $proxy 256
+            $r.Failed | Should -Be 0 -Because ($r.Errors -join '; ')
+            Get-Refused $proxy PendingPerAddressLimit | Should -BeGreaterOrEqual 256
+            @($idle | Where-Object { Test-ClosedByPeer $_ }).Count | Should -BeGreaterOrEqual 256
+        }
+        finally { foreach ($s in $idle) { $s.Dispose() } }
+        Stop-EtcdProxy sameflood
+    }
+
+    It 'sheds a silent pending handshake for a newcomer when the total cap is full, and lets the newcomer in' {
+        $proxy = Start-TestProxy pendingcap @{ MaxPendingHandshakes = 3; MaxPendingPerAddress = 100; HandshakeTimeout = '3s' }
         $port = ([uri]$proxy.Endpoint).Port
         $idle = foreach ($i in 1..3) { [Net.Sockets.TcpClient]::new('127.0.0.1', $port) }
         try {
             Wait-Until -Because 'three pending handshakes' { (Get-EtcdProxy pendingcap).PendingHandshakes -eq 3 }
             (Invoke-Via $proxy @('put', 'newcomer', 'in')).ExitCode | Should -Be 0
             Get-Refused $proxy PendingLimit | Should -BeGreaterOrEqual 1
-            # The first idle connection was the oldest: the proxy closed it (with a reset), the newest is still open.
+            # The first idle connection was the oldest silent one: the proxy closed it (with a reset), the newest is still open.
             $idle[0].Client.Poll(5000000, [Net.Sockets.SelectMode]::SelectRead) | Should -BeTrue
-            $closed = try { $idle[0].GetStream().Read([byte[]]::new(1), 0, 1) -eq 0 } catch [Management.Automation.MethodInvocationException] { $true }
-            $closed | Should -BeTrue
+            Test-ClosedByPeer $idle[0].Client | Should -BeTrue
             $idle[2].Client.Poll(0, [Net.Sockets.SelectMode]::SelectRead) | Should -BeFalse
         }
         finally { $idle | ForEach-Object { $_.Dispose() } }
         Stop-EtcdProxy pendingcap
+    }
+
+    It 'sheds the client that stalls mid-handshake, not an older one that is slowly but surely sending its hello' {
+        $proxy = Start-TestProxy progress @{ MaxPendingHandshakes = 2; MaxPendingPerAddress = 100; HandshakeTimeout = '4s' }
+        $port = ([uri]$proxy.Endpoint).Port
+        # Older, and making progress: one byte of its ClientHello every 40 ms.
+        $slow = [EtcdSecureTests.SlowClients]::Trickle($port, 40)
+        Wait-Until -Because 'the slow client to be pending' { (Get-EtcdProxy progress).PendingHandshakes -eq 1 }
+        # Younger, and stalled: a whole ClientHello, then no answer to the proxy's.
+        $stalled = [EtcdSecureTests.SlowClients]::Stalled($port)
+        try {
+            Wait-Until -Because 'both to be pending' { (Get-EtcdProxy progress).PendingHandshakes -eq 2 }
+            (Invoke-Via $proxy @('put', 'progress', 'wins')).ExitCode | Should -Be 0
+            Get-Refused $proxy PendingLimit | Should -Be 1
+            $stalled.Poll(5000000, [Net.Sockets.SelectMode]::SelectRead) | Should -BeTrue
+            # What the stalled client can still read is the proxy's half of the handshake; then the connection ends.
+            $buffer = [byte[]]::new(16384)
+            $ended = $false
+            for ($i = 0; $i -lt 10 -and -not $ended; $i++) { try { $ended = $stalled.Receive($buffer) -eq 0 } catch [Net.Sockets.SocketException] { $ended = $true } }
+            $ended | Should -BeTrue
+            Test-ClosedByPeer $slow | Should -BeFalse
+        }
+        finally { $slow.Dispose(); $stalled.Dispose() }
+        Stop-EtcdProxy progress
+    }
+
+    It 'lets a newcomer that finds every place busy wait for its turn instead of refusing it' {
+        $proxy = Start-TestProxy waits @{ MaxPendingHandshakes = 1; MaxPendingPerAddress = 100 }
+        $port = ([uri]$proxy.Endpoint).Port
+        $slow = [EtcdSecureTests.SlowClients]::Trickle($port, 40)
+        try {
+            Wait-Until -Because 'the slow client to take the only place' { (Get-EtcdProxy waits).PendingHandshakes -eq 1 }
+            # Busy, not idle: nobody may be shed, so the newcomer waits, and gets in when the slow one ends.
+            $job = Start-ThreadJob -ArgumentList $proxy.Endpoint, $edge.Path, $user.Path, $user.KeyPath {
+                param($Endpoint, $Ca, $Cert, $Key)
+                $env:ETCDCTL_API = '3'
+                & etcdctl --endpoints $Endpoint --cacert $Ca --cert $Cert --key $Key --dial-timeout 8s --command-timeout 9s put waited yes 2>&1
+                "exit=$LASTEXITCODE"
+            }
+            Wait-Until -Because 'the newcomer to wait' { (Get-EtcdProxy waits).WaitingHandshakes -ge 1 }
+            $slow.Dispose()
+            ($job | Wait-Job -Timeout 20 | Receive-Job) | Should -Contain 'exit=0'
+            Get-Refused $proxy PendingLimit | Should -Be 0
+        }
+        finally { $slow.Dispose(); Get-Job | Where-Object PSJobTypeName -EQ ThreadJob | Remove-Job -Force }
+        Stop-EtcdProxy waits
     }
 }
 

@@ -40,6 +40,20 @@ public sealed partial class EtcdProxy
         using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
         {
             handshake.CancelAfter(Options.HandshakeTimeout);
+            // A client that waits for a handshake place waits within its handshake timeout, not beyond it.
+            bool turn;
+            try
+            {
+                turn = await _admission.TurnAsync(c, handshake.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+            {
+                Reject("HandshakeTimeout");
+                Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: no handshake place came free within the handshake timeout");
+                return;
+            }
+
+            if (!turn) return;
             (string Reason, string? Detail)? failure = await AcceptTlsAsync(c, handshake.Token).ConfigureAwait(false);
             if (failure is { } f)
             {

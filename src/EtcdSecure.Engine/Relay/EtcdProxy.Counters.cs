@@ -16,6 +16,9 @@ public sealed partial class EtcdProxy
     /// <summary>Client connections that have not finished authentication yet.</summary>
     public int PendingHandshakes => _admission.Pending;
 
+    /// <summary>Clients waiting for a handshake place (every place is taken by clients making progress).</summary>
+    public int WaitingHandshakes => _admission.Waiting;
+
     /// <summary>Bytes the relay holds for peers that read slower than the other side writes (bounded per connection).</summary>
     public long BufferedBytes => _transports.BufferedBytes;
     public long Total => Interlocked.Read(ref _total);

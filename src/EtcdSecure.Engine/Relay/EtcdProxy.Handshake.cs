@@ -31,6 +31,7 @@ public sealed partial class EtcdProxy
         }
 
         if (n == 0) return ("ClosedBeforeHandshake", null);
+        c.Heard();
         if (first[0] != 22)
         {
             if (first[0] is >= (byte)'A' and <= (byte)'Z')
@@ -51,7 +52,7 @@ public sealed partial class EtcdProxy
         ServerCredentials server = _server.Value;
         // Read record by record when the connection may be relayed directly, so that SslStream holds nothing past its handshake.
         if (_directOff is null && c.ClientStream.Direct is not null) c.Records = new WholeRecords(c.ClientStream);
-        var ssl = new SslStream(c.Records ?? (System.IO.Stream)c.ClientStream, leaveInnerStreamOpen: false);
+        var ssl = new SslStream(new HandshakeWatch(c, c.Records ?? (System.IO.Stream)c.ClientStream), leaveInnerStreamOpen: false);
         c.Client = ssl;
         try
         {

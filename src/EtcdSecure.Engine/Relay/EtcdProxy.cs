@@ -65,7 +65,10 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         IReadOnlyList<TlsCipherSuite> suites = _suites = options.CipherSuites ?? TlsPolicy.DefaultCipherSuites;
         CipherSuitesPolicy? policy = TlsPolicy.Create(suites);
         _protocols = TlsPolicy.ProtocolsFor(options.CipherSuites);
-        _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress);
+        // Silent, or stalled on its side, for a third of the handshake timeout is what may be shed under pressure: a
+        // real client's steps come within milliseconds, and even one starved of CPU in a burst of a thousand on two
+        // cores was seen silent for under three seconds.
+        _admission = new Admission(options.MaxPendingHandshakes, options.MaxPendingPerAddress, options.HandshakeTimeout / 3);
         Action<string> info = m => log(ProxyLogLevel.Information, m);
         // Read once, at the start: a reload must not change how the proxy runs because the session's environment changed since.
         string? serverUnshared = EnvironmentSwitch.Set("ETCDSECURE_TLS_SHARED_CONTEXT", "0");
@@ -104,7 +107,7 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             await proxy.Pool.DiscoverAsync(cancel).ConfigureAwait(false);
             proxy.Bind();
             proxy._accepting = Task.Run(proxy.AcceptLoopAsync);
-            proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync), Task.Run(proxy.ReloadLoopAsync));
+            proxy._background = Task.WhenAll(Task.Run(() => proxy.Pool.RunAsync(proxy._stopping.Token)), Task.Run(proxy.IdleSweepAsync), Task.Run(proxy.AdmissionSweepAsync), Task.Run(proxy.ReloadLoopAsync));
             // Discovery has made TLS connections, so the runtime's libssl is loaded and the check is final.
             if (proxy.TlsBufferRelease.StartsWith("off: ", StringComparison.Ordinal)) log(ProxyLogLevel.Verbose, $"idle connections keep their TLS buffers: {proxy.TlsBufferRelease[5..]}");
             else if (proxy.TlsBufferRelease != "on") log(ProxyLogLevel.Verbose, $"idle connections free OpenSSL's record buffers, {proxy.TlsBufferRelease[4..]}");

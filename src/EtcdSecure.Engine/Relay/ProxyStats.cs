@@ -11,6 +11,7 @@ public sealed record ProxyStats
     public int ActiveConnections { get; init; }
     public int RelayedConnections { get; init; }
     public int PendingHandshakes { get; init; }
+    public int WaitingHandshakes { get; init; }
     public long TotalConnections { get; init; }
     public long BytesFromClients { get; init; }
     public long BytesToClients { get; init; }
@@ -36,6 +37,7 @@ public sealed record ProxyStats
         ActiveConnections = p.Active,
         RelayedConnections = p.Relayed,
         PendingHandshakes = p.PendingHandshakes,
+        WaitingHandshakes = p.WaitingHandshakes,
         TotalConnections = p.Total,
         BytesFromClients = p.BytesFromClients,
         BytesToClients = p.BytesToClients,

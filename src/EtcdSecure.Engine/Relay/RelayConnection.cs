@@ -44,8 +44,44 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public bool Relayed { get; set; }
 
     // Admission's bookkeeping, under its lock.
-    public LinkedListNode<RelayConnection>? PendingNode { get; set; }
+    public LinkedListNode<RelayConnection>? AdmissionNode { get; set; }
     public LinkedListNode<RelayConnection>? SourceNode { get; set; }
+
+    /// <summary>Counted as handshaking (not waiting for its turn). Set under admission's lock.</summary>
+    public bool Admitted { get; set; }
+
+    /// <summary>Completed when a waiting connection may start its handshake (true) or was shed while it waited (false).</summary>
+    public TaskCompletionSource<bool>? Turn { get; set; }
+
+    /// <summary>When the connection was accepted (Environment.TickCount64).</summary>
+    public long AcceptedAt { get; } = System.Environment.TickCount64;
+
+    private long _heardAt;
+    private long _spokeAt;
+
+    /// <summary>When the client's last handshake bytes arrived; 0 before any did.</summary>
+    public long HeardAt => Volatile.Read(ref _heardAt);
+
+    /// <summary>When the proxy last sent handshake bytes to the client; 0 before it did.</summary>
+    public long SpokeAt => Volatile.Read(ref _spokeAt);
+
+    private volatile bool _proxySpokeLast;
+
+    /// <summary>Whether the proxy's handshake bytes came after the client's last ones: the client's turn to answer.</summary>
+    public bool ProxySpokeLast => _proxySpokeLast;
+
+    public void Heard()
+    {
+        Volatile.Write(ref _heardAt, System.Environment.TickCount64);
+        _proxySpokeLast = false;
+    }
+
+    // Both in the same clock tick is common (a handshake step takes about a millisecond): the order is kept apart.
+    public void Spoke()
+    {
+        Volatile.Write(ref _spokeAt, System.Environment.TickCount64);
+        _proxySpokeLast = true;
+    }
 
     /// <summary>Why admission dropped this connection before it authenticated; null while it was not. Set under admission's lock.</summary>
     public string? EvictedReason { get; set; }

@@ -19,6 +19,9 @@ public sealed record EtcdProxyInfo
     public int RelayedConnections { get; init; }
     /// <summary>Client connections still in their TLS handshake (what -MaxPendingHandshakes counts).</summary>
     public int PendingHandshakes { get; init; }
+
+    /// <summary>Clients waiting for a handshake place while every place is taken by clients making progress.</summary>
+    public int WaitingHandshakes { get; init; }
     public long TotalConnections { get; init; }
     public long BytesFromClients { get; init; }
     public long BytesToClients { get; init; }
@@ -117,6 +120,7 @@ public sealed record EtcdProxyInfo
             ActiveConnections = s?.ActiveConnections ?? 0,
             RelayedConnections = s?.RelayedConnections ?? 0,
             PendingHandshakes = s?.PendingHandshakes ?? 0,
+            WaitingHandshakes = s?.WaitingHandshakes ?? 0,
             TotalConnections = s?.TotalConnections ?? 0,
             BytesFromClients = s?.BytesFromClients ?? 0,
             BytesToClients = s?.BytesToClients ?? 0,
