@@ -28,8 +28,10 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// cluster with the proxy's upstream certificate (etcd's root, where that certificate maps to it).
 ///
 /// Unauthenticated connections cannot crowd out others: at most -MaxPendingHandshakes are in their handshake at
-/// once, and -MaxPendingPerAddress from one address; past either cap the oldest pending one is dropped. Only
-/// authenticated connections count against -MaxConnections.
+/// once, and -MaxPendingPerAddress from one address; past either cap a newcomer waits for its turn, and a connection
+/// that has been silent (or stalled on its side of the handshake) for a third of -HandshakeTimeout is shed to make
+/// room. One that is handshaking is never dropped for being old, so a burst of real clients from one host all get
+/// in. Only authenticated connections count against -MaxConnections.
 ///
 /// TLS 1.2 and 1.3 only, with ECDHE and AEAD cipher suites (no CBC, no static RSA), on both sides; -CipherSuite
 /// sets another list.
@@ -180,8 +182,9 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     public int MaxConnections { get; set; } = 20_000;
 
     /// <summary>
-    /// Connections still in their TLS handshake at once (default 1024). When full, the oldest pending one is dropped
-    /// for the newcomer and counted as PendingLimit.
+    /// Connections in their TLS handshake at once (default 1024). When full, a newcomer waits for a place (up to four
+    /// times this many wait); a connection silent or stalled for a third of -HandshakeTimeout is shed for it and
+    /// counted as PendingLimit. Bounds the CPU and memory that clients not yet authenticated can take.
     /// </summary>
     [Parameter]
     [ValidateRange(1, 1_000_000)]
@@ -189,7 +192,9 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
 
     /// <summary>
     /// Connections in their TLS handshake at once from one source address, or one /64 for IPv6 (default 128). When
-    /// full, that address's oldest pending connection is dropped and counted as PendingPerAddressLimit.
+    /// full, that address's newcomers wait their turn (up to twice -MaxPendingHandshakes of them); one of its
+    /// connections that went silent or stalled is shed for them and counted as PendingPerAddressLimit. Raise it when
+    /// many clients share an address (NAT, a load balancer) and their bursts must handshake at once, not in turn.
     /// </summary>
     [Parameter]
     [ValidateRange(1, 1_000_000)]
