@@ -100,6 +100,15 @@ function Invoke-Bootstrap {
     # cfssl is the reference the PKI is tested against (interop both ways).
     if (-not (Get-Command cfssl -CommandType Application -ErrorAction Ignore)) { $missing += 'golang-cfssl' }
     if ($missing) { Install-DebianPackage $missing }
+    # grpc-js (the etcd3 package) is the second, independent etcd client stack the proxy's burst tests and the
+    # bench drive; it needs node and npm, which this bootstrap does not install: without them those tests are skipped.
+    $nodeModules = Join-Path $ToolsDir 'node/node_modules/etcd3'
+    if (-not (Test-Path $nodeModules) -and (Get-Command npm -CommandType Application -ErrorAction Ignore)) {
+        Write-Host 'bootstrap: grpc-js etcd client (npm etcd3) into .tools/node'
+        $nodeDir = New-Item -ItemType Directory (Join-Path $ToolsDir 'node') -Force
+        Copy-Item (Join-Path $Root 'tests/node/package.json') $nodeDir
+        Invoke-Native npm install --prefix $nodeDir --no-audit --no-fund --loglevel error
+    }
 }
 
 function Invoke-Build {

@@ -1,5 +1,10 @@
 # The proxy as the cluster's security boundary, tried the way an attacker on loopback would: real clients (etcdctl,
 # openssl s_client, raw sockets), a real one-member TLS cluster behind it, and every refusal counted.
+BeforeDiscovery {
+    # The grpc-js client stack, where build.ps1 bootstrap could install it (it needs node and npm).
+    $hasGrpcJs = Test-Path (Join-Path $PSScriptRoot '../../.tools/node/node_modules/etcd3')
+}
+
 BeforeAll {
     . "$PSScriptRoot/Common.ps1"
     $c = New-TestCluster -Root (Join-Path $TestDrive 'cluster') -Names s1
@@ -103,6 +108,8 @@ Describe 'Start-EtcdProxy: nothing a client sends before authentication reaches 
 Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated clients out, and a crowd is not an attack' -Tag Integration, Security {
     BeforeAll {
         Add-Type -Path (Join-Path $PSScriptRoot 'helpers/TlsBurst.cs')
+        # The grpc-js client stack, where build.ps1 bootstrap could install it (it needs node and npm).
+        $grpcJs = Get-Item (Join-Path $PSScriptRoot '../../.tools/node/node_modules/etcd3') -ErrorAction Ignore
         # SslStream needs a key it can use on every platform: a PKCS#12 round trip makes the PEM key one.
         $pem = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
         $userCert = [Security.Cryptography.X509Certificates.X509CertificateLoader]::LoadPkcs12($pem.Export('Pkcs12'), $null)
@@ -135,6 +142,20 @@ Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated
             Write-Host "    $Clients TLS clients from one address, all relaying after $($r.LastMs) ms"
         }
         finally { Stop-EtcdProxy $proxy.Name }
+    }
+
+    It 'lets a burst of <Clients> grpc-js etcd clients (the etcd3 package) from one address in, every one' -TestCases @(@{ Clients = 256 }, @{ Clients = 1024 }) -Skip:(-not $hasGrpcJs) {
+        $proxy = Start-TestProxy "grpcjs-$Clients"
+        try {
+            $env:NODE_PATH = Split-Path $grpcJs
+            $line = node (Join-Path $PSScriptRoot '../node/grpcjs-burst.js') $proxy.Endpoint $Clients $edge.Path $user.Path $user.KeyPath 2>$null
+            $r = $line | Select-Object -Last 1 | ConvertFrom-Json
+            $r.failed | Should -Be 0 -Because ($r.errors | ConvertTo-Json -Compress)
+            $r.ok | Should -Be $Clients
+            (Get-EtcdProxy $proxy.Name).RefusedConnections | Should -Be 0
+            Write-Host "    $Clients grpc-js etcd clients from one address, all answered after $($r.lastMs) ms"
+        }
+        finally { Remove-Item Env:NODE_PATH -ErrorAction Ignore; Stop-EtcdProxy $proxy.Name }
     }
 
     It 'lets a burst of 256 openssl handshakes from one address in, every one' {
