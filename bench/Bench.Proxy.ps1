@@ -3,7 +3,8 @@
 .SYNOPSIS
     The proxy against its peers, all in this run on loopback with mutual TLS on both sides:
     bulk throughput (EtcdSecure, HAProxy tcp mode, nginx stream, direct), etcd request rate and latency
-    (EtcdSecure, HAProxy, etcd grpc-proxy, direct), memory per idle connection, and CPU at rest and per new client.
+    (EtcdSecure, HAProxy, etcd grpc-proxy, direct), memory per idle connection, CPU at rest and per new client, and
+    a burst of clients from one host (EtcdSecure, HAProxy).
 .DESCRIPTION
     Every relay runs in its own process, so the machine's two cores are shared the same way for each: the client
     (LoadTool), the relay, and the backend (LoadTool serve for bytes, a 3-member etcd cluster for requests).
@@ -28,7 +29,9 @@ param(
     [int] $ChurnClients = 2000,
     [int] $RestSeconds = 10,
     # Which measurements to run (all by default); a subset is handy while working on the relay.
-    [ValidateSet('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn')
+    [ValidateSet('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn', 'Burst')] [string[]] $Part = @('Bulk', 'Idle', 'Etcd', 'Cold', 'Churn', 'Burst'),
+    # Rounds of each burst per relay (the median of their last answers is reported).
+    [int] $BurstRuns = 3
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
@@ -329,10 +332,11 @@ try {
     $lines.Add(('EtcdSecure: {0:N1} KiB per idle connection, HAProxy {1:N1} (target: no more than HAProxy: {2})' -f $perConn, $haConn, $(if ($perConn -le $haConn) { 'met' } else { 'NOT met' })))
     $lines.Add('')
     }
-    foreach ($p in @($ours, $oursKeep, $oursInline, $floor, $ha, $ng)) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
+    # Only the parts that ran set these: under strict mode an unset one is looked up, not read.
+    foreach ($p in 'ours', 'oursKeep', 'oursInline', 'floor', 'ha', 'ng' | ForEach-Object { Get-Variable $_ -ValueOnly -ErrorAction Ignore }) { if ($p -and -not $p.HasExited) { $p.Kill($true) } }
 
     # --- etcd request rate ----------------------------------------------------------------------------
-    if ($Part -contains 'Etcd' -or $Part -contains 'Cold' -or $Part -contains 'Churn') {
+    if ($Part -contains 'Etcd' -or $Part -contains 'Cold' -or $Part -contains 'Churn' -or $Part -contains 'Burst') {
     Write-Host 'bench: 3-member etcd cluster'
     $cluster = New-EtcdCluster -Path (Join-Path $root 'cluster') -Name bench -Size 3 -Force
     $memberPorts = $cluster.Endpoints | ForEach-Object { [int]($_ -replace '^.*:') }
@@ -532,6 +536,46 @@ try {
     }
 
     # The idle measurement again, with etcd itself behind the relays and real gRPC clients in front.
+    if ($Part -contains 'Burst') {
+    # Two independent client stacks: dotnet gRPC (LoadTool burst) and grpc-js (the etcd3 package, no retries), where
+    # build.ps1 bootstrap could install it.
+    $grpcJs = Join-Path $PSScriptRoot '../.tools/node/node_modules'
+    $stacks = [ordered]@{ 'dotnet gRPC' = { param($Port, $Count) Invoke-Load @('burst', '--target', "127.0.0.1:$Port", '--count', $Count) } }
+    if (Test-Path (Join-Path $grpcJs 'etcd3')) {
+        $stacks['grpc-js (etcd3)'] = {
+            param($Port, $Count)
+            $env:NODE_PATH = $grpcJs
+            try { node (Join-Path $PSScriptRoot '../tests/node/grpcjs-burst.js') "https://127.0.0.1:$Port" $Count $ca.Path $client.Path $client.KeyPath 2>$null | Select-Object -Last 1 }
+            finally { Remove-Item Env:NODE_PATH -ErrorAction Ignore }
+        }
+    }
+    $lines.Add('## Proxy: a burst of clients from one host')
+    $lines.Add('')
+    $lines.Add("N etcd clients started at once from one address (127.0.0.1), each with its own channel and TLS connection, each making one linearizable Range; the time until the last one had its answer, and how many got none. $BurstRuns rounds per relay and client stack, relays taking turns, medians; both relays with their default settings (EtcdSecure: -MaxPendingHandshakes 1024, -MaxPendingPerAddress 128) in front of the same 3-member cluster. grpc-js runs without retries, so a refused or reset client counts as failed.")
+    $lines.Add('')
+    $lines.Add('| clients | client stack | relay | answered | failed | last answer, ms | / HAProxy''s |')
+    $lines.Add('|---:|---|---|---:|---:|---:|---:|')
+    foreach ($count in 256, 1024) {
+        foreach ($stack in $stacks.Keys) {
+            $burstOf = [ordered]@{ EtcdSecure = [Collections.Generic.List[object]]::new(); HAProxy = [Collections.Generic.List[object]]::new() }
+            foreach ($round in 1..$BurstRuns) {
+                foreach ($name in $burstOf.Keys) {
+                    Write-Host "bench: burst of $count $stack clients through $name (round $round)"
+                    $result = & $stacks[$stack] $etcdPorts[$name] $count
+                    $burstOf[$name].Add($(if ($result -is [string]) { $result | ConvertFrom-Json } else { $result }))
+                }
+            }
+            $haLast = Get-Median ($burstOf.HAProxy | ForEach-Object lastMs)
+            foreach ($name in $burstOf.Keys) {
+                $r = $burstOf[$name]
+                $last = Get-Median ($r | ForEach-Object lastMs)
+                $lines.Add(('| {0} | {1} | {2} | {3} | {4} | {5:N0} | {6:N2} |' -f $count, $stack, $name, ($r | Measure-Object ok -Sum).Sum, ($r | Measure-Object failed -Sum).Sum, $last, ($last / $haLast)))
+            }
+        }
+    }
+    $lines.Add('')
+    }
+
     if ($Part -contains 'Etcd') {
     $etcdIdle = [ordered]@{}
     foreach ($name in 'EtcdSecure', 'HAProxy', 'etcd grpc-proxy') { $etcdIdle[$name] = Measure-IdleMemory @($etcdRelay[$name].Id) etcd-idle $etcdPorts[$name] "etcd $name" }

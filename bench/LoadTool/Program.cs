@@ -8,6 +8,9 @@
 //         START when the load begins and adds the requests completed in each second ("perSecond")
 //   etcd-idle --target H:P --count C --hold-file F   opens C gRPC clients (one HTTP/2 connection each), one
 //                                                Range each, prints READY, holds them idle until F exists
+//   burst --target H:P --count C                C gRPC clients (one HTTP/2 connection each) started at once, one
+//                                                Range each; prints how many answered, failed (and why), and when
+//                                                the last answer came (ms from the start)
 // Common: --ca CA.pem --cert C.pem --key K.pem
 using System.Diagnostics;
 using System.Net;
@@ -143,6 +146,43 @@ switch (args[0])
             await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = key });
             return channel;
         });
+    }
+    case "burst":
+    {
+        var (host, port) = Target();
+        int count = int.Parse(Opt("count"));
+        var key = ByteString.CopyFromUtf8("burst");
+        var errors = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var channels = new System.Collections.Concurrent.ConcurrentBag<GrpcChannel>();
+        long last = 0;
+        int ok = 0;
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sw = Stopwatch.StartNew();
+        var all = Enumerable.Range(0, count).Select(async _ =>
+        {
+            await go.Task;
+            try
+            {
+                var handler = new SocketsHttpHandler { SslOptions = Client(host, SslApplicationProtocol.Http2) };
+                var channel = GrpcChannel.ForAddress($"https://{host}:{port}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+                channels.Add(channel);
+                await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = key }, deadline: DateTime.UtcNow.AddSeconds(60));
+                Interlocked.Increment(ref ok);
+                long at = sw.ElapsedMilliseconds, seen;
+                while ((seen = Interlocked.Read(ref last)) < at && Interlocked.CompareExchange(ref last, at, seen) != seen) { }
+            }
+            catch (Exception ex)
+            {
+                errors.AddOrUpdate(ex.GetBaseException().Message.Split('\n')[0], 1, (_, n) => n + 1);
+            }
+        }).ToArray();
+        sw.Restart();
+        go.SetResult();
+        await Task.WhenAll(all);
+        foreach (var ch in channels) ch.Dispose();
+        string why = string.Join(",", errors.Select(e => System.Text.Json.JsonSerializer.Serialize(e.Key) + ":" + e.Value));
+        Console.WriteLine($"{{\"ok\":{ok},\"failed\":{count - ok},\"lastMs\":{Interlocked.Read(ref last)},\"errors\":{{{why}}}}}");
+        return 0;
     }
     case "etcd":
     {
