@@ -126,7 +126,7 @@ function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [str
     # 127.0.0.1: the cap on handshakes pending from one address (128, against one source crowding out the others)
     # would drop the oldest of 256 clients that connect at once whenever handshakes queue up on the shared cores.
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -UpstreamCA '$UpstreamCA' -MaxConnections 20000 -MaxPendingPerAddress 20000"
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -SingleIdentity -UpstreamCA '$UpstreamCA' -MaxConnections 20000 -MaxPendingPerAddress 20000"
     $runtime = if ($RuntimeDefaults) { @{} } else { $ServiceRuntime }
     $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") ($runtime + $Environment)
     Wait-Tls $Port "EtcdSecure proxy $Name"

@@ -47,7 +47,7 @@ try {
         try { $l.LocalEndpoint.Port } finally { $l.Stop() }
     }
     $proxy = Start-EtcdProxy -Name rotate-proxy -Listen "https://127.0.0.1:$port" -Endpoint $cluster.Endpoints `
-        -Certificate $proxyCert -ClientCA $trust -UpstreamCertificate $root -UpstreamCA $trust
+        -Certificate $proxyCert -ClientCA $trust -UpstreamCertificate $root -SingleIdentity -UpstreamCA $trust
 
     function Get-ServedIssuer([string] $Endpoint) {
         # Who issued the certificate a server presents; this client trusts anything, it only looks.

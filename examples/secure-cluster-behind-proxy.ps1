@@ -69,7 +69,7 @@ try {
     Test-EtcdClusterHealth $endpoints -CA $ca -Certificate $node | Format-Table | Out-Host
 
     Write-Host '== The proxy on https://localhost:2379, in a process of its own: proxy certificate to clients, node certificate to the members'
-    $proxyJob = Start-EtcdProxy -Detached -Name workflow-a -Listen https://localhost:2379 -InitialCluster $cluster -Certificate $proxy -UpstreamCertificate $node -CA $ca
+    $proxyJob = Start-EtcdProxy -Detached -Name workflow-a -Listen https://localhost:2379 -InitialCluster $cluster -Certificate $proxy -UpstreamCertificate $node -SingleIdentity -CA $ca
     $proxyJob.Members | Format-Table | Out-Host
 
     Write-Host '== Health through the proxy only, with the proxy-side credentials: every member is listed'

@@ -154,7 +154,7 @@ Describe 'A running cluster: revocation, renewal and peer identities' -Tag Integ
         $root = Get-EtcdCertificate (Join-Path $assets 'root.pem')
         $proxyCert = $ca | New-EtcdCertificate -Profile Server -CommonName etcd-proxy -Hosts localhost, 127.0.0.1
         $proxy = Start-EtcdProxy -Name life-proxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $cluster.Endpoints `
-            -Certificate $proxyCert -ClientCA $ca -CrlPath (Join-Path $assets 'ca-crl.pem') -UpstreamCertificate $root -UpstreamCA $ca
+            -Certificate $proxyCert -ClientCA $ca -CrlPath (Join-Path $assets 'ca-crl.pem') -UpstreamCertificate $root -SingleIdentity -UpstreamCA $ca
         $member = $cluster.Endpoints[0]
     }
 

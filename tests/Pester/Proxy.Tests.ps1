@@ -9,7 +9,7 @@ BeforeAll {
     $user = $edge | New-EtcdCertificate -Profile Client -CommonName root
     $port = Get-FreeTcpPort
     $url = "https://127.0.0.1:$port"
-    $proxy = Start-EtcdProxy -Listen $url -InitialCluster $c.PeerUrls -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+    $proxy = Start-EtcdProxy -Listen $url -InitialCluster $c.PeerUrls -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA
 
     function Invoke-ViaProxy([string[]] $Arguments, $Cert = $user, [string] $CA = $edge.Path, [switch] $Refused) {
         Invoke-EtcdctlThrough $url $CA $Cert $Arguments -Refused:$Refused
@@ -30,7 +30,7 @@ BeforeAll {
         Invoke-CleanPwsh @"
 `$env:$Variable = '$Value'
 Import-Module '$script:ModuleManifest'
-`$p = Start-EtcdProxy -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)'
+`$p = Start-EtcdProxy -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -SingleIdentity -UpstreamCA '$($c.CA.Path)'
 $($etcdctl -join "`n")
 `$i = Get-EtcdProxy `$p.Name
 "relayed=`$(`$i.TotalConnections) loops=`$(`$i.EventLoops) released=`$(`$i.TlsBuffersReleased) idle=`$(`$i.TlsIdleFrees)"
@@ -42,7 +42,7 @@ Stop-EtcdProxy `$p.Name
     function Start-StreamsProxy([string] $Name) {
         # The proxy as it relays without the direct path; the switch is read once, when a proxy starts.
         $env:ETCDSECURE_RELAY_DIRECT = '0'
-        try { Start-EtcdProxy -Name $Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        try { Start-EtcdProxy -Name $Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA }
         finally { Remove-Item Env:ETCDSECURE_RELAY_DIRECT }
     }
     $userCert = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($user.Path, $user.KeyPath)
@@ -378,7 +378,7 @@ Describe 'Start-EtcdProxy refuses clients it should, and counts them' -Tag Integ
 
 Describe 'Start-EtcdProxy bounds connections in time and number, and passes half-closes on' -Tag Integration {
     BeforeAll {
-        $tight = Start-EtcdProxy -Name tight -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -HandshakeTimeout '00:00:01' -IdleTimeout '00:00:01'
+        $tight = Start-EtcdProxy -Name tight -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA -HandshakeTimeout '00:00:01' -IdleTimeout '00:00:01'
         $tightPort = ([uri]$tight.Endpoint).Port
         function Get-TightRefused([string] $Reason, [string] $Name = 'tight') { $r = (Get-EtcdProxy $Name).Refused; if ($r.Contains($Reason)) { $r[$Reason] } else { 0 } }
     }
@@ -440,7 +440,7 @@ Describe 'Start-EtcdProxy bounds connections in time and number, and passes half
     }
 
     It 'refuses authenticated clients beyond -MaxConnections, and serves again once one closes' {
-        $bounded = Start-EtcdProxy -Name bounded -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -MaxConnections 1
+        $bounded = Start-EtcdProxy -Name bounded -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA -MaxConnections 1
         $port = ([uri]$bounded.Endpoint).Port
         $first = Connect-Tls $port
         try {
@@ -509,7 +509,7 @@ Describe 'Start-EtcdProxy fails over between members' -Tag Integration {
     }
 
     It 'takes a hung member out only after two slow probes, and still tries it when no member looks alive' {
-        $solo = Start-EtcdProxy -Name solo -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.ClientUrls['n1'] -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $solo = Start-EtcdProxy -Name solo -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.ClientUrls['n1'] -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA
         # The proxy learns the other members from MemberList, so the whole cluster is paused (SIGSTOP), not one member.
         Wait-Until -Because 'solo to learn every member' { @((Get-EtcdProxy solo).Members).Count -eq 3 }
         $pids = (Get-EtcdMember n1, n2, n3).ProcessId
@@ -533,7 +533,7 @@ Describe 'Start-EtcdProxy fails over between members' -Tag Integration {
 
 Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     It 'runs several proxies side by side under their own names' {
-        $second = Start-EtcdProxy -Name second -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $second = Start-EtcdProxy -Name second -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA
         (Get-EtcdProxy).Name | Should -Contain 'second'
         (Get-EtcdProxy).Name | Should -Contain $proxy.Name
         (Test-EtcdClusterHealth $second.Endpoint -CA $edge -Certificate $user).Healthy | Should -BeTrue
@@ -548,7 +548,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     }
 
     It 'stops proxies piped from Get-EtcdProxy' {
-        $null = Start-EtcdProxy -Name piped -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $null = Start-EtcdProxy -Name piped -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA
         $stopped = Get-EtcdProxy piped | Stop-EtcdProxy -PassThru
         $stopped.Name | Should -Be 'piped'
         $stopped.State | Should -Be 'Stopped'
@@ -556,7 +556,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
 
     It 'fails with PortInUse on a taken port, and leaves no job behind' {
         $jobs = @(Get-Job).Count
-        $e = Get-ThrownError { Start-EtcdProxy -Name clash -Listen $url -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e = Get-ThrownError { Start-EtcdProxy -Name clash -Listen $url -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA }
         $e.FullyQualifiedErrorId | Should -Match '^PortInUse,'
         $e.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
         @(Get-Job).Count | Should -Be $jobs
@@ -564,22 +564,22 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     }
 
     It 'refuses a second proxy with a running name' {
-        $e = Get-ThrownError { Start-EtcdProxy -Name $proxy.Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $c.CA -UpstreamCertificate $c.Node }
+        $e = Get-ThrownError { Start-EtcdProxy -Name $proxy.Name -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $c.CA -UpstreamCertificate $c.Node -SingleIdentity }
         $e.FullyQualifiedErrorId | Should -Match '^ProxyAlreadyRunning,'
     }
 
     It 'checks its certificates before starting' {
-        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $user -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $user -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA }
         $e.FullyQualifiedErrorId | Should -Match '^ProxyCertificateInvalid,'
         $e.Exception.Message | Should -Match 'server auth'
         $e.Exception.Message | Should -Match 'does not cover the IP address 127.0.0.1'
-        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $edge }
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $edge -SingleIdentity }
         $e.FullyQualifiedErrorId | Should -Match '^ProxyCertificateInvalid,'
         $e.Exception.Message | Should -Match "is a CA certificate.*upstream certificate"
     }
 
     It 'fails with ProxyNoLiveMember, saying why, when no member can be used (here: members from another CA)' {
-        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $user }
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -CA $edge -UpstreamCertificate $user -SingleIdentity }
         $e.FullyQualifiedErrorId | Should -Match '^ProxyNoLiveMember,'
         $e.Exception.Message | Should -Match 'server certificate does not chain to the given CA'
         $e.CategoryInfo.Category | Should -Be 'ConnectionError'
@@ -587,19 +587,19 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
     }
 
     It 'fails with ProxyNoMembers when no peer URL answers' {
-        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -PeerUrl "https://127.0.0.1:$(Get-FreeTcpPort)" -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA }
+        $e = Get-ThrownError { Start-EtcdProxy -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -PeerUrl "https://127.0.0.1:$(Get-FreeTcpPort)" -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA }
         $e.FullyQualifiedErrorId | Should -Match '^ProxyNoMembers,'
         $e.CategoryInfo.Category | Should -Be 'ConnectionError'
     }
 
     It 'shows what it would do with -WhatIf and starts nothing' {
         $free = Get-FreeTcpPort
-        Start-EtcdProxy -Name whatif -Listen "https://127.0.0.1:$free" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA -WhatIf | Should -BeNullOrEmpty
+        Start-EtcdProxy -Name whatif -Listen "https://127.0.0.1:$free" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA -WhatIf | Should -BeNullOrEmpty
         Get-EtcdProxy whatif -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'stops with Stop-Job too, releases its port, and keeps its log for Receive-Job' {
-        $p = Start-EtcdProxy -Name bystopjob -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -UpstreamCA $c.CA
+        $p = Start-EtcdProxy -Name bystopjob -Listen "https://127.0.0.1:$(Get-FreeTcpPort)" -Endpoint $c.Endpoints -Certificate $serving -ClientCA $edge -UpstreamCertificate $c.Node -SingleIdentity -UpstreamCA $c.CA
         $p.Endpoint -match ':(\d+)$' | Should -BeTrue
         $portOfP = [int]$Matches[1]
         Stop-Job -Id $p.JobId
@@ -618,7 +618,7 @@ Describe 'Proxies in one session: names, jobs, errors, stop' -Tag Integration {
         @{ Signal = 'TERM' }  # how a service manager stops a service
     ) {
         $free = Get-FreeTcpPort
-        $script = "Import-Module '$script:ModuleManifest'; Start-EtcdProxy -Wait -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -UpstreamCA '$($c.CA.Path)' -InformationAction Continue"
+        $script = "Import-Module '$script:ModuleManifest'; Start-EtcdProxy -Wait -Listen https://127.0.0.1:$free -Endpoint $($c.Endpoints -join ',') -Certificate '$($serving.Path)' -ClientCA '$($edge.Path)' -UpstreamCertificate '$($c.Node.Path)' -SingleIdentity -UpstreamCA '$($c.CA.Path)' -InformationAction Continue"
         $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
         # With SIGINT at its default action whatever this run inherited: a shell starts background jobs with SIGINT
         # ignored, their children inherit that, and a process that starts with SIGINT ignored never sees Ctrl+C.

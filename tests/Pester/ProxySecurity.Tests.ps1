@@ -21,7 +21,7 @@ BeforeAll {
     function Start-TestProxy([string] $Name, [hashtable] $With = @{}) {
         $p = @{
             Name = $Name; Listen = "https://127.0.0.1:$(Get-FreeTcpPort)"; Endpoint = $c.Endpoints
-            Certificate = $serving; ClientCA = $edge; UpstreamCertificate = $c.Node; UpstreamCA = $c.CA
+            Certificate = $serving; ClientCA = $edge; UpstreamCertificate = $c.Node; UpstreamCA = $c.CA; SingleIdentity = $true
         }
         foreach ($k in $With.Keys) { $p[$k] = $With[$k] }
         Start-EtcdProxy @p
@@ -150,7 +150,7 @@ Describe 'Start-EtcdProxy: unauthenticated connections cannot lock authenticated
             $env:NODE_PATH = Split-Path $grpcJs
             $line = node (Join-Path $PSScriptRoot '../node/grpcjs-burst.js') $proxy.Endpoint $Clients $edge.Path $user.Path $user.KeyPath 2>$null
             $r = $line | Select-Object -Last 1 | ConvertFrom-Json
-            $r.failed | Should -Be 0 -Because ($r.errors | ConvertTo-Json -Compress)
+            $r.failed | Should -Be 0 -Because "$($r.errors | ConvertTo-Json -Compress); the proxy refused $((Get-EtcdProxy $proxy.Name).Refused | ConvertTo-Json -Compress)"
             $r.ok | Should -Be $Clients
             (Get-EtcdProxy $proxy.Name).RefusedConnections | Should -Be 0
             Write-Host "    $Clients grpc-js etcd clients from one address, all answered after $($r.lastMs) ms"

@@ -37,7 +37,7 @@ Describe 'Export-EtcdServiceUnit for a proxy' -Tag Integration {
     It 'writes a unit running Start-EtcdProxy -Wait with the same options; run, it relays, and SIGTERM stops it cleanly' {
         $port = Get-FreeTcpPort
         $assets = Join-Path $cluster.Path 'tls/assets'
-        $proxy = Start-EtcdProxy -Name svc-proxy -Listen "https://127.0.0.1:$port" -Endpoint $cluster.Endpoints -Certificate "$assets/svc-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath -AllowedClient root
+        $proxy = Start-EtcdProxy -Name svc-proxy -Listen "https://127.0.0.1:$port" -Endpoint $cluster.Endpoints -Certificate "$assets/svc-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath -SingleIdentity -AllowedClient root
         $files = $proxy | Export-EtcdServiceUnit -Path $units
         $files.Name | Sort-Object | Should -Be @('etcd-proxy-svc-proxy.json', 'etcd-proxy-svc-proxy.service')
         # As Get-Item returns them: mode, owner and size are there for the file table.

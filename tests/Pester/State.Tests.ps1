@@ -164,7 +164,7 @@ Describe 'A detached proxy' -Tag Integration {
     It 'outlives the session that started it, reports live counters to another, and stops from there' {
         # A runtime setting of the user's own is kept; the proxy's defaults fill in the rest.
         $out = Invoke-OtherSession ("`$env:DOTNET_ReadyToRun = '1'; `$p = Start-EtcdProxy -Detached -Name detached -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
-            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
+            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)' -SingleIdentity; 'pid=' + `$p.ProcessId")
         $proxyPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
         Test-ProcessRunning $proxyPid | Should -BeTrue
         $environ = ([IO.File]::ReadAllText("/proc/$proxyPid/environ")) -split "`0"
@@ -203,7 +203,7 @@ Describe 'A detached proxy' -Tag Integration {
         # a silent connection's waiting reads are watched and its buffers freed; started where the handshake
         # finished, they were never watched, and this connection kept its buffers for as long as it stayed silent.
         $out = Invoke-OtherSession ("`$p = Start-EtcdProxy -Detached -Name first-idle -Listen $endpoint -Endpoint $($cluster.Endpoints[0]) " +
-            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)'; 'pid=' + `$p.ProcessId")
+            "-Certificate '$assets/behind-1-server.pem' -CA '$($cluster.CAPath)' -UpstreamCertificate '$($cluster.ClientCertificatePath)' -SingleIdentity; 'pid=' + `$p.ProcessId")
         $proxyPid = [int](($out | Where-Object { $_ -like 'pid=*' }) -replace 'pid=')
         try {
             $client = [Security.Cryptography.X509Certificates.X509Certificate2]::CreateFromPemFile($cluster.ClientCertificatePath, $cluster.ClientKeyPath)
@@ -219,7 +219,7 @@ Describe 'A detached proxy' -Tag Integration {
     }
 
     It 'is one proxy per name across jobs and detached processes; a stopped job does not hide it, and -PassThru keeps its last counters' {
-        $proxyArgs = @{ Endpoint = $cluster.Endpoints[0]; Certificate = "$assets/behind-1-server.pem"; CA = $cluster.CAPath; UpstreamCertificate = $cluster.ClientCertificatePath }
+        $proxyArgs = @{ Endpoint = $cluster.Endpoints[0]; Certificate = "$assets/behind-1-server.pem"; CA = $cluster.CAPath; UpstreamCertificate = $cluster.ClientCertificatePath; SingleIdentity = $true }
         $jobPort = Get-FreeTcpPort
         $job = Start-EtcdProxy -Name front -Listen "https://127.0.0.1:$jobPort" @proxyArgs
         try {
@@ -262,7 +262,7 @@ Describe 'A detached proxy' -Tag Integration {
         $taken = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
         $taken.Start()
         try {
-            $e = Get-ThrownError { Start-EtcdProxy -Detached -Name doomed -Listen "https://127.0.0.1:$($taken.LocalEndpoint.Port)" -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
+            $e = Get-ThrownError { Start-EtcdProxy -Detached -Name doomed -Listen "https://127.0.0.1:$($taken.LocalEndpoint.Port)" -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath -SingleIdentity }
         }
         finally { $taken.Stop() }
         $e.FullyQualifiedErrorId | Should -BeLike 'ProxyStartFailed,*'
@@ -275,7 +275,7 @@ Describe 'A detached proxy' -Tag Integration {
     }
 
     It 'refuses -Wait together with -Detached' {
-        $e = Get-ThrownError { Start-EtcdProxy -Detached -Wait -Listen $endpoint -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath }
+        $e = Get-ThrownError { Start-EtcdProxy -Detached -Wait -Listen $endpoint -Endpoint $cluster.Endpoints[0] -Certificate "$assets/behind-1-server.pem" -CA $cluster.CAPath -UpstreamCertificate $cluster.ClientCertificatePath -SingleIdentity }
         $e.FullyQualifiedErrorId | Should -BeLike 'InvalidParameterCombination,*'
     }
 }

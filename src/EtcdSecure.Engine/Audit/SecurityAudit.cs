@@ -55,7 +55,7 @@ public sealed record AuditRequest
 /// </summary>
 public static class SecurityAudit
 {
-    private static readonly HashSet<string> NotCheckedIds = new(StringComparer.Ordinal) { "TargetUnreachable", "HandshakeNotCompleted", "AuthNotChecked", "ProtocolsNotChecked" };
+    private static readonly HashSet<string> NotCheckedIds = new(StringComparer.Ordinal) { "TargetUnreachable", "HandshakeNotCompleted", "AuthNotChecked", "ProtocolsNotChecked", "IdentityNotChecked" };
 
     /// <summary>Whether a finding of this Id says that something could not be checked.</summary>
     public static bool IsNotChecked(string id) => NotCheckedIds.Contains(id);
@@ -329,8 +329,10 @@ public static class SecurityAudit
                 found.Add(new Finding("AuthDisabled", Severity.High, target,
                     "etcd's authentication is off while client certificates are the only gate: every certificate the client CA issued acts as root and reads and writes every key.",
                     "Enable-EtcdAuth, which maps certificates to users by CN and limits each to its key prefixes."));
+                return found;
             }
 
+            found.AddRange(await IdentityFindingsAsync(c, url, request, deadline, bound.Token).ConfigureAwait(false));
             return found;
         }
         catch (RpcException ex)
@@ -342,6 +344,61 @@ public static class SecurityAudit
             return found.Append(AuthNotChecked(target, $"no answer within {request.Timeout.TotalSeconds:0.#} s"));
         }
     }
+
+    /// <summary>
+    /// With auth on: does etcd see this client as the user its certificate names? A proxy that presents one identity
+    /// upstream for every client (its own, root in most set-ups) makes etcd's RBAC see that user instead. Asked as
+    /// the client: listing users is for the root role alone, so a non-root certificate that may list them is seen as
+    /// someone else. With the root certificate this cannot be told apart, which is said plainly where the endpoint is
+    /// something in front of the members.
+    /// </summary>
+    private static async Task<IEnumerable<Finding>> IdentityFindingsAsync(EtcdEndpointClient c, Uri url, AuditRequest request, Deadline deadline, CancellationToken cancel)
+    {
+        string target = url.GetLeftPart(UriPartial.Authority);
+        string? user = request.Identity!.ClientCertificate!.GetNameInfo(X509NameType.SimpleName, false);
+        var members = await c.Client.MemberListAsync(new Etcdserverpb.MemberListRequest(), deadline: deadline.Utc, cancellationToken: cancel).ConfigureAwait(false);
+        bool inFront = !members.Members.Any(m => m.ClientURLs.Any(u => ClusterHealth.SameEndpoint(u, url)));
+        if (string.IsNullOrEmpty(user) || user == "root")
+        {
+            return !inFront ? Array.Empty<Finding>() : new[]
+            {
+                new Finding("IdentityNotChecked", Severity.Info, target,
+                    "This endpoint is in front of the members (a proxy), and the client certificate given is root's: whether etcd sees each client as itself through it cannot be told with root's own rights.",
+                    "Run the audit through the proxy with a client certificate of a user without the root role."),
+            };
+        }
+
+        try
+        {
+            await c.Client.UserListAsync(new Etcdserverpb.AuthUserListRequest(), deadline: deadline.Utc, cancellationToken: cancel).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.PermissionDenied || FromEtcd(ex, "permission denied"))
+        {
+            // etcd saw a user without the root role, as the certificate says.
+            return Array.Empty<Finding>();
+        }
+
+        // Listing users worked: etcd saw a user with the root role. Only a finding if the certificate's user has none.
+        try
+        {
+            var own = await c.Client.UserGetAsync(new Etcdserverpb.AuthUserGetRequest { Name = user }, deadline: deadline.Utc, cancellationToken: cancel).ConfigureAwait(false);
+            if (own.Roles.Contains("root")) return Array.Empty<Finding>();
+        }
+        catch (RpcException ex) when (FromEtcd(ex, "user name not found"))
+        {
+        }
+
+        return new[]
+        {
+            new Finding("IdentityFlattened", Severity.High, target,
+                $"The client certificate '{user}' could list etcd's users through {target}, which only a user with the root role may, and '{user}' has no such role: etcd saw another user for this client. {(inFront ? "This endpoint is in front of the members: a proxy that presents one identity upstream for every client does this, and etcd's RBAC then sees that identity for all of them." : "")}".TrimEnd(),
+                "Start-EtcdProxy -IdentityPath with an identity per user (Enable-EtcdAuth -ProxyIdentityPath, New-EtcdProxyIdentity), so each client reaches etcd as itself."),
+        };
+    }
+
+    /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
+    private static bool FromEtcd(RpcException ex, string error) =>
+        ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
 
     private static Finding AuthNotChecked(string target, string why) =>
         new("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {why}", "Give -CA and a client -Certificate the cluster accepts, and check that the member answers.");

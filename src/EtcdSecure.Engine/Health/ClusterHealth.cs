@@ -218,7 +218,8 @@ public static class ClusterHealth
         return ex is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : ex.Message;
     }
 
-    private static bool SameEndpoint(string url, Uri endpoint) =>
+    /// <summary>Whether a member's client URL is this endpoint (loopback names taken as one).</summary>
+    internal static bool SameEndpoint(string url, Uri endpoint) =>
         Uri.TryCreate(url, UriKind.Absolute, out Uri? u) && u.Port == endpoint.Port && SameHost(u.IdnHost, endpoint.IdnHost);
 
     private static bool SameHost(string a, string b)

@@ -12,7 +12,9 @@ namespace EtcdSecure.Engine.Relay;
 /// them handshake at once, and maxPerSource from one source address (per /64 for IPv6, where one host commonly holds
 /// a whole prefix); the others wait their turn, up to four times as many in all and twice as many from one address.
 /// What decides who goes when a cap is full is progress, not arrival: a connection that has sent nothing for a
-/// while, or that stalls in its handshake after the proxy's answer, is shed to make room; one that is handshaking, or
+/// while is shed to make room, and so is one that stalls in its handshake after the proxy's answer when the place is
+/// wanted by another address (within one address that is most often the host's own CPU behind a burst); one that is
+/// handshaking, or
 /// whose handshake only waits for the CPU, is never dropped for being old, and a newcomer that finds no one to shed
 /// waits rather than being refused. A burst of real clients from one host therefore all get in, in turn, while a
 /// flood of silent connections (from another address or the same one) is what gives way. Authenticated clients
@@ -81,7 +83,7 @@ internal sealed class Admission
             Scope mine = ScopeOf(c.Source);
             RelayConnection? drop = null;
             string? full = PendingFull(mine);
-            if (full is not null && Idlest(full == "PendingPerAddressLimit" ? mine.Pending : _pending, now) is { } idle)
+            if (full is not null && Idlest(full, mine.Pending, now) is { } idle)
             {
                 Evict(idle, full);
                 drop = idle;
@@ -96,7 +98,7 @@ internal sealed class Admission
             string? waitFull = _waiting.Count >= _maxWaiting ? "PendingLimit" : mine.Waiting.Count >= _maxWaitingPerSource ? "PendingPerAddressLimit" : null;
             if (waitFull is not null)
             {
-                if (Idlest(waitFull == "PendingPerAddressLimit" ? mine.Waiting : _waiting, now) is not { } idleWaiter)
+                if (Idlest(waitFull, mine.Waiting, now, _waiting) is not { } idleWaiter)
                 {
                     if (mine.Pending.Count == 0 && mine.Waiting.Count == 0) _bySource.Remove(c.Source);
                     return (Entry.Refused, null, full);
@@ -170,7 +172,7 @@ internal sealed class Admission
                 {
                     if (PendingFull(s) is { } full)
                     {
-                        if (Idlest(full == "PendingPerAddressLimit" ? s.Pending : _pending, now) is not { } idle) break;
+                        if (Idlest(full, s.Pending, now) is not { } idle) break;
                         Evict(idle, full);
                         shed.Add((idle, full));
                     }
@@ -269,13 +271,20 @@ internal sealed class Admission
         c.Turn?.TrySetResult(false);
     }
 
-    /// <summary>The oldest connection in <paramref name="list"/> that may be shed, if any.</summary>
-    private RelayConnection? Idlest(LinkedList<RelayConnection> list, long now)
+    /// <summary>
+    /// The oldest connection that may be shed for a newcomer held back by <paramref name="cap"/>, if any. Within one
+    /// address only a silent one goes: a host's own clients that stall are most often that host's CPU catching up with
+    /// a burst of them (seen with a thousand grpc-js clients in one node process), and shedding one for another of the
+    /// same host gains nothing. Across addresses, one that stalls goes too, so no address holds places by stalling.
+    /// </summary>
+    private RelayConnection? Idlest(string cap, LinkedList<RelayConnection> own, long now, LinkedList<RelayConnection>? all = null)
     {
+        bool perAddress = cap == "PendingPerAddressLimit";
+        LinkedList<RelayConnection> list = perAddress ? own : all ?? _pending;
         int looked = 0;
         for (LinkedListNode<RelayConnection>? n = list.First; n is not null && looked < ScanLimit; n = n.Next, looked++)
         {
-            if (IsIdle(n.Value, now)) return n.Value;
+            if (IsIdle(n.Value, now, stalledToo: !perAddress)) return n.Value;
         }
 
         return null;
@@ -286,11 +295,11 @@ internal sealed class Admission
     /// stalled: the proxy answered last, and the client has said nothing for that long. A client whose bytes wait to be
     /// read, or whose handshake waits for the proxy's CPU, is busy, however old.
     /// </summary>
-    private bool IsIdle(RelayConnection c, long now)
+    private bool IsIdle(RelayConnection c, long now, bool stalledToo = true)
     {
         long heard = c.HeardAt;
         if (heard == 0) return now - c.AcceptedAt >= _idleAfterMs && !HasBytes(c);
-        return c.ProxySpokeLast && now - c.SpokeAt >= _idleAfterMs && !HasBytes(c);
+        return stalledToo && c.ProxySpokeLast && now - c.SpokeAt >= _idleAfterMs && !HasBytes(c);
     }
 
     private static bool HasBytes(RelayConnection c)

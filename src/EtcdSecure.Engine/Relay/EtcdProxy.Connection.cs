@@ -77,6 +77,13 @@ public sealed partial class EtcdProxy
             }
 
             c.Relayed = true;
+            if (!ChooseIdentity(c, out string? noIdentity))
+            {
+                Reject("NoUpstreamIdentity");
+                Log(ProxyLogLevel.Verbose, $"refused {c.Remote}: {noIdentity}");
+                return;
+            }
+
             if (!await ConnectUpstreamAsync(c, handshake.Token).ConfigureAwait(false)) return;
         }
 

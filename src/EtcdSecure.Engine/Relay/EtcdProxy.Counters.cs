@@ -32,10 +32,19 @@ public sealed partial class EtcdProxy
     public string? EventLoopUnavailable => _transports.EventLoopUnavailable;
     public int EventLoops => _transports.EventLoops;
     public IReadOnlyDictionary<string, long> Rejected => new SortedDictionary<string, long>(_rejected, StringComparer.Ordinal);
-    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clients?.Reloads ?? 0);
+    public int CertificateReloads => _server.Reloads + _upstream.Reloads + (_clients?.Reloads ?? 0) + (_identities?.Reloads ?? 0);
 
     /// <summary>Why changed certificate or CRL files are not in use (the previous ones still are); null when all loaded.</summary>
-    public string? ReloadError => string.Join("; ", new IReloading?[] { _server, _clients, _upstream }.Where(r => r?.LastError is not null).Select(r => $"{r!.What}: {r.LastError}")) is { Length: > 0 } e ? e : null;
+    public string? ReloadError => string.Join("; ", new IReloading?[] { _server, _clients, _upstream, _identities }.Where(r => r?.LastError is not null).Select(r => $"{r!.What}: {r.LastError}")
+        .Concat(_identities?.Value.Skipped.Select(s => "upstream identity " + s) ?? Enumerable.Empty<string>())) is { Length: > 0 } e ? e : null;
+
+    /// <summary>
+    /// Whom etcd sees: each client as itself (per client, with the users that have an identity), or every client as
+    /// the proxy's one upstream certificate's user, which makes etcd's RBAC see one user for all of them.
+    /// </summary>
+    public string UpstreamIdentity => _identities is { } ids
+        ? $"per client: {ids.Value.ByUser.Count} user(s) in {Options.IdentityPath}{(Options.FallbackIdentity is { } f ? $"; others as '{f}'" : "; others refused")}"
+        : $"single: every client reaches etcd as '{_upstream.Value.ClientCertificate?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false)}', so etcd's RBAC sees one user for all of them";
 
     /// <summary>Whether idle connections give OpenSSL's buffers back ("on": within a second of falling idle), or why not.</summary>
     public string TlsBufferRelease => _transports.EventLoops == 0 ? "off: only on the relay's own event loops, where one thread drives each TLS connection"

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -58,7 +59,8 @@ public sealed partial class EtcdProxy
             transport = await c.ClientStream.ConnectBesideAsync(m.Host, m.Port, cancel).ConfigureAwait(false);
             KeepAlive(transport.Socket);
 
-            if (UpstreamContext().Tls is { } shared)
+            TlsClientIdentity identity = c.Identity ?? _upstream.Value;
+            if (UpstreamContext(identity).Tls is { } shared)
             {
                 UpstreamTlsStream own = await UpstreamTlsStream.OpenAsync(shared, transport, m.Host, c.Protocol, r => rejected = r, cancel).ConfigureAwait(false);
                 tls = own;
@@ -69,7 +71,7 @@ public sealed partial class EtcdProxy
                 var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
                 tls = ssl;
                 SslApplicationProtocol[] alpn = c.Protocol == default ? Array.Empty<SslApplicationProtocol>() : new[] { c.Protocol };
-                await ssl.AuthenticateAsClientAsync(_upstream.Value.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
+                await ssl.AuthenticateAsClientAsync(identity.ClientOptions(m.Host, null, r => rejected = r, alpn), cancel).ConfigureAwait(false);
                 c.EndUpstream = ssl.ShutdownAsync;
             }
 
@@ -104,25 +106,61 @@ public sealed partial class EtcdProxy
             ? await UpstreamTlsStream.OpenAsync(shared, t, host, SslApplicationProtocol.Http11, onRejected, cancel).ConfigureAwait(false)
             : null;
 
+    /// <summary>The shared client context of the proxy's own upstream certificate (its probes, and single-identity clients).</summary>
+    private UpstreamContextState UpstreamContext() => UpstreamContext(_upstream.Value);
+
     /// <summary>
-    /// The shared client context for the upstream certificate in use, made again after it was reloaded. A context
+    /// The shared client context for an upstream identity, made again after the identities were reloaded. A context
     /// that is replaced is not freed under connections made on it: each of their SSL* holds a reference of its own,
     /// and the proxy's reference goes when the garbage collector finalizes the old one.
     /// </summary>
-    private UpstreamContextState UpstreamContext()
+    private UpstreamContextState UpstreamContext(TlsClientIdentity identity)
     {
-        TlsClientIdentity identity = _upstream.Value;
-        if (Volatile.Read(ref _upstreamContext) is { } current && ReferenceEquals(current.Identity, identity)) return current;
         lock (_upstreamContextLock)
         {
-            if (_upstreamContext is { } raced && ReferenceEquals(raced.Identity, identity)) return raced;
+            var now = (_upstream.Value, _identities?.Value);
+            if (!ReferenceEquals(now.Item1, _contextsFor.Own) || !ReferenceEquals(now.Item2, _contextsFor.PerClient))
+            {
+                _upstreamContexts.Clear();
+                _contextsFor = now;
+            }
+
+            if (_upstreamContexts.TryGetValue(identity, out UpstreamContextState? known)) return known;
             string? why = _upstreamUnshared;
             UpstreamTls? tls = why is null ? UpstreamTls.Create(identity, _suites, _protocols, out why) : null;
             var made = new UpstreamContextState(identity, tls, why);
-            if (why is not null && _upstreamContext?.Why != why) Log(ProxyLogLevel.Verbose, $"each member connection builds its own TLS context: {why}");
-            Volatile.Write(ref _upstreamContext, made);
+            if (why is not null && _upstreamContexts.Values.All(c => c.Why != why)) Log(ProxyLogLevel.Verbose, $"each member connection builds its own TLS context: {why}");
+            _upstreamContexts[identity] = made;
             return made;
         }
+    }
+
+    /// <summary>
+    /// The identity a client reaches etcd with: its own (the identity whose user is its certificate's common name),
+    /// the fallback identity when one was chosen, or none (null) in per-client mode; the proxy's own without it.
+    /// </summary>
+    private bool ChooseIdentity(RelayConnection c, out string? why)
+    {
+        why = null;
+        if (_identities is not { } ids) return true;
+        string? user = (c.Client?.RemoteCertificate as System.Security.Cryptography.X509Certificates.X509Certificate2
+            ?? (c.Client?.RemoteCertificate is { } rc ? new System.Security.Cryptography.X509Certificates.X509Certificate2(rc) : null))
+            ?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false);
+        c.ClientUser = user;
+        if (user is not null && ids.Value.ByUser.TryGetValue(user, out TlsClientIdentity? own))
+        {
+            (c.Identity, c.IdentityUser) = (own, user);
+            return true;
+        }
+
+        if (Options.FallbackIdentity is { } fallback && ids.Value.ByUser.TryGetValue(fallback, out TlsClientIdentity? least))
+        {
+            (c.Identity, c.IdentityUser) = (least, fallback);
+            return true;
+        }
+
+        why = user is null ? "it has no certificate common name to map to an etcd user" : $"the proxy holds no upstream identity for user '{user}'";
+        return false;
     }
 
     private sealed record UpstreamContextState(TlsClientIdentity Identity, UpstreamTls? Tls, string? Why);

@@ -39,7 +39,11 @@ public sealed partial class EtcdProxy : IAsyncDisposable
     private readonly SslProtocols _protocols;
     private readonly IReadOnlyList<TlsCipherSuite> _suites;
     private readonly object _upstreamContextLock = new();
-    private UpstreamContextState? _upstreamContext;
+    // One shared client context per upstream identity in use: a member connection is made with its client's own
+    // identity, never another's. Emptied whenever the identities are reloaded.
+    private readonly Dictionary<TlsClientIdentity, UpstreamContextState> _upstreamContexts = new(ReferenceEqualityComparer.Instance);
+    private (TlsClientIdentity Own, UpstreamIdentities? PerClient) _contextsFor;
+    private readonly Reloading<UpstreamIdentities>? _identities;
     private readonly string? _upstreamUnshared; // why member connections never share a context, when a setting says so
     private readonly string? _directOff;        // why no connection is relayed directly, when a setting says so
     private readonly Admission _admission;
@@ -86,6 +90,12 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         _upstream = new Reloading<TlsClientIdentity>("upstream certificate",
             () => new TlsClientIdentity(TrustedCAs.Load(options.UpstreamCAPath), ServerCredentials.LoadCurrent(options.Upstream.CertificatePath, options.Upstream.KeyPath), policy, _protocols), info,
             options.UpstreamCAPath, options.Upstream.CertificatePath, options.Upstream.KeyPath);
+        if (options.IdentityPath is { } identityPath)
+        {
+            _identities = new Reloading<UpstreamIdentities>("upstream identities",
+                () => UpstreamIdentities.Load(identityPath, options.UpstreamCAPath, policy, _protocols), info, () => UpstreamIdentities.Files(identityPath).Prepend(options.UpstreamCAPath).ToArray());
+        }
+
         _transports = TransportEngine.Create(Math.Clamp(Environment.ProcessorCount, 1, 16), m => log(ProxyLogLevel.Warning, m));
         Pool = new UpstreamPool(options, _upstream, log, _transports.ConnectAsync, ProbeHandshakeAsync);
         _listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -152,6 +162,38 @@ public sealed partial class EtcdProxy : IAsyncDisposable
 
     private void Reject(string reason) => _rejected.AddOrUpdate(reason, 1, (_, n) => n + 1);
 
+    /// <summary>
+    /// A client revoked by a new CRL, or whose upstream identity was removed, is cut off on its open connections too,
+    /// not only refused when it next connects: a watch can stay open for days.
+    /// </summary>
+    private void CutOffWhatReloadsTookAway()
+    {
+        RevocationList? revoked = _clients?.Value.Revoked;
+        UpstreamIdentities? identities = _identities?.Value;
+        foreach (RelayConnection c in _open.Keys)
+        {
+            if (!c.Relayed) continue;
+            if (revoked is not null && c.Client?.RemoteCertificate is { } remote)
+            {
+                using var leaf = new System.Security.Cryptography.X509Certificates.X509Certificate2(remote);
+                if (revoked.IsRevoked(leaf, out _))
+                {
+                    Reject("Revoked");
+                    Log(ProxyLogLevel.Verbose, $"cut off {c.Remote}: its client certificate '{leaf.Subject}' is revoked now");
+                    c.Abort();
+                    continue;
+                }
+            }
+
+            if (identities is not null && c.IdentityUser is { } user && !identities.ByUser.ContainsKey(user))
+            {
+                Reject("NoUpstreamIdentity");
+                Log(ProxyLogLevel.Verbose, $"cut off {c.Remote}: the upstream identity of user '{user}' was removed");
+                c.Abort();
+            }
+        }
+    }
+
     /// <summary>Looks at the certificate and CRL files once a second, off the relay threads; a bad change never escapes.</summary>
     private async Task ReloadLoopAsync()
     {
@@ -161,8 +203,11 @@ public sealed partial class EtcdProxy : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
                 _server.Check();
+                int crls = _clients?.Reloads ?? 0, identities = _identities?.Reloads ?? 0;
                 _clients?.Check();
                 _upstream.Check();
+                _identities?.Check();
+                if ((_clients?.Reloads ?? 0) != crls || (_identities?.Reloads ?? 0) != identities) CutOffWhatReloadsTookAway();
             }
         }
         catch (OperationCanceledException)

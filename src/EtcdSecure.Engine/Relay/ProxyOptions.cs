@@ -32,9 +32,21 @@ public sealed class ProxyOptions
     /// <summary>The cipher suites offered on both sides; null for <see cref="Tls.TlsPolicy.DefaultCipherSuites"/>.</summary>
     public IReadOnlyList<System.Net.Security.TlsCipherSuite>? CipherSuites { get; init; }
 
-    /// <summary>The certificate the proxy presents to the members, and the CA their certificates must chain to.</summary>
+    /// <summary>
+    /// The certificate the proxy presents to the members for its own checks (probes, MemberList), and, without
+    /// <see cref="IdentityPath"/>, for every client: then etcd sees every client as this certificate's user.
+    /// </summary>
     public required TlsFiles Upstream { get; init; }
     public required string UpstreamCAPath { get; init; }
+
+    /// <summary>
+    /// A folder of upstream identities, USER.pem and USER-key.pem: a client whose certificate's common name is USER
+    /// reaches etcd as USER. Null: every client reaches etcd as <see cref="Upstream"/>'s user (single identity).
+    /// </summary>
+    public string? IdentityPath { get; init; }
+
+    /// <summary>With <see cref="IdentityPath"/>: the user a client without an identity of its own reaches etcd as; null refuses such a client.</summary>
+    public string? FallbackIdentity { get; init; }
 
     /// <summary>Members' client URLs; when empty, members are discovered from <see cref="PeerUrls"/>.</summary>
     public IReadOnlyList<Uri> Endpoints { get; init; } = Array.Empty<Uri>();

@@ -33,6 +33,18 @@ public static class ProxyPreflight
                 "-CrlPath and -AllowedClient judge client certificates, so they need a client CA: they cannot go with -AllowClientsWithoutCertificate.", "-AllowClientsWithoutCertificate");
         }
 
+        if (o.IdentityPath is { } identityPath)
+        {
+            // The same load the proxy does: a missing folder stops the start, and what it cannot use is said now.
+            UpstreamIdentities identities = UpstreamIdentities.Load(identityPath, o.UpstreamCAPath, null, Tls.TlsPolicy.Protocols);
+            reasons.AddRange(identities.Skipped.Select(s => $"Upstream identity {s} (in -IdentityPath '{identityPath}')."));
+            if (o.FallbackIdentity is { } fallback && !identities.ByUser.ContainsKey(fallback))
+            {
+                throw new EtcdSecureException("FallbackIdentityNotFound", ErrorKind.ObjectNotFound,
+                    $"-FallbackIdentity '{fallback}' has no identity in '{identityPath}' (a certificate whose common name is '{fallback}'); New-EtcdProxyIdentity makes one.", fallback);
+            }
+        }
+
         if (reasons.Count > 0)
         {
             throw new EtcdSecureException("ProxyCertificateInvalid", ErrorKind.InvalidData,

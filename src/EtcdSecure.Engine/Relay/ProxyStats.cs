@@ -12,6 +12,7 @@ public sealed record ProxyStats
     public int RelayedConnections { get; init; }
     public int PendingHandshakes { get; init; }
     public int WaitingHandshakes { get; init; }
+    public string? UpstreamIdentity { get; init; }
     public long TotalConnections { get; init; }
     public long BytesFromClients { get; init; }
     public long BytesToClients { get; init; }
@@ -38,6 +39,7 @@ public sealed record ProxyStats
         RelayedConnections = p.Relayed,
         PendingHandshakes = p.PendingHandshakes,
         WaitingHandshakes = p.WaitingHandshakes,
+        UpstreamIdentity = p.UpstreamIdentity,
         TotalConnections = p.Total,
         BytesFromClients = p.BytesFromClients,
         BytesToClients = p.BytesToClients,

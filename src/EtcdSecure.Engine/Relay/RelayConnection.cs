@@ -40,6 +40,15 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public System.Func<Task>? EndUpstream { get; set; }
     public Upstream? Member { get; set; }
 
+    /// <summary>The etcd user the client is, by its certificate's common name (per-client identities only).</summary>
+    public string? ClientUser { get; set; }
+
+    /// <summary>What the member connection presents for this client; null for the proxy's own upstream certificate.</summary>
+    public TlsClientIdentity? Identity { get; set; }
+
+    /// <summary>The etcd user whose identity <see cref="Identity"/> is (the client's own, or the fallback).</summary>
+    public string? IdentityUser { get; set; }
+
     /// <summary>Counted against MaxConnections (it passed client authentication).</summary>
     public bool Relayed { get; set; }
 

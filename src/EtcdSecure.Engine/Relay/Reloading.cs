@@ -15,7 +15,7 @@ namespace EtcdSecure.Engine.Relay;
 /// </summary>
 public sealed class Reloading<T> : IReloading where T : class
 {
-    private readonly string[] _paths;
+    private readonly Func<string[]> _paths;
     private readonly Func<T> _load;
     private readonly Action<string> _log;
     private T _value;
@@ -23,6 +23,12 @@ public sealed class Reloading<T> : IReloading where T : class
     private int _checking;
 
     public Reloading(string what, Func<T> load, Action<string> log, params string[] paths)
+        : this(what, load, log, () => paths)
+    {
+    }
+
+    /// <param name="paths">The files that make up the value, asked again at every look: a folder's changing contents.</param>
+    public Reloading(string what, Func<T> load, Action<string> log, Func<string[]> paths)
     {
         What = what;
         _paths = paths;
@@ -55,7 +61,7 @@ public sealed class Reloading<T> : IReloading where T : class
             Volatile.Write(ref _value, fresh);
             Reloads++;
             LastError = null;
-            _log($"{What}: reloaded from {string.Join(", ", _paths)}; new connections use it, open ones keep theirs.");
+            _log($"{What}: reloaded from {string.Join(", ", _paths())}; new connections use it, open ones keep theirs.");
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -69,13 +75,13 @@ public sealed class Reloading<T> : IReloading where T : class
     }
 
     /// <summary>Modification time, size and identity of each file: a replacement within one clock tick still shows.</summary>
-    private string[] Stamps() => _paths.Select(p =>
+    private string[] Stamps() => _paths().Select(p =>
     {
         try
         {
             var info = new FileInfo(p);
             // The mode too (where there is one): a key made unreadable in place is a change worth a reload attempt.
-            return info.Exists ? $"{info.LastWriteTimeUtc.Ticks}/{info.Length}/{(OperatingSystem.IsWindows() ? "" : info.UnixFileMode)}" : "missing";
+            return info.Exists ? $"{p}/{info.LastWriteTimeUtc.Ticks}/{info.Length}/{(OperatingSystem.IsWindows() ? "" : info.UnixFileMode)}" : $"{p} missing";
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.SecurityException)
         {

@@ -13,9 +13,10 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </summary>
 public abstract class CertificateAuthorityCmdlet : EtcdCmdlet
 {
-    /// <summary>The CA, usually from New-EtcdCA or Get-EtcdCertificate; its key is NAME-key.pem beside it.</summary>
+    /// <summary>The CA, from New-EtcdCA or Get-EtcdCertificate, or its path; its key is NAME-key.pem beside it.</summary>
     [Parameter]
     [ValidateNotNull]
+    [CertificateTransformation]
     public EtcdCertificate? CA { get; set; }
 
     /// <summary>The CA certificate file, instead of -CA.</summary>

@@ -38,20 +38,20 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </remarks>
 /// <example>
 /// <code>
-/// $proxy = Start-EtcdProxy -Listen https://localhost:2379 -InitialCluster $peers -Certificate ./pki/etcd-proxy.pem -UpstreamCertificate ./pki/etcd-node.pem -CA ./pki/ca.pem
+/// $proxy = Start-EtcdProxy -Listen https://localhost:2379 -InitialCluster $peers -Certificate ./pki/etcd-proxy.pem -UpstreamCertificate ./pki/etcd-node.pem -SingleIdentity -CA ./pki/ca.pem
 /// Test-EtcdClusterHealth https://localhost:2379 -CA ./pki/ca.pem -Certificate ./pki/etcd-proxy.pem -Cluster
 /// </code>
 /// Reference workflow A: a proxy that finds the members from their peer URLs, then a health check that knows only the proxy.
 /// </example>
 /// <example>
 /// <code>
-/// Start-EtcdProxy -Endpoint https://10.0.0.1:2379, https://10.0.0.2:2379 -Listen https://0.0.0.0:2379 -Certificate $serving -ClientCA $clientCA -UpstreamCertificate $node -UpstreamCA $clusterCA -Wait
+/// Start-EtcdProxy -Endpoint https://10.0.0.1:2379, https://10.0.0.2:2379 -Listen https://0.0.0.0:2379 -Certificate $serving -ClientCA $clientCA -UpstreamCertificate $node -SingleIdentity -UpstreamCA $clusterCA -Wait
 /// </code>
 /// Runs in the foreground for a service, with its own CA for clients; Ctrl+C stops it and releases the port.
 /// </example>
 /// <example>
 /// <code>
-/// Start-EtcdProxy -Listen https://127.0.0.1:2379 -Endpoint $members -Certificate ./edge/etcd-proxy.pem -ClientCA ./edge/ca.pem -AllowedClient 'app-*', backup -CrlPath ./edge/crl.pem -UpstreamCertificate ./pki/etcd-proxy-upstream.pem -UpstreamCA ./pki/ca.pem
+/// Start-EtcdProxy -Listen https://127.0.0.1:2379 -Endpoint $members -Certificate ./edge/etcd-proxy.pem -ClientCA ./edge/ca.pem -AllowedClient 'app-*', backup -CrlPath ./edge/crl.pem -UpstreamCertificate ./pki/etcd-proxy-upstream.pem -SingleIdentity -UpstreamCA ./pki/ca.pem
 /// </code>
 /// Only certificates of the edge CA named app-* or backup get in, and none that the CRL revokes; (Get-EtcdProxy).Refused counts the others as ClientNotAllowed and Revoked.
 /// </example>
@@ -137,6 +137,30 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
     [Parameter(Mandatory = true, ParameterSetName = Peers)]
     [CertificateTransformation]
     public EtcdCertificate? UpstreamCertificate { get; set; }
+
+    /// <summary>
+    /// Each client reaches etcd as itself: a folder of upstream identities (USER.pem and USER-key.pem, client
+    /// certificates of the members' client CA, as New-EtcdProxyIdentity and Enable-EtcdAuth -ProxyIdentityPath write
+    /// them). A client whose certificate's common name is USER opens its member connection with USER's identity, so
+    /// etcd applies USER's roles; a client without one is refused (NoUpstreamIdentity) unless -FallbackIdentity names
+    /// one. Files added, renewed or removed take effect within a second, removed ones on open connections too. The
+    /// -UpstreamCertificate is then only the proxy's own, for its checks of the members. Give this or -SingleIdentity.
+    /// </summary>
+    [Parameter]
+    public string? IdentityPath { get; set; }
+
+    /// <summary>With -IdentityPath: the user (an identity in that folder) a client without an identity of its own reaches etcd as. Pick a least-privileged one; default: such clients are refused.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? FallbackIdentity { get; set; }
+
+    /// <summary>
+    /// Every client reaches etcd as the -UpstreamCertificate's user (its common name). With etcd's auth on, that
+    /// gives every client that user's rights, whatever its own certificate says (root, in the examples): etcd's
+    /// RBAC sees one user. Right for a cluster without auth; say it explicitly. Give this or -IdentityPath.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SingleIdentity { get; set; }
 
     /// <summary>The members' certificates must chain to this CA. Default: -CA.</summary>
     [Parameter]
@@ -244,6 +268,20 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             throw new EtcdSecureException("InvalidParameterCombination", ErrorKind.InvalidArgument, "-Wait runs the proxy in this process and -Detached in its own: give one of them.", "-Detached");
         }
 
+        if (SingleIdentity == (IdentityPath is not null))
+        {
+            throw new EtcdSecureException("UpstreamIdentityRequired", ErrorKind.InvalidArgument,
+                SingleIdentity
+                    ? "-SingleIdentity and -IdentityPath contradict each other: give one."
+                    : "Say whom etcd sees: -IdentityPath (each client reaches etcd as the user of its certificate's common name, so etcd's RBAC holds) or -SingleIdentity (every client reaches etcd as the -UpstreamCertificate's user, so RBAC sees one user for all of them).",
+                "-IdentityPath");
+        }
+
+        if (FallbackIdentity is not null && IdentityPath is null)
+        {
+            throw new EtcdSecureException("InvalidParameterCombination", ErrorKind.InvalidArgument, "-FallbackIdentity names an identity of -IdentityPath: give that folder too.", "-FallbackIdentity");
+        }
+
         EtcdCertificate upstreamCA = UpstreamCA ?? CA ?? throw Missing("-UpstreamCA");
         EtcdCertificate? clientCA = AllowClientsWithoutCertificate ? null : ClientCA ?? CA ?? throw Missing("-ClientCA");
         Uri listen = MemberSpec.ParseUrls(new[] { Listen }, "-Listen").Single();
@@ -254,6 +292,8 @@ public sealed class StartEtcdProxyCommand : EtcdCmdlet
             Server = KeyPair(Certificate!, "-Certificate"),
             ClientCAPath = clientCA?.Path,
             Upstream = KeyPair(UpstreamCertificate!, "-UpstreamCertificate"),
+            IdentityPath = IdentityPath is null ? null : ResolveLocalPath(IdentityPath),
+            FallbackIdentity = FallbackIdentity,
             UpstreamCAPath = upstreamCA.Path,
             Endpoints = ParameterSetName == Endpoints ? MemberSpec.ParseUrls(Endpoint, "-Endpoint") : Array.Empty<Uri>(),
             PeerUrls = ParameterSetName switch

@@ -22,6 +22,12 @@ public sealed record EtcdProxyInfo
 
     /// <summary>Clients waiting for a handshake place while every place is taken by clients making progress.</summary>
     public int WaitingHandshakes { get; init; }
+
+    /// <summary>
+    /// Whom etcd sees: "per client" (each client as the etcd user of its certificate's common name, so etcd's RBAC
+    /// holds), or "single" (every client as the upstream certificate's user: RBAC sees one user for all of them).
+    /// </summary>
+    public string? UpstreamIdentity { get; init; }
     public long TotalConnections { get; init; }
     public long BytesFromClients { get; init; }
     public long BytesToClients { get; init; }
@@ -121,6 +127,7 @@ public sealed record EtcdProxyInfo
             RelayedConnections = s?.RelayedConnections ?? 0,
             PendingHandshakes = s?.PendingHandshakes ?? 0,
             WaitingHandshakes = s?.WaitingHandshakes ?? 0,
+            UpstreamIdentity = s?.UpstreamIdentity,
             TotalConnections = s?.TotalConnections ?? 0,
             BytesFromClients = s?.BytesFromClients ?? 0,
             BytesToClients = s?.BytesToClients ?? 0,
