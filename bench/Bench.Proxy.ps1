@@ -121,12 +121,12 @@ function Add-IdleTable($Idle) {
 # proxy's measurement (-RuntimeDefaults) is the one that shows what they change.
 $ServiceRuntime = @{ DOTNET_TieredCompilation = '0'; DOTNET_ReadyToRun = '0' }
 
-function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}, [switch] $RuntimeDefaults) {
-    # In its own process, in the foreground (-Wait), as a service would run it. Every bench client comes from
-    # 127.0.0.1: the cap on handshakes pending from one address (128, against one source crowding out the others)
-    # would drop the oldest of 256 clients that connect at once whenever handshakes queue up on the shared cores.
+function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path, [hashtable] $Environment = @{}, [switch] $RuntimeDefaults, [string] $IdentityPath) {
+    # In its own process, in the foreground (-Wait), as a service would run it, with the default caps: every bench
+    # client comes from 127.0.0.1, and a burst of them from one address gets in with those (docs/proxy.md).
     $pwsh = Get-PwshCommand; $exe = $pwsh.Path; $prefix = $pwsh.Arguments
-    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' -SingleIdentity -UpstreamCA '$UpstreamCA' -MaxConnections 20000 -MaxPendingPerAddress 20000"
+    $identity = if ($IdentityPath) { "-IdentityPath '$IdentityPath'" } else { '-SingleIdentity' }
+    $cmd = "Import-Module '$ModulePath'; Start-EtcdProxy -Wait -Name $Name -Listen https://127.0.0.1:$Port -Endpoint $($Endpoints -join ',') -Certificate '$($relay.Path)' -ClientCA '$($ca.Path)' -UpstreamCertificate '$UpstreamCertificate' $identity -UpstreamCA '$UpstreamCA'"
     $runtime = if ($RuntimeDefaults) { @{} } else { $ServiceRuntime }
     $p = Start-Bg $exe ($prefix + @('-NoProfile', '-Command', $cmd)) (Join-Path $root "$Name") ($runtime + $Environment)
     Wait-Tls $Port "EtcdSecure proxy $Name"
@@ -136,6 +136,7 @@ function Start-OurProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [str
 # The same proxy on .NET's own socket engine instead of the relay's epoll loops, with the engine's continuations run
 # inline on its epoll threads (one per core, as the loops): the comparison that decides whether the loops stay.
 $InlineName = 'EtcdSecure, .NET sockets inline'
+$PerClientName = 'EtcdSecure, identity per client'
 function Start-OurInlineProxy([int] $Port, [string[]] $Endpoints, [string] $Name, [string] $UpstreamCertificate = $client.Path, [string] $UpstreamCA = $ca.Path) {
     Start-OurProxy $Port $Endpoints $Name $UpstreamCertificate $UpstreamCA -Environment @{
         ETCDSECURE_PROXY_EVENT_LOOP = '0'; DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS = '1'; DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT = [Environment]::ProcessorCount }
@@ -347,6 +348,13 @@ try {
     $etcdRelay = [ordered]@{}
     $etcdRelay.EtcdSecure = Start-OurProxy $etcdPorts.EtcdSecure $cluster.Endpoints 'etcd' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
     $etcdRelay.$InlineName = Start-OurInlineProxy $etcdPorts.$InlineName $cluster.Endpoints 'etcd-inline' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA
+    if ($Part -contains 'Etcd') {
+        # The same proxy with an upstream identity per client (-IdentityPath): what keeping each client's etcd user costs.
+        $identities = Join-Path $root 'proxy-identities'
+        $null = New-EtcdProxyIdentity -Path $identities -User client -CA $clusterCA
+        $etcdPorts.Insert(2, $PerClientName, (Get-Port))
+        $etcdRelay.$PerClientName = Start-OurProxy $etcdPorts.$PerClientName $cluster.Endpoints 'etcd-per-client' -UpstreamCertificate $cluster.ClientCertificatePath -UpstreamCA $clusterCA -IdentityPath $identities
+    }
     if ($BareRelay -and $Part -contains 'Etcd') {
         $etcdPorts.Insert(3, $FloorName, (Get-Port))
         $etcdRelay.$FloorName = Start-BareRelay $etcdPorts.$FloorName ($cluster.Endpoints -replace '^https://') 'etcd-floor' $cluster.ClientCertificatePath $cluster.ClientKeyPath $clusterCA
@@ -392,7 +400,7 @@ try {
     if ($Part -contains 'Etcd') {
     $lines.Add('## Proxy: etcd requests, what each relay costs')
     $lines.Add('')
-    $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core. Both run as a detached proxy and the systemd unit run it: Start-EtcdProxy -Wait in a pwsh of its own, with DOTNET_TieredCompilation=0 and DOTNET_ReadyToRun=0.")
+    $lines.Add("Linearizable requests with dotnet gRPC (bench/LoadTool): N clients, each a gRPC channel with its own HTTP/2 connection and one request in flight. Range = a Range of one 256-byte key; mixed = each client alternates a Put and a Range of a key of its own. $EtcdSeconds s per run after a warm-up on each path ($EtcdWarmUpSeconds s before the first load, 3 s before the others); median of $Runs rounds, each path once per round, against a 3-member etcd $((Get-EtcdBinary | Where-Object Name -EQ etcd).Version) cluster on the same machine. '$PerClientName' is this proxy started with -IdentityPath: each client's member connection presents that client's own upstream identity (its own TLS context), where 'EtcdSecure' presents one identity for all (-SingleIdentity). '$InlineName' is this proxy with ETCDSECURE_PROXY_EVENT_LOOP=0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 and one socket engine thread per core. Both run as a detached proxy and the systemd unit run it: Start-EtcdProxy -Wait in a pwsh of its own, with DOTNET_TieredCompilation=0 and DOTNET_ReadyToRun=0.")
     $lines.Add('')
     $lines.Add('Relay CPU is the relay process''s own user + system time while the clients make their requests (from when every client has connected and made one to the last answer), over all its rounds, divided by the requests it carried: what connecting costs is in ''CPU per new client'', below. Added p99 is the path''s p99 minus the direct path''s in the same load.')
     $lines.Add('')
@@ -439,6 +447,7 @@ try {
         $p99Ok = $rate.EtcdSecure.p99 -le $rate.HAProxy.p99
         $met = $cpuRatio -le 0.8 -and $rateOk -and $p99Ok
         $floorText = if ($rate.Contains($FloorName)) { '; C# floor / HAProxy = {0:N2}' -f ($rate.$FloorName.CpuPerRequest / $rate.HAProxy.CpuPerRequest) } else { '' }
+        if ($rate.Contains($PerClientName)) { $floorText += '; identity per client / single identity CPU per request = {0:N2}' -f ($rate.$PerClientName.CpuPerRequest / $rate.EtcdSecure.CpuPerRequest) }
         $verdicts.Add(('{0}: relay CPU per request EtcdSecure / HAProxy = {1:N2} (<= 0.8), rate {2:N0} against {3:N0} ops/s, p99 {4:N2} against {5:N2} ms: target {6}; .NET sockets inline / event loops CPU per request = {7:N2}{8}' -f $label, $cpuRatio, $rate.EtcdSecure.opsPerSecond, $rate.HAProxy.opsPerSecond, $rate.EtcdSecure.p99, $rate.HAProxy.p99, $(if ($met) { 'met' } else { 'NOT met' }), ($rate.$InlineName.CpuPerRequest / $rate.EtcdSecure.CpuPerRequest), $floorText))
     }
     $lines.Add('')
@@ -551,7 +560,7 @@ try {
     }
     $lines.Add('## Proxy: a burst of clients from one host')
     $lines.Add('')
-    $lines.Add("N etcd clients started at once from one address (127.0.0.1), each with its own channel and TLS connection, each making one linearizable Range; the time until the last one had its answer, and how many got none. $BurstRuns rounds per relay and client stack, relays taking turns, medians; both relays with their default settings (EtcdSecure: -MaxPendingHandshakes 1024, -MaxPendingPerAddress 128) in front of the same 3-member cluster. grpc-js runs without retries, so a refused or reset client counts as failed.")
+    $lines.Add("N etcd clients started at once from one address (127.0.0.1), each with its own channel and TLS connection, each making one linearizable Range; the time until the last one had its answer, and how many got none. $BurstRuns rounds per relay and client stack, relays taking turns, medians; both relays with their default caps (EtcdSecure: -MaxPendingHandshakes 1024, -MaxPendingPerAddress 128) in front of the same 3-member cluster. grpc-js runs without retries, so a refused or reset client counts as failed.")
     $lines.Add('')
     $lines.Add('| clients | client stack | relay | answered | failed | last answer, ms | / HAProxy''s |')
     $lines.Add('|---:|---|---|---:|---:|---:|---:|')

@@ -174,3 +174,19 @@ Describe 'Test-EtcdSecurity through a proxy in front of a cluster with auth on' 
         (Test-EtcdSecurity -Endpoint $proxy.Endpoint -CA $edge -Certificate $clients.root -Summary).Passed | Should -BeFalse
     }
 }
+
+Describe 'New-EtcdProxyIdentity and Remove-EtcdProxyIdentity never touch a file that is not an identity' -Tag Integration {
+    It 'refuses to replace a file of that name that is something else, even with -Force, and keeps an identity without it' {
+        $dir = New-Item -ItemType Directory (Join-Path $TestDrive 'foreign-ids')
+        Set-Content (Join-Path $dir 'ops.pem') 'the user''s own notes'
+        $e = Get-ThrownError { New-EtcdProxyIdentity -Path $dir -User ops -CA $cluster.CAPath -Force }
+        $e.FullyQualifiedErrorId | Should -BeLike 'FileExists,*'
+        Get-Content (Join-Path $dir 'ops.pem') | Should -Be 'the user''s own notes'
+        (Get-ThrownError { Remove-EtcdProxyIdentity -Path $dir -User ops }).FullyQualifiedErrorId | Should -BeLike 'NotAnIdentity,*'
+        Test-Path (Join-Path $dir 'ops.pem') | Should -BeTrue
+
+        $first = New-EtcdProxyIdentity -Path $dir -User dev -CA $cluster.CAPath
+        (New-EtcdProxyIdentity -Path $dir -User dev -CA $cluster.CAPath).SerialNumber | Should -Be $first.SerialNumber
+        (New-EtcdProxyIdentity -Path $dir -User dev -CA $cluster.CAPath -Force).SerialNumber | Should -Not -Be $first.SerialNumber
+    }
+}

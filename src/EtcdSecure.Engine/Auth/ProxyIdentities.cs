@@ -24,9 +24,11 @@ public static class ProxyIdentities
         Directory.CreateDirectory(folder);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         BareFileNames files = BareFileNames.For(folder, user);
-        if (!force && File.Exists(files.Certificate) && CommonNameOf(files.Certificate) == user) return (files, false);
+        // -Force replaces only an identity of this user; any other file of that name is left alone (FileExists).
+        bool identity = File.Exists(files.Certificate) && CommonNameOf(files.Certificate) == user;
+        if (identity && !force) return (files, false);
         IssuedCertificate issued = CertificateIssuer.Issue(new SubjectName(user), Array.Empty<HostName>(), key, SigningConfig.BuiltInOnly.Resolve("Client"), validity, issuer, now);
-        PemFileSet.Write(files, issued, force || File.Exists(files.Certificate) && CommonNameOf(files.Certificate) == user);
+        PemFileSet.Write(files, issued, force: identity);
         CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, "Client", now);
         return (files, true);
     }

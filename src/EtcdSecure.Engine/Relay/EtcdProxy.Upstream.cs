@@ -143,8 +143,8 @@ public sealed partial class EtcdProxy
     {
         why = null;
         if (_identities is not { } ids) return true;
-        string? user = (c.Client?.RemoteCertificate as System.Security.Cryptography.X509Certificates.X509Certificate2
-            ?? (c.Client?.RemoteCertificate is { } rc ? new System.Security.Cryptography.X509Certificates.X509Certificate2(rc) : null))
+        // SslStream hands the client's certificate over as an X509Certificate2; a client without one has no user.
+        string? user = (c.Client?.RemoteCertificate as System.Security.Cryptography.X509Certificates.X509Certificate2)
             ?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false);
         c.ClientUser = user;
         if (user is not null && ids.Value.ByUser.TryGetValue(user, out TlsClientIdentity? own))

@@ -23,6 +23,12 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </code>
 /// Issues identities for three etcd users and starts a proxy that lets each client reach etcd as itself.
 /// </example>
+/// <example>
+/// <code>
+/// 'billing', 'audit' | New-EtcdProxyIdentity -Path ./proxy-identities -CA (Get-EtcdCluster prod).CAPath
+/// </code>
+/// Adds identities for two users created since; a running proxy on that folder uses them within a second.
+/// </example>
 [Cmdlet(VerbsCommon.New, "EtcdProxyIdentity", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(EtcdCertificate))]
 public sealed class NewEtcdProxyIdentityCommand : CertificateAuthorityCmdlet

@@ -16,6 +16,12 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// </code>
 /// Clients with CN app can no longer reach etcd through the proxy.
 /// </example>
+/// <example>
+/// <code>
+/// Remove-EtcdProxyIdentity -Path ./proxy-identities -User contractor-1, contractor-2 -WhatIf
+/// </code>
+/// Shows which identity files would go, and removes nothing.
+/// </example>
 [Cmdlet(VerbsCommon.Remove, "EtcdProxyIdentity", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 public sealed class RemoveEtcdProxyIdentityCommand : EtcdCmdlet
 {
