@@ -17,22 +17,17 @@ public static class TlsProbe
 
     /// <summary>
     /// Explains why a TLS endpoint cannot be used: refused, silent, certificate refused either way, or the client
-    /// certificate rejected after the handshake (TLS 1.3 servers say so only on the first read). Null when a plain
-    /// HTTPS GET /version gets an answer.
-    /// </summary>
-    public static async Task<string?> DiagnoseAsync(string host, int port, string? serverName, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel) =>
-        (await ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel).ConfigureAwait(false)).Reason;
-
-    /// <summary>
-    /// As <see cref="DiagnoseAsync"/>, also saying whether the failure was only slowness (which a busy member shows
+    /// certificate rejected after the handshake (TLS 1.3 servers say so only on the first read); null when a plain
+    /// HTTPS GET /version gets an answer. Also says whether the failure was only slowness (which a busy member shows
     /// too). <paramref name="connect"/> opens the TCP connection when given (the proxy's probes run on its own loops).
     /// </summary>
     /// <param name="handshake">
     /// Makes the TLS client over the connection when given, with the identity's trust and certificate, reporting a
     /// refused server certificate through its callback; null from it, or no <paramref name="handshake"/>, uses SslStream.
     /// </param>
-    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null, ProbeHandshake? handshake = null) =>
-        ProbeAsync(host, port, null, identity, timeout, askVersion: true, cancel, connect, handshake);
+    /// <param name="serverName">The SNI name to send when it differs from <paramref name="host"/> (a member routed through the proxy).</param>
+    public static Task<(string? Reason, bool TimedOut)> DiagnoseWithTimeoutAsync(string host, int port, TlsClientIdentity identity, TimeSpan timeout, CancellationToken cancel, Func<string, int, CancellationToken, Task<Stream>>? connect = null, ProbeHandshake? handshake = null, string? serverName = null) =>
+        ProbeAsync(host, port, serverName, identity, timeout, askVersion: true, cancel, connect, handshake);
 
     /// <summary>A TLS client handshake as <see cref="DiagnoseWithTimeoutAsync"/> takes it: the stream, or null to leave it to SslStream.</summary>
     public delegate Task<Stream?> ProbeHandshake(Stream transport, string host, Action<string> onRejected, CancellationToken cancel);

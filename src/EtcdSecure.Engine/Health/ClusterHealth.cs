@@ -212,7 +212,10 @@ public static class ClusterHealth
 
         if (deadline.Left <= TimeSpan.Zero) return late;
         Uri e = client.Endpoint;
-        string? why = await TlsProbe.DiagnoseAsync(e.DialHost(), e.Port, client.Route, client.Identity, deadline.Left, cancel).ConfigureAwait(false);
+        // The probe has only what is left of the call: when that runs out, the endpoint did not answer within the
+        // call's own bound, which is what is said (not the probe's remainder).
+        var (why, timedOut) = await TlsProbe.DiagnoseWithTimeoutAsync(e.DialHost(), e.Port, client.Identity, deadline.Left, cancel, serverName: client.Route).ConfigureAwait(false);
+        if (timedOut) return late;
         if (why is not null) return why;
         if (ex is OperationCanceledException) return late;
         return ex is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : ex.Message;
