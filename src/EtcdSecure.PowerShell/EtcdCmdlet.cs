@@ -37,6 +37,15 @@ public abstract class EtcdCmdlet : PSCmdlet
     /// </summary>
     protected void WriteFile(string path) => WriteObject(InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true), enumerateCollection: true);
 
+    /// <summary>Says which ETCD_* variables of this session the members it starts do not inherit (etcd would read them as flags).</summary>
+    protected void WarnStrayEnvironment()
+    {
+        if (Engine.Members.MemberHost.StrayEnvironment() is { Count: > 0 } stray)
+        {
+            WriteWarning($"etcd reads flags from ETCD_* variables; these of this session are not passed to the member, so it runs exactly as its command line says: {string.Join(", ", stray)}.");
+        }
+    }
+
     /// <summary>A certificate and the key beside it (NAME-key.pem), as etcd and the proxy take them.</summary>
     protected static Engine.Members.TlsFiles KeyPair(EtcdCertificate cert, string parameter) =>
         cert.KeyPath is { Length: > 0 } key && System.IO.File.Exists(key)

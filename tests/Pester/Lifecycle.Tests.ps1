@@ -16,7 +16,7 @@ BeforeAll {
 
 AfterAll { Stop-TestCluster }
 
-Describe 'The CA ledger and expiry checks' {
+Describe 'The CA ledger and expiry checks' -Tag Unit {
     BeforeAll {
         $dir = Join-Path $TestDrive 'pki'
         $ca = New-EtcdCA -Path $dir
@@ -65,7 +65,7 @@ Describe 'The CA ledger and expiry checks' {
     }
 }
 
-Describe 'Revoke-EtcdCertificate and the CRL' {
+Describe 'Revoke-EtcdCertificate and the CRL' -Tag Unit {
     BeforeAll {
         $dir = Join-Path $TestDrive 'revoke'
         $ca = New-EtcdCA -Path $dir

@@ -125,6 +125,20 @@ Describe 'Start-EtcdMember: what it checks before starting' -Tag Integration {
         finally { if ($listener) { $listener.Stop() } }
     }
 
+    It 'starts a member without the ETCD_* variables of the session, which etcd would read as flags, and says which' {
+        $metrics = Get-FreeTcpPort
+        $all = Invoke-WithEnvironment @{ ETCD_LISTEN_METRICS_URLS = "http://127.0.0.1:$metrics"; ETCD_UNSAFE_NO_FSYNC = 'true' } { Start-Lone @{ Name = 'clean-env' } 3>&1 }
+        $m = $all | Where-Object { $_ -isnot [Management.Automation.WarningRecord] }
+        try {
+            ($all | Where-Object { $_ -is [Management.Automation.WarningRecord] }) -join ' ' | Should -Match 'ETCD_LISTEN_METRICS_URLS, ETCD_UNSAFE_NO_FSYNC'
+            $environ = [IO.File]::ReadAllText("/proc/$($m.ProcessId)/environ") -split "`0"
+            $environ | Where-Object { $_ -like 'ETCD_*' } | Should -BeNullOrEmpty
+            # The variable would have opened a plain-HTTP metrics port: nothing listens there.
+            { [Net.Sockets.TcpClient]::new('127.0.0.1', $metrics).Dispose() } | Should -Throw
+        }
+        finally { Stop-EtcdMember clean-env }
+    }
+
     It 'reports why etcd exited, with its last log lines, and leaves no process' {
         $file = Join-Path $TestDrive 'not-a-dir'
         Set-Content $file 'x'

@@ -98,7 +98,15 @@ public static class MemberHost
     }
 
     private static Process Launch(MemberSpec spec, EtcdBinaryInfo etcd, IReadOnlyList<string> args) =>
-        DetachedProcess.Start(etcd.Path, args, spec.LogPath, spec.Name);
+        DetachedProcess.Start(etcd.Path, args, spec.LogPath, spec.Name, without: StrayEnvironment());
+
+    /// <summary>
+    /// The ETCD_* variables of this session's environment. etcd takes any flag it is not given from ETCD_FLAG_NAME, so
+    /// one left over in the shell (ETCD_UNSAFE_NO_FSYNC, ETCD_LISTEN_METRICS_URLS) would change a member without a
+    /// trace in its command line, -WhatIf or an exported unit: members are started without them.
+    /// </summary>
+    public static IReadOnlyList<string> StrayEnvironment() =>
+        Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("ETCD_", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
 
     private static async Task WaitUntilServingAsync(RunningMember member, TimeSpan timeout, bool rejoining, CancellationToken cancel)
     {

@@ -16,7 +16,8 @@ public static class DetachedProcess
 {
     private const string Redirect = "log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1";
 
-    public static Process Start(string executable, IEnumerable<string> arguments, string logPath, string target, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="without">Variables of this session's environment the program must not inherit.</param>
+    public static Process Start(string executable, IEnumerable<string> arguments, string logPath, string target, IReadOnlyDictionary<string, string>? environment = null, IEnumerable<string>? without = null)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -43,6 +44,7 @@ public static class DetachedProcess
         }
 
         foreach (string a in prefix.Concat(new[] { "-c", Redirect, "sh", logPath, executable }).Concat(arguments)) psi.ArgumentList.Add(a);
+        foreach (string name in without ?? Enumerable.Empty<string>()) psi.Environment.Remove(name);
         if (environment is not null)
         {
             foreach (var (k, v) in environment) psi.Environment[k] = v;

@@ -101,6 +101,7 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
         var progress = new ProgressRecord(3, $"New-EtcdCluster {Name}", "PKI");
         var events = new System.Collections.Concurrent.BlockingCollection<(bool Warning, string Text)>();
         int steps = 3 + Size * 2, step = 0;
+        WarnStrayEnvironment();
         Task<(ClusterRecord Record, string? Leader)> work = Task.Run(() => ClusterBuilder.CreateAsync(plan, t => events.Add((false, t)), t => events.Add((true, t)), CancelToken));
         work.ContinueWith(_ => events.CompleteAdding(), TaskScheduler.Default);
         foreach (var (warning, text) in events.GetConsumingEnumerable())

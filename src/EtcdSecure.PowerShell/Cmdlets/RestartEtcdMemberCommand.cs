@@ -84,6 +84,7 @@ public sealed class RestartEtcdMemberCommand : EtcdCmdlet
             string change = spec == m.Spec ? "Restart" : $"Restart trusting {spec.TrustedCAPath} (clients) and {spec.PeerTrustedCAPath} (peers)";
             if (!ShouldProcess($"member {m.Spec.Name} (process {m.ProcessId})", change)) continue;
             WriteVerbose($"Restarting {m.Spec.Name}: SIGTERM, then etcd again with its data.");
+            WarnStrayEnvironment();
             RunningMember started = MemberHost.RestartAsync(m, spec, Timeout, StartTimeout, CancelToken).GetAwaiter().GetResult();
             WriteObject(EtcdMember.From(started));
         }

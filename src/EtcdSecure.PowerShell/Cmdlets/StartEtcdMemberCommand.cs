@@ -77,6 +77,7 @@ public sealed class StartEtcdMemberCommand : MemberSpecCmdlet
 
         var progress = new ProgressRecord(1, $"Starting etcd member {Name}", $"waiting for TLS on {spec.AdvertiseClientUrls[0]}");
         WriteProgress(progress);
+        WarnStrayEnvironment();
         RunningMember member = MemberHost.StartAsync(spec, etcd, StartTimeout, CancelToken).GetAwaiter().GetResult();
         progress.RecordType = ProgressRecordType.Completed;
         WriteProgress(progress);
