@@ -43,6 +43,18 @@ Describe 'Test-EtcdSecurity on members started wrong, one mistake each' -Tag Int
         ((Test-EtcdSecurity -Endpoint $m.Client -PeerUrl $m.Peer) | Where-Object Target -EQ $m.Peer).Id | Should -Be 'PeerPlaintext'
     }
 
+    It 'audits the http:// URLs a user has, as Critical findings rather than an error' {
+        $m = Start-WrongEtcd 'plain-urls' 'http' 'http' @()
+        $client = $m.Client -replace '^https:', 'http:'
+        $peer = $m.Peer -replace '^https:', 'http:'
+        $f = Test-EtcdSecurity -Endpoint $client -PeerUrl $peer -CA $ca -Certificate $root -Timeout '3s'
+        ($f | Where-Object Target -EQ $client).Id | Should -Be 'ClientPlaintext'
+        ($f | Where-Object Target -EQ $peer).Id | Should -Be 'PeerPlaintext'
+        @($f | Where-Object { $_.Id -in 'ClientPlaintext', 'PeerPlaintext' }).Severity | Should -Be @('Critical', 'Critical')
+        # Health checks still speak TLS only, and say so.
+        (Get-ThrownError { Test-EtcdClusterHealth $client -CA $ca }).FullyQualifiedErrorId | Should -BeLike 'InsecureEndpoint,*'
+    }
+
     It 'finds TLS without client certificate authentication and etcd''s default suites, and nothing about a certificate that is fine' {
         $m = Start-WrongEtcd 'nocert' 'https' 'http' @('--cert-file', $server.Path, '--key-file', $server.KeyPath)
         $f = Test-EtcdSecurity -Endpoint $m.Client -CA $ca

@@ -57,6 +57,8 @@ public static class SecurityAudit
 {
     private static readonly HashSet<string> NotCheckedIds = new(StringComparer.Ordinal) { "TargetUnreachable", "HandshakeNotCompleted", "AuthNotChecked", "ProtocolsNotChecked", "IdentityNotChecked" };
 
+    private static bool IsTls(Uri u) => u.Scheme == Uri.UriSchemeHttps;
+
     /// <summary>Whether a finding of this Id says that something could not be checked.</summary>
     public static bool IsNotChecked(string id) => NotCheckedIds.Contains(id);
 
@@ -70,7 +72,8 @@ public static class SecurityAudit
         // The client ports are checked while MemberList names the peers; the peer ports get what is left of the time.
         Task<IReadOnlyList<Uri>> discovery = request.PeerUrls.Count > 0 ? Task.FromResult(request.PeerUrls) : DiscoverPeersAsync(request, deadline, cancel);
         foreach (Uri u in request.ClientUrls) tasks.Add(CheckPortAsync(u, peer: false, request, deadline, openssl, foreign, cancel));
-        if (request.Identity?.ClientCertificate is not null && request.ClientUrls.Count > 0) tasks.Add(CheckAuthAsync(request.ClientUrls[0], request, deadline, cancel));
+        // The checks that must get in speak TLS: an http:// URL is audited from the outside only (it is ClientPlaintext).
+        if (request.Identity?.ClientCertificate is not null && request.ClientUrls.FirstOrDefault(IsTls) is { } tlsUrl) tasks.Add(CheckAuthAsync(tlsUrl, request, deadline, cancel));
         tasks.Add(Task.Run(() => LocalFindings(request), cancel));
         IReadOnlyList<Uri> peers = await discovery.ConfigureAwait(false);
         foreach (Uri u in peers) tasks.Add(CheckPortAsync(u, peer: true, request, deadline, openssl, foreign, cancel));
@@ -84,10 +87,10 @@ public static class SecurityAudit
     /// <summary>The members' peer URLs from MemberList, when the credentials given get in; none otherwise.</summary>
     private static async Task<IReadOnlyList<Uri>> DiscoverPeersAsync(AuditRequest request, Deadline deadline, CancellationToken cancel)
     {
-        if (request.Identity?.ClientCertificate is null || request.ClientUrls.Count == 0) return Array.Empty<Uri>();
+        if (request.Identity?.ClientCertificate is null || request.ClientUrls.FirstOrDefault(IsTls) is not { } tlsUrl) return Array.Empty<Uri>();
         try
         {
-            using EtcdEndpointClient c = EtcdEndpointClient.Open(request.ClientUrls[0], request.Identity);
+            using EtcdEndpointClient c = EtcdEndpointClient.Open(tlsUrl, request.Identity);
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             bound.CancelAfter(deadline.Left);
             var list = await c.Client.MemberListAsync(new Etcdserverpb.MemberListRequest(), deadline: deadline.Utc, cancellationToken: bound.Token).ConfigureAwait(false);

@@ -54,15 +54,16 @@ public abstract class EtcdClientCmdlet : EtcdCmdlet
     /// <summary>The CA and client certificate when one is given (parameters or ETCDCTL_*), else null.</summary>
     protected TlsClientIdentity? OptionalIdentity() => (CA?.Path ?? Env("ETCDCTL_CACERT")) is null ? null : Identity();
 
-    protected IReadOnlyList<Uri> Endpoints()
+    /// <param name="allowPlainHttp">Take http:// endpoints too: an auditor takes whatever URL the user has, and reports on it.</param>
+    protected IReadOnlyList<Uri> Endpoints(bool allowPlainHttp = false)
     {
         var given = _endpoints.Count > 0 ? _endpoints
             : Environment.GetEnvironmentVariable("ETCDCTL_ENDPOINTS") is { Length: > 0 } env ? env.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList()
             : new List<string> { "https://127.0.0.1:2379" };
-        return given.Distinct(StringComparer.OrdinalIgnoreCase).Select(ToUri).ToList();
+        return given.Distinct(StringComparer.OrdinalIgnoreCase).Select(e => ToUri(e, allowPlainHttp)).ToList();
     }
 
-    private static Uri ToUri(string text)
+    private static Uri ToUri(string text, bool allowPlainHttp)
     {
         string withScheme = text.Contains("://", StringComparison.Ordinal) ? text : "https://" + text;
         if (!Uri.TryCreate(withScheme, UriKind.Absolute, out Uri? uri) || uri.Port <= 0 || string.IsNullOrEmpty(uri.Host))
@@ -70,7 +71,7 @@ public abstract class EtcdClientCmdlet : EtcdCmdlet
             throw new EtcdSecureException("InvalidEndpoint", ErrorKind.InvalidArgument, $"'{text}' is not an endpoint: give https://host:port.", text);
         }
 
-        if (uri.Scheme != Uri.UriSchemeHttps)
+        if (uri.Scheme != Uri.UriSchemeHttps && !(allowPlainHttp && uri.Scheme == Uri.UriSchemeHttp))
         {
             throw new EtcdSecureException("InsecureEndpoint", ErrorKind.InvalidArgument, $"'{text}' is not https: EtcdSecure talks to etcd over TLS only.", text);
         }

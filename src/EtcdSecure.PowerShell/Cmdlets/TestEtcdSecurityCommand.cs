@@ -17,6 +17,7 @@ namespace EtcdSecure.PowerShell.Cmdlets;
 /// Everything runs in parallel, the whole audit bounded by -Timeout; a target that does not answer is a finding
 /// (TargetUnreachable, HandshakeNotCompleted), and -Quiet and -Summary never pass what could not be checked.
 /// Without -CA and -Certificate (or ETCDCTL_CACERT and ETCDCTL_CERT) the checks that need to get in are skipped.
+/// Endpoints may be http:// URLs too: a plaintext port is reported (ClientPlaintext, Critical), not refused.
 /// </summary>
 /// <example>
 /// <code>
@@ -84,7 +85,7 @@ public sealed class TestEtcdSecurityCommand : EtcdClientCmdlet
     {
         var request = new AuditRequest
         {
-            ClientUrls = Endpoints(),
+            ClientUrls = Endpoints(allowPlainHttp: true),
             PeerUrls = _peers.Distinct(StringComparer.OrdinalIgnoreCase).Select(p => new Uri(p.Contains("://", StringComparison.Ordinal) ? p : "https://" + p)).ToList(),
             Identity = OptionalIdentity(),
             DataDirs = _dataDirs.Distinct().ToList(),
