@@ -82,15 +82,29 @@ Describe 'New-EtcdCluster: workflow B in one command' -Tag Integration {
         Set-Content (Join-Path $path 'keep.txt') 'the user''s own'
         $before = @(Get-EtcdMember | Where-Object State -EQ 'Running').Count
         # No time at all to come up: the start fails after the PKI and the member's files were written.
-        $e = Get-ThrownError { New-EtcdCluster -Path $path -Name late -Size 1 -StartTimeout '0s' }
+        $e = Get-ThrownError { New-EtcdCluster -Path $path -Name late -Size 1 -StartTimeout '0s' -AllowNonEmptyPath }
         $e.FullyQualifiedErrorId | Should -Match '^(MemberStartTimeout|ClusterStartTimeout|MemberExited),'
         $e.Exception.Message | Should -Match 'Nothing this command wrote .* was kept'
         @(Get-ChildItem $path -Force).Name | Should -Be @('keep.txt')
         @(Get-EtcdMember | Where-Object State -EQ 'Running').Count | Should -Be $before
         Get-EtcdCluster late -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         # The retry starts from where the failed attempt did: no FileExists, no ClusterDataExists.
-        (New-EtcdCluster -Path $path -Name late -Size 1).Leader | Should -Be 'late-1'
+        (New-EtcdCluster -Path $path -Name late -Size 1 -AllowNonEmptyPath).Leader | Should -Be 'late-1'
         Remove-EtcdCluster late -Confirm:$false
+        # Removal takes what the module made, never the folder's other files.
+        @(Get-ChildItem $path -Force).Name | Should -Be @('keep.txt')
+    }
+
+    It 'refuses a folder that holds files it did not make, writing nothing, unless told -AllowNonEmptyPath' {
+        $repo = New-Item -ItemType Directory (Join-Path $TestDrive 'a-repository')
+        Set-Content (Join-Path $repo 'README.md') 'a user''s work'
+        $null = New-Item -ItemType Directory (Join-Path $repo '.git')
+        $e = Get-ThrownError { New-EtcdCluster -Path $repo -Name inrepo -Size 1 }
+        $e.FullyQualifiedErrorId | Should -BeLike 'PathNotEmpty,*'
+        $e.CategoryInfo.Category | Should -Be 'ResourceExists'
+        $e.Exception.Message | Should -Match 'README.md'
+        @(Get-ChildItem $repo -Force).Name | Sort-Object | Should -Be @('.git', 'README.md')
+        Get-EtcdCluster inrepo -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
     It 'will not start a new cluster on an earlier one''s data, and replaces that data only with -Force' {

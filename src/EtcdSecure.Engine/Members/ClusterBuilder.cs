@@ -20,12 +20,18 @@ public sealed record ClusterPlan
     public required KeySpec Key { get; init; }
     public required EtcdBinaryInfo Etcd { get; init; }
     public bool Force { get; init; }
+
+    /// <summary>Make the cluster in a folder that holds other files too (they are never touched, nor removed with it).</summary>
+    public bool AllowNonEmptyPath { get; init; }
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     public int Size => ClientPorts.Count;
     public string Assets => Path.Combine(Root, "tls", "assets");
     public IReadOnlyList<string> MemberNames => Enumerable.Range(1, Size).Select(i => $"{Name}-{i}").ToArray();
     public string DataDirOf(string member) => Path.Combine(Root, "data", member);
+
+    /// <summary>The folders a cluster is made of under its root: all that Remove-EtcdCluster deletes.</summary>
+    public static readonly IReadOnlyList<string> Owned = new[] { "tls", "logs", "data" };
 }
 
 /// <summary>
@@ -40,6 +46,15 @@ public static class ClusterBuilder
         if (ClusterHost.Find(plan.Name) is { } known && ClusterHost.MembersOf(known).Any(m => !m.HasExited))
         {
             throw new EtcdSecureException("ClusterAlreadyRunning", ErrorKind.ResourceExists, $"A cluster named '{plan.Name}' is running ({known.Path}); stop it or give another -Name.", plan.Name);
+        }
+
+        // A folder with other files in it (a repository, a home) is refused unless the user says so: the cluster's
+        // files would sit among them, and its removal must never be mistaken for the folder's.
+        if (Directory.Exists(plan.Root) && !plan.AllowNonEmptyPath
+            && Directory.EnumerateFileSystemEntries(plan.Root).Select(Path.GetFileName).Where(n => !ClusterPlan.Owned.Contains(n)).Take(3).ToList() is { Count: > 0 } foreign)
+        {
+            throw new EtcdSecureException("PathNotEmpty", ErrorKind.ResourceExists,
+                $"'{plan.Root}' holds files this module did not make ({string.Join(", ", foreign)}...). New-EtcdCluster writes tls/, logs/ and data/ there, and Remove-EtcdCluster deletes those alone: give -AllowNonEmptyPath to use this folder anyway, or name an empty or new one.", plan.Root);
         }
 
         // etcd starts a member on a data directory as what that directory says (its cluster, its peers' URLs), not as

@@ -50,14 +50,22 @@ public static class ClusterHost
         Task.WhenAll(MembersOf(cluster).Select(m => MemberHost.StopAsync(m, grace, cancel)));
 
     /// <summary>
-    /// Stops the cluster and deletes its folder. The record is taken out of the store first, under its lock, so of
-    /// two sessions removing the same cluster one does the work and the other finds nothing (false).
+    /// Stops the cluster and deletes what it is made of: its tls/, logs/ and data/ folders, then its folder if nothing
+    /// else is left there. Anything else in the folder was not made by the module and stays. The record is taken out
+    /// of the store first, under its lock, so of two sessions removing the same cluster one does the work and the
+    /// other finds nothing (false).
     /// </summary>
     public static async Task<bool> RemoveAsync(string name, TimeSpan grace, CancellationToken cancel)
     {
         if (StateStore.Current.Take<ClusterRecord>(ClusterRecord.Kind, name) is not { } cluster) return false;
         await StopAsync(cluster, grace, cancel).ConfigureAwait(false);
-        if (Directory.Exists(cluster.Path)) Directory.Delete(cluster.Path, recursive: true);
+        foreach (string owned in ClusterPlan.Owned)
+        {
+            string dir = Path.Combine(cluster.Path, owned);
+            if (Directory.Exists(dir) && !File.GetAttributes(dir).HasFlag(FileAttributes.ReparsePoint)) Directory.Delete(dir, recursive: true);
+        }
+
+        if (Directory.Exists(cluster.Path) && !Directory.EnumerateFileSystemEntries(cluster.Path).Any()) Directory.Delete(cluster.Path);
         return true;
     }
 

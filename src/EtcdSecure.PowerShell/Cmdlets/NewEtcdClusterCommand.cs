@@ -66,6 +66,14 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
     public string? EtcdPath { get; set; }
 
     /// <summary>
+    /// Make the cluster in a folder that holds other files too. Without it such a folder is refused (PathNotEmpty):
+    /// the cluster's tls/, logs/ and data/ would sit among someone's files. Remove-EtcdCluster deletes those three
+    /// folders alone either way, and the folder itself only when nothing else is left in it.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter AllowNonEmptyPath { get; set; }
+
+    /// <summary>
     /// Replace certificates already in tls/assets, and the data an earlier cluster's members left in data/ (that data
     /// is lost). Without it, such data stops the command before anything is written (ClusterDataExists): etcd would
     /// start each member as what its data says, a member of the earlier cluster.
@@ -93,6 +101,7 @@ public sealed class NewEtcdClusterCommand : EtcdCmdlet
             Key = KeySpec.Create(Enum.Parse<KeyAlgorithm>(KeyAlgorithm, ignoreCase: true), null),
             Etcd = Engine.Members.EtcdBinary.Locate("etcd", EtcdPath is null ? null : ResolveLocalPath(EtcdPath)),
             Force = Force,
+            AllowNonEmptyPath = AllowNonEmptyPath,
             StartTimeout = StartTimeout,
         };
         if (!ShouldProcess(root, $"Create a {Size}-member TLS cluster '{Name}' (client ports {string.Join(",", clientPorts)}, peer ports {string.Join(",", peerPorts)})")) return;

@@ -4,12 +4,16 @@ using EtcdSecure.Engine.State;
 
 namespace EtcdSecure.PowerShell.Cmdlets;
 
-/// <summary>Stops a cluster made by New-EtcdCluster, from any session, and deletes its folder: certificates, keys, data and logs.</summary>
+/// <summary>
+/// Stops a cluster made by New-EtcdCluster, from any session, and deletes what it is made of: its tls/ (certificates
+/// and keys), logs/ and data/ folders, then its folder when nothing else is left there. Files the module did not make
+/// stay where they are.
+/// </summary>
 /// <example>
 /// <code>
 /// Remove-EtcdCluster etcd
 /// </code>
-/// Stops the cluster's members and deletes its folder (certificates, keys, data, logs), after asking.
+/// Stops the cluster's members and deletes its certificates, keys, data and logs (and its folder, if that leaves it empty), after asking.
 /// </example>
 /// <example>
 /// <code>
