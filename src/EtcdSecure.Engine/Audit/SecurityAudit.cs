@@ -375,7 +375,7 @@ public static class SecurityAudit
         {
             await c.Client.UserListAsync(new Etcdserverpb.AuthUserListRequest(), deadline: deadline.Utc, cancellationToken: cancel).ConfigureAwait(false);
         }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.PermissionDenied || FromEtcd(ex, ""))
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.PermissionDenied || Auth.AuthBootstrap.FromEtcd(ex, ""))
         {
             // etcd refused it (permission denied, or no such user): it saw a user without the root role.
             return Array.Empty<Finding>();
@@ -387,7 +387,7 @@ public static class SecurityAudit
             var own = await c.Client.UserGetAsync(new Etcdserverpb.AuthUserGetRequest { Name = user }, deadline: deadline.Utc, cancellationToken: cancel).ConfigureAwait(false);
             if (own.Roles.Contains("root")) return Array.Empty<Finding>();
         }
-        catch (RpcException ex) when (FromEtcd(ex, "user name not found"))
+        catch (RpcException ex) when (Auth.AuthBootstrap.FromEtcd(ex, "user name not found"))
         {
         }
 
@@ -398,10 +398,6 @@ public static class SecurityAudit
                 "Start-EtcdProxy -IdentityPath with an identity per user (Enable-EtcdAuth -ProxyIdentityPath, New-EtcdProxyIdentity), so each client reaches etcd as itself."),
         };
     }
-
-    /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
-    private static bool FromEtcd(RpcException ex, string error) =>
-        ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
 
     private static Finding AuthNotChecked(string target, string why) =>
         new("AuthNotChecked", Severity.Info, target, $"Whether auth is on could not be checked: {why}", "Give -CA and a client -Certificate the cluster accepts, and check that the member answers.");

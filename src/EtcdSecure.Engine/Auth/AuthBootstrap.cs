@@ -135,7 +135,7 @@ public static class AuthBootstrap
     }
 
     /// <summary>Whether etcd itself answered with this error, as against the transport or the client library.</summary>
-    private static bool FromEtcd(RpcException ex, string error) =>
+    internal static bool FromEtcd(RpcException ex, string error) =>
         ex.Status.Detail.StartsWith("etcdserver: " + error, StringComparison.Ordinal);
 
     /// <summary>The end of the range of keys with this prefix, as etcdctl --prefix computes it; "" means every key.</summary>

@@ -14,7 +14,8 @@ namespace EtcdSecure.Engine.Auth;
 public static class ProxyIdentities
 {
     /// <summary>Issues USER's identity into the folder; an identity the folder holds for USER already is kept (false) unless <paramref name="force"/>.</summary>
-    public static (BareFileNames Files, bool Issued) Issue(string folder, string user, IssuerCredentials issuer, KeySpec key, TimeSpan? validity, bool force, DateTime now)
+    /// <remarks>Identities get ECDSA P-256 keys, as cfssl's default: only the proxy uses them, and it signs with them per connection.</remarks>
+    public static (BareFileNames Files, bool Issued) Issue(string folder, string user, IssuerCredentials issuer, TimeSpan? validity, bool force, DateTime now)
     {
         if (string.IsNullOrEmpty(user) || user.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || user.StartsWith('.') || user.EndsWith("-key", StringComparison.Ordinal))
         {
@@ -27,7 +28,7 @@ public static class ProxyIdentities
         // -Force replaces only an identity of this user; any other file of that name is left alone (FileExists).
         bool identity = File.Exists(files.Certificate) && CommonNameOf(files.Certificate) == user;
         if (identity && !force) return (files, false);
-        IssuedCertificate issued = CertificateIssuer.Issue(new SubjectName(user), Array.Empty<HostName>(), key, SigningConfig.BuiltInOnly.Resolve("Client"), validity, issuer, now);
+        IssuedCertificate issued = CertificateIssuer.Issue(new SubjectName(user), Array.Empty<HostName>(), KeySpec.Create(KeyAlgorithm.Ecdsa, null), SigningConfig.BuiltInOnly.Resolve("Client"), validity, issuer, now);
         PemFileSet.Write(files, issued, force: identity);
         CertificateLedger.Record(issuer.CertificatePath, issued.Certificate, files.Certificate, "Client", now);
         return (files, true);
@@ -48,20 +49,6 @@ public static class ProxyIdentities
 
         foreach (string f in files.All) File.Delete(f);
         return true;
-    }
-
-    /// <summary>The users the folder holds identities for, by their certificates' common names.</summary>
-    public static IReadOnlyList<(string User, string Path)> List(string folder)
-    {
-        var found = new List<(string, string)>();
-        if (!Directory.Exists(folder)) return found;
-        foreach (string f in Directory.EnumerateFiles(folder, "*.pem"))
-        {
-            if (f.EndsWith("-key.pem", StringComparison.OrdinalIgnoreCase) || !CertificateFile.HoldsCertificate(f)) continue;
-            if (CommonNameOf(f) is { } cn) found.Add((cn, f));
-        }
-
-        return found;
     }
 
     private static string? CommonNameOf(string certificatePath)

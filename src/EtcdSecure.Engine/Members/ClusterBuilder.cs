@@ -78,7 +78,7 @@ public static class ClusterBuilder
 
         // A cluster that does not come up takes back what this call made (its files, folders and members' data), so
         // the next attempt starts from where this one did; what was there before is left as it was.
-        var made = MadeFiles.Watch(plan.Root, "tls", "logs", "data");
+        var made = MadeFiles.Watch(plan.Root, ClusterPlan.Owned.ToArray());
         try
         {
             return await BuildAsync(plan, earlier, step, warn, cancel).ConfigureAwait(false);

@@ -34,6 +34,10 @@ internal sealed class Admission
     // for every newcomer, and the oldest, where silent connections gather, are looked at first.
     private const int ScanLimit = 256;
 
+    // The caps' names, as refusals are counted under them in Get-EtcdProxy.
+    private const string PerAddress = "PendingPerAddressLimit";
+    private const string Total = "PendingLimit";
+
     private readonly object _gate = new();
     private readonly LinkedList<RelayConnection> _pending = new();
     private readonly LinkedList<RelayConnection> _waiting = new();
@@ -95,7 +99,7 @@ internal sealed class Admission
                 return (Entry.Handshake, drop, full);
             }
 
-            string? waitFull = _waiting.Count >= _maxWaiting ? "PendingLimit" : mine.Waiting.Count >= _maxWaitingPerSource ? "PendingPerAddressLimit" : null;
+            string? waitFull = _waiting.Count >= _maxWaiting ? Total : mine.Waiting.Count >= _maxWaitingPerSource ? PerAddress : null;
             if (waitFull is not null)
             {
                 if (Idlest(waitFull, mine.Waiting, now, _waiting) is not { } idleWaiter)
@@ -159,7 +163,7 @@ internal sealed class Admission
                     LinkedListNode<RelayConnection>? next = n.Next;
                     if (IsIdle(n.Value, now))
                     {
-                        string why = PendingFull(s) ?? "PendingLimit";
+                        string why = PendingFull(s) ?? Total;
                         RelayConnection gone = n.Value;
                         Evict(gone, why);
                         shed.Add((gone, why));
@@ -209,7 +213,7 @@ internal sealed class Admission
     }
 
     private string? PendingFull(Scope s) =>
-        s.Pending.Count >= _maxPerSource ? "PendingPerAddressLimit" : _pending.Count >= _maxPending ? "PendingLimit" : null;
+        s.Pending.Count >= _maxPerSource ? PerAddress : _pending.Count >= _maxPending ? Total : null;
 
     private Scope ScopeOf(string source)
     {
@@ -279,7 +283,7 @@ internal sealed class Admission
     /// </summary>
     private RelayConnection? Idlest(string cap, LinkedList<RelayConnection> own, long now, LinkedList<RelayConnection>? all = null)
     {
-        bool perAddress = cap == "PendingPerAddressLimit";
+        bool perAddress = cap == PerAddress;
         LinkedList<RelayConnection> list = perAddress ? own : all ?? _pending;
         int looked = 0;
         for (LinkedListNode<RelayConnection>? n = list.First; n is not null && looked < ScanLimit; n = n.Next, looked++)
@@ -297,8 +301,7 @@ internal sealed class Admission
     /// </summary>
     private bool IsIdle(RelayConnection c, long now, bool stalledToo = true)
     {
-        long heard = c.HeardAt;
-        if (heard == 0) return now - c.AcceptedAt >= _idleAfterMs && !HasBytes(c);
+        if (!c.ClientSpoke) return now - c.AcceptedAt >= _idleAfterMs && !HasBytes(c);
         return stalledToo && c.ProxySpokeLast && now - c.SpokeAt >= _idleAfterMs && !HasBytes(c);
     }
 

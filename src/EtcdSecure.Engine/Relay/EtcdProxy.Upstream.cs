@@ -146,7 +146,6 @@ public sealed partial class EtcdProxy
         // SslStream hands the client's certificate over as an X509Certificate2; a client without one has no user.
         string? user = (c.Client?.RemoteCertificate as System.Security.Cryptography.X509Certificates.X509Certificate2)
             ?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false);
-        c.ClientUser = user;
         if (user is not null && ids.Value.ByUser.TryGetValue(user, out TlsClientIdentity? own))
         {
             (c.Identity, c.IdentityUser) = (own, user);

@@ -173,9 +173,8 @@ public sealed partial class EtcdProxy : IAsyncDisposable
         foreach (RelayConnection c in _open.Keys)
         {
             if (!c.Relayed) continue;
-            if (revoked is not null && c.Client?.RemoteCertificate is { } remote)
+            if (revoked is not null && c.Client?.RemoteCertificate is System.Security.Cryptography.X509Certificates.X509Certificate2 leaf)
             {
-                using var leaf = new System.Security.Cryptography.X509Certificates.X509Certificate2(remote);
                 if (revoked.IsRevoked(leaf, out _))
                 {
                     Reject("Revoked");

@@ -40,9 +40,6 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     public System.Func<Task>? EndUpstream { get; set; }
     public Upstream? Member { get; set; }
 
-    /// <summary>The etcd user the client is, by its certificate's common name (per-client identities only).</summary>
-    public string? ClientUser { get; set; }
-
     /// <summary>What the member connection presents for this client; null for the proxy's own upstream certificate.</summary>
     public TlsClientIdentity? Identity { get; set; }
 
@@ -65,11 +62,11 @@ internal sealed class RelayConnection : System.IAsyncDisposable
     /// <summary>When the connection was accepted (Environment.TickCount64).</summary>
     public long AcceptedAt { get; } = System.Environment.TickCount64;
 
-    private long _heardAt;
+    private volatile bool _clientSpoke;
     private long _spokeAt;
 
-    /// <summary>When the client's last handshake bytes arrived; 0 before any did.</summary>
-    public long HeardAt => Volatile.Read(ref _heardAt);
+    /// <summary>Whether any of the client's handshake bytes have arrived.</summary>
+    public bool ClientSpoke => _clientSpoke;
 
     /// <summary>When the proxy last sent handshake bytes to the client; 0 before it did.</summary>
     public long SpokeAt => Volatile.Read(ref _spokeAt);
@@ -81,7 +78,7 @@ internal sealed class RelayConnection : System.IAsyncDisposable
 
     public void Heard()
     {
-        Volatile.Write(ref _heardAt, System.Environment.TickCount64);
+        _clientSpoke = true;
         _proxySpokeLast = false;
     }
 

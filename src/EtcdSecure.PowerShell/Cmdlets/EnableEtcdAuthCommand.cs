@@ -74,7 +74,7 @@ public sealed class EnableEtcdAuthCommand : EtcdClientCmdlet
             string folder = ResolveLocalPath(ProxyIdentityPath!);
             foreach (string user in result.Users)
             {
-                var (files, issued) = ProxyIdentities.Issue(folder, user, issuer, Engine.Pki.KeySpec.Create(Engine.Pki.KeyAlgorithm.Ecdsa, null), null, force: false, DateTime.UtcNow);
+                var (files, issued) = ProxyIdentities.Issue(folder, user, issuer, null, force: false, DateTime.UtcNow);
                 WriteVerbose(issued ? $"Issued the proxy's upstream identity of '{user}': {files.Certificate}" : $"The proxy's upstream identity of '{user}' is there already: {files.Certificate}");
             }
         }

@@ -61,7 +61,7 @@ public sealed class NewEtcdProxyIdentityCommand : CertificateAuthorityCmdlet
         foreach (string user in User)
         {
             if (!ShouldProcess(System.IO.Path.Combine(folder, user + ".pem"), $"Issue the upstream identity of etcd user '{user}' from {_issuer.CertificatePath}")) continue;
-            var (files, issued) = ProxyIdentities.Issue(folder, user, _issuer, KeySpec.Create(KeyAlgorithm.Ecdsa, null), Validity, Force, DateTime.UtcNow);
+            var (files, issued) = ProxyIdentities.Issue(folder, user, _issuer, Validity, Force, DateTime.UtcNow);
             if (!issued) WriteVerbose($"'{files.Certificate}' is user '{user}''s identity already; kept (-Force replaces it).");
             var cert = CertificateFile.LoadFirst(files.Certificate);
             WriteObject(EtcdCertificate.From(CertificateDetails.From(cert), files.Certificate, files.Key, File.Exists(files.Csr) ? files.Csr : null));
